@@ -1,0 +1,72 @@
+/* serial: a raw 8N1 serial port for a half-duplex request/response bus (RS485 or RS232).
+ *
+ * Exclusive open (TIOCEXCL + flock), stale input flushed before each request, one frame read
+ * against a deadline with resync on the start byte, a minimum gap between frames, and the
+ * optional kernel RS485 mode. Errors are negative errno values; serial_strerror() gives a
+ * sentence a person can act on. */
+#ifndef BMSFLEET_SERIAL_H
+#define BMSFLEET_SERIAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct serial_opts {
+    int baud;        /* 1200 .. 115200 */
+    int timeout_ms;  /* whole-response deadline per request */
+    int gap_ms;      /* minimum silence between the end of one frame and the next request */
+    int rs485;       /* 1: enable TIOCSRS485 (RTS drives the transceiver) */
+    int rs485_delay_before_us;
+    int rs485_delay_after_us;
+};
+
+/* Defaults: 9600 baud, 1000 ms timeout, 50 ms gap, no RS485 ioctl. */
+void serial_opts_default(struct serial_opts *o);
+
+/* Counters a poller can report as link quality. */
+struct serial_stats {
+    uint64_t frames;        /* complete frames read */
+    uint64_t timeouts;      /* requests with no complete frame before the deadline */
+    uint64_t discarded;     /* bytes dropped while resynchronising (noise, partial frames) */
+    uint64_t overflows;     /* frames longer than the caller's buffer */
+    uint64_t flushed;       /* stale bytes found and dropped before a request */
+};
+
+struct serial_port;
+
+/* Opens and configures the port; out is written only on success. Fails with -EBUSY when
+ * another process holds it, -ENOENT when the path does not exist, -EINVAL for a bad baud. */
+int serial_open(const char *path, const struct serial_opts *o, struct serial_port **out);
+void serial_close(struct serial_port *p);
+
+int serial_fd(const struct serial_port *p);
+const char *serial_path(const struct serial_port *p);
+const struct serial_stats *serial_get_stats(const struct serial_port *p);
+
+/* True when baud is one this module can set. */
+int serial_baud_supported(int baud);
+
+/* Drops whatever is waiting in the input buffer; returns the number of bytes dropped. */
+int serial_flush_input(struct serial_port *p);
+
+/* Writes all of buf and waits until it has left the UART (tcdrain). */
+int serial_write(struct serial_port *p, const void *buf, size_t n);
+
+/* Reads one frame that starts with `start` and ends with `end` (both included in buf, then a
+ * NUL) before timeout_ms elapses. Bytes before `start` are discarded; a new `start` inside a
+ * frame restarts it (resync). Returns the frame length, -ETIMEDOUT, -EMSGSIZE when a frame does
+ * not fit in cap-1 bytes, or another -errno (-ENODEV / -EIO when the adapter went away). */
+int serial_read_frame(struct serial_port *p, char start, char end, char *buf, size_t cap,
+                      int timeout_ms);
+
+/* One request/response exchange: waits out the inter-frame gap, flushes stale input, writes
+ * req, reads a frame ('~' .. '\r') within the port's timeout. */
+int serial_transact(struct serial_port *p, const char *req, size_t req_len, char *resp,
+                    size_t cap);
+
+/* Time in ms to send n characters at the port's baud (10 bits per 8N1 character). */
+double serial_wire_ms(int baud, size_t nchars);
+
+/* A sentence for a -errno from this module, naming the path where useful. */
+const char *serial_strerror(int err);
+
+#endif

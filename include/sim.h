@@ -1,0 +1,104 @@
+/* sim: a simulated bank of BMS packs answering Service 42 on a pseudo-terminal.
+ *
+ * The pack model (sim_model) produces realistic, slowly drifting values reproducible from a
+ * seed; the server side (sim) opens a pty, links it where asked, reads requests, and answers as
+ * the packs at the configured addresses in one protocol variant, paced at the baud rate, with
+ * faults on demand. */
+#ifndef BMSFLEET_SIM_H
+#define BMSFLEET_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s42.h"
+#include "sample.h"
+
+#define SIM_MAX_PACKS 32
+
+/* ---- the pack model (pure: time is passed in) ---- */
+
+struct sim_pack {
+    uint8_t address;
+    uint64_t rng;        /* xorshift state */
+    int ncells;
+    double capacity_ah;  /* full */
+    double design_ah;
+    double soc;          /* 0..1 */
+    double current_a;    /* + charge */
+    double cell_offset_mv[SAMPLE_MAX_CELLS];
+    double temp_c[6];    /* 4 cells, MOS, ambient */
+    int cycles;
+    double cycle_ah;     /* discharged Ah counted toward the next cycle */
+    double t;            /* seconds of model time */
+    int balancing;
+};
+
+/* Initialises one pack; the same (seed, address) always gives the same pack. */
+void sim_pack_init(struct sim_pack *p, uint64_t seed, uint8_t address, int ncells);
+/* Advances the model to time t (seconds, monotonic, >= previous t). */
+void sim_pack_step(struct sim_pack *p, double t);
+/* The pack's current values as a sample (what a perfect decoder would get back). */
+void sim_pack_sample(const struct sim_pack *p, struct sample *out);
+
+/* ---- faults ---- */
+
+enum sim_fault_kind {
+    SIM_FAULT_NONE = 0,
+    SIM_FAULT_SILENT,    /* the pack never answers */
+    SIM_FAULT_CHECKSUM,  /* CHKSUM off by one */
+    SIM_FAULT_GARBAGE,   /* noise bytes before the frame */
+    SIM_FAULT_TRUNCATED, /* the frame stops halfway, no EOI */
+    SIM_FAULT_SLOW,      /* answers after slow_ms */
+    SIM_FAULT_RTN,       /* answers with an RTN error code */
+};
+
+struct sim_fault {
+    enum sim_fault_kind kind;
+    uint8_t address; /* 0 = every pack */
+    int every;       /* apply to every Nth answer of that pack (1 = always) */
+    int slow_ms;     /* for SIM_FAULT_SLOW */
+    uint8_t rtn;     /* for SIM_FAULT_RTN */
+};
+
+/* Parses "KIND[:ADDR[:N]]" with KIND one of silent, checksum, garbage, truncated,
+ * slow[=MS], rtn[=HEX]. Returns 0 or -EINVAL. */
+int sim_fault_parse(const char *s, struct sim_fault *out);
+/* Parses an address list "1-4", "1,3,7", "2,5-6" into out (sorted, unique). Returns count or
+ * -EINVAL / -ERANGE (addresses 0..254). */
+int sim_parse_addresses(const char *s, uint8_t *out, size_t cap);
+
+/* ---- the server ---- */
+
+struct sim_opts {
+    const struct s42_variant *variant;
+    uint8_t addresses[SIM_MAX_PACKS];
+    size_t naddresses;
+    int ncells;          /* per pack, default 16 */
+    int baud;            /* pacing; default 9600 */
+    int turnaround_ms;   /* delay between request end and answer start; default 20 */
+    uint64_t seed;
+    double time_scale;   /* model seconds per wall second; default 1 */
+    const char *link;    /* symlink to the pty slave, optional */
+    struct sim_fault faults[8];
+    size_t nfaults;
+};
+
+void sim_opts_default(struct sim_opts *o);
+
+struct sim;
+
+/* Opens the pty and makes the link. out is written only on success. */
+int sim_new(const struct sim_opts *o, struct sim **out);
+/* Removes the link and closes the pty. */
+void sim_free(struct sim *s);
+/* Path of the pty slave (what a client opens). */
+const char *sim_slave_path(const struct sim *s);
+/* Serves requests until *stop becomes non-zero (checked at least every 100 ms).
+ * Returns 0, or -errno on a fatal error. */
+int sim_run(struct sim *s, const volatile int *stop);
+/* Counters for tests. */
+uint64_t sim_requests(const struct sim *s);
+/* The sample the simulator last answered for an address (what the client should decode). */
+int sim_last_sample(const struct sim *s, uint8_t address, struct sample *out);
+
+#endif
