@@ -77,6 +77,7 @@ struct s42_identity {
     int protocol_version; /* -1 when absent */
     char hardware[41];
     char product[41];
+    char project[41];
     char manufacturer[41];
     char software[24];
     char serial[64];

@@ -18,7 +18,7 @@ enum sample_temp_role {
     SAMPLE_TEMP_CELL = 0,
     SAMPLE_TEMP_MOS,
     SAMPLE_TEMP_AMBIENT,
-    SAMPLE_TEMP_BOARD, /* BMS board / pack average as reported by the BMS */
+    SAMPLE_TEMP_AVG, /* pack or BMS-board average, as the BMS reports it */
 };
 
 /* Alarm (warning) flags: the pack is near a limit. */
