@@ -15,7 +15,7 @@ struct serial_opts {
     int timeout_ms;  /* whole-response deadline per request */
     int gap_ms;      /* minimum silence between the end of one frame and the next request */
     int rs485;       /* 1: enable TIOCSRS485 (RTS drives the transceiver) */
-    int rs485_delay_before_us;
+    int rs485_delay_before_us; /* rounded up to whole ms: the kernel's unit */
     int rs485_delay_after_us;
 };
 
@@ -39,6 +39,7 @@ int serial_open(const char *path, const struct serial_opts *o, struct serial_por
 void serial_close(struct serial_port *p);
 
 int serial_fd(const struct serial_port *p);
+int serial_timeout_ms(const struct serial_port *p);
 const char *serial_path(const struct serial_port *p);
 const struct serial_stats *serial_get_stats(const struct serial_port *p);
 
@@ -54,7 +55,8 @@ int serial_write(struct serial_port *p, const void *buf, size_t n);
 /* Reads one frame that starts with `start` and ends with `end` (both included in buf, then a
  * NUL) before timeout_ms elapses. Bytes before `start` are discarded; a new `start` inside a
  * frame restarts it (resync). Returns the frame length, -ETIMEDOUT, -EMSGSIZE when a frame does
- * not fit in cap-1 bytes, or another -errno (-ENODEV / -EIO when the adapter went away). */
+ * not fit in cap-1 bytes, or another -errno (-ENODEV / -EIO when the adapter went away).
+ * On error the contents of buf are unspecified. */
 int serial_read_frame(struct serial_port *p, char start, char end, char *buf, size_t cap,
                       int timeout_ms);
 
@@ -66,7 +68,7 @@ int serial_transact(struct serial_port *p, const char *req, size_t req_len, char
 /* Time in ms to send n characters at the port's baud (10 bits per 8N1 character). */
 double serial_wire_ms(int baud, size_t nchars);
 
-/* A sentence for a -errno from this module, naming the path where useful. */
+/* A sentence for a -errno from this module; callers add serial_path(). */
 const char *serial_strerror(int err);
 
 #endif

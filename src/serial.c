@@ -1,0 +1,456 @@
+/* serial: owns one raw 8N1 tty (exclusive via flock + TIOCEXCL), the deadline-based frame reader
+ * with resync on the start byte, the bytes read past a frame's end (kept for the next call), the
+ * inter-frame gap and the link-quality counters. It never logs: it returns -errno, and
+ * serial_strerror() turns that into a sentence. One port is used by one thread at a time. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strerrordesc_np */
+#endif
+#include "serial.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/serial.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SERIAL_RX_CAP    256        /* one read(2) chunk; what is left after a frame stays here */
+#define SERIAL_FLUSH_MAX (1L << 20) /* a flush on a bus that never stops talking still ends */
+
+struct serial_port {
+    int fd;
+    char *path;
+    struct serial_opts opts;
+    struct serial_stats stats;
+    int64_t last_frame_ns; /* CLOCK_MONOTONIC end of the last frame read or written */
+    int have_last;
+    size_t rx_off, rx_len; /* unread bytes are rx[rx_off .. rx_len) */
+    unsigned char rx[SERIAL_RX_CAP];
+};
+
+static const struct {
+    int baud;
+    speed_t speed;
+} bauds[] = {
+    {1200, B1200},   {2400, B2400},   {4800, B4800},   {9600, B9600},
+    {19200, B19200}, {38400, B38400}, {57600, B57600}, {115200, B115200},
+};
+
+void serial_opts_default(struct serial_opts *o)
+{
+    *o = (struct serial_opts){.baud = 9600, .timeout_ms = 1000, .gap_ms = 50};
+}
+
+int serial_fd(const struct serial_port *p)
+{
+    return p->fd;
+}
+
+int serial_timeout_ms(const struct serial_port *p)
+{
+    return p->opts.timeout_ms;
+}
+
+const char *serial_path(const struct serial_port *p)
+{
+    return p->path;
+}
+
+const struct serial_stats *serial_get_stats(const struct serial_port *p)
+{
+    return &p->stats;
+}
+
+static int baud_speed(int baud, speed_t *ret_speed)
+{
+    for (size_t i = 0; i < sizeof bauds / sizeof bauds[0]; i++) {
+        if (bauds[i].baud == baud) {
+            *ret_speed = bauds[i].speed;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int serial_baud_supported(int baud)
+{
+    speed_t s;
+    return baud_speed(baud, &s) == 0;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Milliseconds left until deadline, rounded up so poll() never wakes just before it. */
+static int ms_left(int64_t deadline_ns)
+{
+    int64_t left = deadline_ns - now_ns();
+    if (left <= 0)
+        return 0;
+    left = (left + 999999) / 1000000;
+    return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* A read or write error that means the adapter (or the pty peer) is gone. */
+static int gone_errno(int e)
+{
+    if (e == ENODEV || e == ENXIO)
+        return -ENODEV;
+    if (e == EIO)
+        return -EIO;
+    return -e;
+}
+
+static int configure_tty(int fd, speed_t speed)
+{
+    struct termios t;
+
+    if (tcgetattr(fd, &t) < 0)
+        return -errno;
+    cfmakeraw(&t);
+    t.c_cflag &= (tcflag_t) ~(CSIZE | PARENB | CSTOPB | CRTSCTS);
+    t.c_cflag |= CS8 | CLOCAL | CREAD;
+    t.c_iflag &= (tcflag_t) ~(IXON | IXOFF | IXANY);
+    t.c_cc[VMIN] = 0; /* never block in read(); deadlines come from poll() */
+    t.c_cc[VTIME] = 0;
+    if (cfsetispeed(&t, speed) < 0 || cfsetospeed(&t, speed) < 0)
+        return -EINVAL;
+    if (tcsetattr(fd, TCSANOW, &t) < 0)
+        return -errno;
+    if (tcflush(fd, TCIOFLUSH) < 0)
+        return -errno;
+    return 0;
+}
+
+static int enable_rs485(int fd, const struct serial_opts *o)
+{
+    struct serial_rs485 rs = {.flags = SER_RS485_ENABLED | SER_RS485_RTS_ON_SEND};
+
+    if (o->rs485_delay_before_us < 0 || o->rs485_delay_after_us < 0)
+        return -EINVAL;
+    /* The kernel takes these delays in milliseconds: round up so a delay is never shortened. */
+    rs.delay_rts_before_send = (__u32)((o->rs485_delay_before_us + 999) / 1000);
+    rs.delay_rts_after_send = (__u32)((o->rs485_delay_after_us + 999) / 1000);
+    if (ioctl(fd, TIOCSRS485, &rs) < 0) {
+        int e = errno;
+        return (e == ENOTTY || e == EINVAL) ? -EOPNOTSUPP : -e;
+    }
+    return 0;
+}
+
+int serial_open(const char *path, const struct serial_opts *o, struct serial_port **out)
+{
+    struct serial_opts def;
+    struct serial_port *p = NULL;
+    speed_t speed;
+    int excl = 0;
+    int r;
+
+    if (!path || !out)
+        return -EINVAL;
+    if (!o) {
+        serial_opts_default(&def);
+        o = &def;
+    }
+    r = baud_speed(o->baud, &speed);
+    if (r < 0)
+        return r;
+    if (o->timeout_ms < 0 || o->gap_ms < 0)
+        return -EINVAL;
+
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->fd = -1;
+    p->opts = *o;
+    p->path = strdup(path);
+    if (!p->path) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    /* A /dev/serial/by-id/... symlink is simply followed by open(). */
+    p->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (p->fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if (!isatty(p->fd)) {
+        r = -ENOTTY;
+        goto fail;
+    }
+    /* The flock comes first: TIOCNXCL on the way out must never clear another owner's flag. */
+    if (flock(p->fd, LOCK_EX | LOCK_NB) < 0) {
+        r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        goto fail;
+    }
+    if (ioctl(p->fd, TIOCEXCL) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    excl = 1;
+    r = configure_tty(p->fd, speed);
+    if (r < 0)
+        goto fail;
+    if (o->rs485) {
+        r = enable_rs485(p->fd, o);
+        if (r < 0)
+            goto fail;
+    }
+    *out = p;
+    return 0;
+
+fail:
+    if (excl)
+        (void)ioctl(p->fd, TIOCNXCL);
+    if (p->fd >= 0)
+        close(p->fd);
+    free(p->path);
+    free(p);
+    return r;
+}
+
+void serial_close(struct serial_port *p)
+{
+    if (!p)
+        return;
+    if (p->fd >= 0) {
+        (void)ioctl(p->fd, TIOCNXCL); /* the tty may outlive us (a pty, another fd) */
+        close(p->fd);
+    }
+    free(p->path);
+    free(p);
+}
+
+int serial_flush_input(struct serial_port *p)
+{
+    long n = (long)(p->rx_len - p->rx_off);
+    unsigned char scratch[SERIAL_RX_CAP];
+
+    p->rx_off = p->rx_len = 0;
+    /* tcflush() alone misses bytes a pty is still handing to the line discipline; read them. */
+    while (n < SERIAL_FLUSH_MAX) {
+        ssize_t k = read(p->fd, scratch, sizeof scratch);
+        if (k > 0) {
+            n += k;
+            continue;
+        }
+        if (k == 0 || errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+        if (errno != EINTR) {
+            int r = gone_errno(errno);
+            p->stats.flushed += (uint64_t)n;
+            return r;
+        }
+    }
+    (void)tcflush(p->fd, TCIFLUSH); /* whatever is still below the line discipline */
+    p->stats.flushed += (uint64_t)n;
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* Waits for events on the port until deadline_ns; returns revents, 0 on timeout, or -errno. */
+static int wait_fd(int fd, short events, int64_t deadline_ns)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int left = ms_left(deadline_ns);
+        int k = poll(&pfd, 1, left);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (k > 0) {
+            if (pfd.revents & POLLNVAL)
+                return -EBADF;
+            return pfd.revents;
+        }
+        if (left == 0 || ms_left(deadline_ns) == 0)
+            return 0;
+    }
+}
+
+int serial_write(struct serial_port *p, const void *buf, size_t n)
+{
+    const unsigned char *b = buf;
+    int64_t deadline = now_ns() + (int64_t)p->opts.timeout_ms * 1000000;
+    size_t done = 0;
+
+    while (done < n) {
+        ssize_t k = write(p->fd, b + done, n - done);
+        if (k >= 0) {
+            done += (size_t)k;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return gone_errno(errno);
+        int ev = wait_fd(p->fd, POLLOUT, deadline);
+        if (ev < 0)
+            return ev;
+        if (ev == 0)
+            return -ETIMEDOUT;
+        if ((ev & (POLLHUP | POLLERR)) && !(ev & POLLOUT))
+            return -EIO;
+    }
+    while (tcdrain(p->fd) < 0) {
+        if (errno != EINTR)
+            return gone_errno(errno);
+    }
+    p->last_frame_ns = now_ns();
+    p->have_last = 1;
+    return 0;
+}
+
+/* Refills rx from the port, waiting until deadline_ns. Returns bytes read, 0 on timeout, or
+ * -EIO / -ENODEV when the adapter or the pty peer went away. */
+static int fill_rx(struct serial_port *p, int64_t deadline_ns)
+{
+    for (;;) {
+        int ev = wait_fd(p->fd, POLLIN, deadline_ns);
+        if (ev <= 0)
+            return ev;
+        ssize_t k = read(p->fd, p->rx, sizeof p->rx);
+        if (k > 0) {
+            p->rx_off = 0;
+            p->rx_len = (size_t)k;
+            return (int)k;
+        }
+        if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return gone_errno(errno);
+        /* No data although poll() woke us: a hangup (read() gives 0 then), else spurious. */
+        if (ev & (POLLHUP | POLLERR))
+            return -EIO;
+        if (ms_left(deadline_ns) == 0)
+            return 0;
+    }
+}
+
+int serial_read_frame(struct serial_port *p, char start, char end, char *buf, size_t cap,
+                      int timeout_ms)
+{
+    int64_t deadline;
+    size_t len = 0; /* bytes of the frame being assembled in buf; 0 = hunting for start */
+    int overflowed = 0;
+
+    if (!buf || cap < 3 || cap - 1 > INT_MAX || start == end || timeout_ms < 0)
+        return -EINVAL;
+    deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+    for (;;) {
+        while (p->rx_off < p->rx_len) {
+            char c = (char)p->rx[p->rx_off++];
+            if (c == start) {
+                p->stats.discarded += len; /* a partial frame, restarted here */
+                buf[0] = c;
+                len = 1;
+            } else if (len == 0) {
+                p->stats.discarded++;
+            } else if (len + 1 > cap - 1) {
+                /* Too long for buf: drop it and hunt for the next start byte. */
+                p->stats.discarded += len + 1;
+                p->stats.overflows++;
+                overflowed = 1;
+                len = 0;
+            } else {
+                buf[len++] = c;
+                if (c == end) {
+                    buf[len] = '\0';
+                    p->stats.frames++;
+                    p->last_frame_ns = now_ns();
+                    p->have_last = 1;
+                    return (int)len;
+                }
+            }
+        }
+        int r = fill_rx(p, deadline);
+        if (r < 0) {
+            p->stats.discarded += len;
+            return r;
+        }
+        if (r == 0)
+            break;
+    }
+    p->stats.discarded += len; /* the partial frame the deadline cut off */
+    if (overflowed)
+        return -EMSGSIZE;
+    p->stats.timeouts++;
+    return -ETIMEDOUT;
+}
+
+static void sleep_until(int64_t t_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(t_ns / 1000000000),
+                          .tv_nsec = (long)(t_ns % 1000000000)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+}
+
+int serial_transact(struct serial_port *p, const char *req, size_t req_len, char *resp, size_t cap)
+{
+    if (!req || !resp)
+        return -EINVAL;
+    if (p->have_last)
+        sleep_until(p->last_frame_ns + (int64_t)p->opts.gap_ms * 1000000);
+    int r = serial_flush_input(p);
+    if (r < 0)
+        return r;
+    r = serial_write(p, req, req_len);
+    if (r < 0)
+        return r;
+    return serial_read_frame(p, '~', '\r', resp, cap, p->opts.timeout_ms);
+}
+
+double serial_wire_ms(int baud, size_t nchars)
+{
+    if (baud <= 0)
+        return 0.0;
+    return (double)nchars * 10.0 * 1000.0 / (double)baud;
+}
+
+const char *serial_strerror(int err)
+{
+    const char *s;
+
+    if (err < 0)
+        err = -err;
+    switch (err) {
+    case 0:
+        return "success";
+    case ETIMEDOUT:
+        return "no answer within the timeout";
+    case EBUSY:
+        return "another process has the port open (exclusive lock held)";
+    case ENOENT:
+        return "no such device: check the path (/dev/serial/by-id/... names are stable)";
+    case ENODEV:
+    case ENXIO:
+    case EIO:
+        return "the adapter went away (unplugged?)";
+    case EMSGSIZE:
+        return "frame longer than the buffer";
+    case EACCES:
+    case EPERM:
+        return "permission denied: add the user to the dialout group";
+    case EINVAL:
+        return "unsupported baud rate or invalid serial setting";
+    case ENOTTY:
+        return "not a serial port (the path is not a tty)";
+    case EOPNOTSUPP:
+        return "the driver refuses kernel RS485 mode: use an adapter with automatic direction "
+               "control and turn rs485 off";
+    default:
+        break;
+    }
+    s = strerrordesc_np(err); /* static and thread safe, unlike strerror() for unknown codes */
+    return s ? s : "unknown error";
+}
