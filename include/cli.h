@@ -1,0 +1,30 @@
+/* cli: the subcommands behind main() and the small helpers they share (strict number parsing,
+ * the signal flag). Each command returns the process exit code; only main() exits. */
+#ifndef BMSFLEET_CLI_H
+#define BMSFLEET_CLI_H
+
+#include <signal.h>
+
+/* Exit codes shared by every command. */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAIL = 1,    /* runtime error: port missing, I/O error */
+    CLI_EXIT_USAGE = 2,   /* bad command line or configuration */
+    CLI_EXIT_NODATA = 3,  /* a pack did not answer, or answered with an invalid frame */
+};
+
+/* Set by SIGINT/SIGTERM once cli_install_signals() ran. */
+extern volatile sig_atomic_t cli_stop;
+void cli_install_signals(void);
+
+/* Parses a whole string as an integer (decimal or 0x hex) within [min, max]. 0 or -EINVAL /
+ * -ERANGE; *out written only on success. */
+int cli_parse_long(const char *s, long min, long max, long *out);
+/* Parses a whole string as a finite double within [min, max]. */
+int cli_parse_double(const char *s, double min, double max, double *out);
+
+int cmd_decode(int argc, char **argv);
+int cmd_read(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
+
+#endif

@@ -1,0 +1,28 @@
+/* report: how a sample or an identity is shown to a person (tables) or a program (JSON). */
+#ifndef BMSFLEET_REPORT_H
+#define BMSFLEET_REPORT_H
+
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "s42.h"
+#include "sample.h"
+
+/* Detailed multi-line view of one pack. */
+void report_sample_table(FILE *f, const struct sample *s, const char *protocol);
+/* One line per pack, for a bank overview: header, then rows. */
+void report_bank_header(FILE *f);
+void report_bank_row(FILE *f, const struct sample *s);
+/* A row for a pack that did not answer. */
+void report_bank_row_missing(FILE *f, unsigned address, const char *why);
+void report_identity_table(FILE *f, const struct s42_identity *id);
+
+/* JSON object of a sample in human units (V, A, Ah, °C, %), absent values as null.
+ * ts_ms <= 0 leaves the timestamp out. Caller frees with cJSON_Delete. */
+cJSON *report_sample_json(const struct sample *s, const char *protocol, long long ts_ms);
+cJSON *report_identity_json(const struct s42_identity *id);
+/* Prints a JSON object on one line followed by a newline, and frees it. */
+int report_print_json(FILE *f, cJSON *obj);
+
+#endif

@@ -1,0 +1,140 @@
+/* driver: Service 42 exchanges over a serial port, with every failure classified. */
+#include "driver.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *driver_status_name(enum driver_status st)
+{
+    static const char *const names[] = {"ok",      "timeout", "checksum", "malformed",
+                                        "refused", "foreign", "port"};
+    return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "unknown";
+}
+
+static int fail(struct driver_error *e, enum driver_status st, int err)
+{
+    e->status = st;
+    e->err = err;
+    return -1;
+}
+
+static enum driver_status classify(int s42err)
+{
+    switch (-s42err) {
+    case S42_E_CHKSUM:
+    case S42_E_LCHKSUM:
+        return DRIVER_CHECKSUM;
+    case S42_E_VER:
+    case S42_E_ADR:
+    case S42_E_CID1:
+        return DRIVER_FOREIGN;
+    default:
+        return -s42err >= S42_E_RTN_VER ? DRIVER_REFUSED : DRIVER_MALFORMED;
+    }
+}
+
+int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
+                    uint8_t cid2, struct s42_frame *out, struct driver_error *e)
+{
+    char req[64], resp[S42_MAX_FRAME + 2];
+    int n = s42_request(v, cid2, adr, req, sizeof req);
+    if (n < 0) {
+        snprintf(e->msg, sizeof e->msg, "cannot build request 0x%02X: %s", cid2,
+                 s42_strerror(n));
+        return fail(e, DRIVER_MALFORMED, n);
+    }
+    int r = serial_transact(port, req, (size_t)n, resp, sizeof resp);
+    if (r == -ETIMEDOUT) {
+        snprintf(e->msg, sizeof e->msg, "no answer from address %u on %s within %d ms", adr,
+                 serial_path(port), serial_timeout_ms(port));
+        return fail(e, DRIVER_TIMEOUT, r);
+    }
+    if (r == -EMSGSIZE) {
+        snprintf(e->msg, sizeof e->msg, "answer from address %u on %s longer than any frame",
+                 adr, serial_path(port));
+        return fail(e, DRIVER_MALFORMED, r);
+    }
+    if (r < 0) {
+        snprintf(e->msg, sizeof e->msg, "%s: %s", serial_path(port), serial_strerror(r));
+        return fail(e, DRIVER_PORT, r);
+    }
+    struct s42_diag d = {0};
+    char why[160];
+    int err = s42_parse(resp, (size_t)r, out, &d);
+    if (err == 0)
+        err = s42_check(out, v, adr, &d);
+    if (err) {
+        snprintf(e->msg, sizeof e->msg, "address %u on %s: %s", adr, serial_path(port),
+                 s42_describe(err, &d, why, sizeof why));
+        return fail(e, classify(err), err);
+    }
+    return 0;
+}
+
+static int decode_fail(struct driver_error *e, struct serial_port *port, uint8_t adr,
+                       uint8_t cid2, int err, const struct s42_diag *d)
+{
+    char why[160];
+    snprintf(e->msg, sizeof e->msg, "address %u on %s, command 0x%02X: %s", adr,
+             serial_path(port), cid2, s42_describe(err, d, why, sizeof why));
+    return fail(e, classify(err), err);
+}
+
+int driver_poll(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
+                struct sample *out, struct driver_error *e)
+{
+    struct s42_frame f;
+    struct s42_diag d = {0};
+    struct sample s;
+    if (driver_exchange(port, v, adr, S42_CID2_ANALOG, &f, e))
+        return -1;
+    int err = s42_decode_analog(v, &f, &s, &d);
+    if (err)
+        return decode_fail(e, port, adr, S42_CID2_ANALOG, err, &d);
+    if (s42_has_command(v, S42_CID2_ALARM) == 2) {
+        if (driver_exchange(port, v, adr, S42_CID2_ALARM, &f, e))
+            return -1;
+        err = s42_decode_alarm(v, &f, &s, &d);
+        if (err)
+            return decode_fail(e, port, adr, S42_CID2_ALARM, err, &d);
+    }
+    *out = s;
+    e->status = DRIVER_OK;
+    e->err = 0;
+    e->msg[0] = '\0';
+    return 0;
+}
+
+int driver_identify(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
+                    struct s42_identity *out, struct driver_error *e)
+{
+    uint8_t cmds[8];
+    size_t n = s42_identity_commands(v, cmds, sizeof cmds);
+    struct s42_identity id;
+    struct driver_error first = {DRIVER_OK, 0, ""};
+    int answered = 0;
+    s42_identity_init(&id);
+    for (size_t i = 0; i < n; i++) {
+        struct s42_frame f;
+        struct s42_diag d = {0};
+        int err = driver_exchange(port, v, adr, cmds[i], &f, e);
+        if (err == 0) {
+            err = s42_decode_identity(v, cmds[i], &f, &id, &d);
+            if (err)
+                decode_fail(e, port, adr, cmds[i], err, &d);
+        }
+        if (err == 0)
+            answered = 1;
+        else if (first.status == DRIVER_OK)
+            first = *e;
+        if (err && e->status == DRIVER_PORT)
+            break;
+    }
+    if (!answered) {
+        *e = first;
+        return -1;
+    }
+    *out = id;
+    return 0;
+}

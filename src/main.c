@@ -1,0 +1,54 @@
+/* main: command-line dispatch only. Every command lives in its own cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"read", cmd_read, "poll packs once (or --watch) and print their values"},
+    {"decode", cmd_decode, "validate and decode a response frame pasted from a log"},
+    {"simulate", cmd_simulate, "run a simulated bank of packs on a pseudo-terminal"},
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: bmsfleet [-v|--verbose] COMMAND [OPTIONS]\n\ncommands:\n", f);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fputs("\n'bmsfleet COMMAND --help' describes each command.\n", f);
+}
+
+int main(int argc, char **argv)
+{
+    int first = 1;
+    while (first < argc && (strcmp(argv[first], "-v") == 0 ||
+                            strcmp(argv[first], "--verbose") == 0)) {
+        log_set_level(LOG_DEBUG);
+        first++;
+    }
+    if (first >= argc) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[first];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        puts("bmsfleet " BMSFLEET_VERSION);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - first, argv + first);
+    }
+    fprintf(stderr, "bmsfleet: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}

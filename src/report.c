@@ -1,0 +1,251 @@
+/* report: tables for people and JSON for programs, both from the same sample. Units shown:
+ * V, A, W, Ah, °C, %; absent values print as "-" in tables and null in JSON. */
+#include "report.h"
+
+#include <math.h>
+#include <stdint.h>
+
+static int present(int32_t v) { return v != SAMPLE_ABSENT; }
+
+/* value / div with `dec` decimals, or "-" */
+static const char *fmt(char *buf, size_t cap, int32_t v, double div, int dec)
+{
+    if (!present(v))
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%.*f", dec, v / div);
+    return buf;
+}
+
+static double power_w(const struct sample *s)
+{
+    return (double)s->voltage_mv * (double)s->current_ma / 1e6;
+}
+
+static void flag_list(FILE *f, uint32_t bits, const char *(*name)(unsigned), unsigned count)
+{
+    int any = 0;
+    for (unsigned b = 0; b < count; b++) {
+        if (bits & (1u << b)) {
+            fprintf(f, "%s%s", any ? ", " : "", name(b));
+            any = 1;
+        }
+    }
+    if (!any)
+        fputs("none", f);
+    fputc('\n', f);
+}
+
+void report_sample_table(FILE *f, const struct sample *s, const char *protocol)
+{
+    char a[32], b[32], c[32];
+    fprintf(f, "pack %u (%s)\n", s->address, protocol);
+    fprintf(f, "  SOC               %s %%\n", fmt(a, sizeof a, s->soc_cpct, 100.0, 1));
+    fprintf(f, "  SOH               %s %%\n", fmt(a, sizeof a, s->soh_cpct, 100.0, 1));
+    fprintf(f, "  voltage           %s V\n", fmt(a, sizeof a, s->voltage_mv, 1000.0, 2));
+    fprintf(f, "  current           %s A\n", fmt(a, sizeof a, s->current_ma, 1000.0, 2));
+    if (present(s->voltage_mv) && present(s->current_ma))
+        fprintf(f, "  power             %.0f W\n", power_w(s));
+    fprintf(f, "  capacity          %s / %s Ah (design %s)\n",
+            fmt(a, sizeof a, s->remaining_mah, 1000.0, 2), fmt(b, sizeof b, s->full_mah, 1000.0, 2),
+            fmt(c, sizeof c, s->design_mah, 1000.0, 2));
+    fprintf(f, "  cycles            %s\n", fmt(a, sizeof a, s->cycles, 1.0, 0));
+    if (s->ncells) {
+        fprintf(f, "  cells (%u)         %.3f – %.3f V, diff %d mV (min #%d, max #%d)\n", s->ncells,
+                s->cell_min_mv / 1000.0, s->cell_max_mv / 1000.0, s->cell_diff_mv,
+                s->cell_min_idx, s->cell_max_idx);
+        for (unsigned i = 0; i < s->ncells; i++) {
+            int bal = (s->balancing >> i) & 1u;
+            fprintf(f, "%s%2u: %.3f%s", i % 8 == 0 ? "    " : "  ", i + 1, s->cell_mv[i] / 1000.0,
+                    bal ? "*" : " ");
+            if (i % 8 == 7 || i + 1 == s->ncells)
+                fputc('\n', f);
+        }
+    }
+    fputs("  temperatures     ", f);
+    for (unsigned i = 0; i < s->ntemps; i++)
+        fprintf(f, " %s %.1f °C%s", sample_temp_role_name(s->temp_role[i]), s->temp_dc[i] / 10.0,
+                i + 1 < s->ntemps ? "," : "");
+    fputc('\n', f);
+    if (s->has & SAMPLE_HAS_ALARMS) {
+        fputs("  state             ", f);
+        flag_list(f, s->state, sample_state_name, SAMPLE_STATE_COUNT);
+        fputs("  alarms            ", f);
+        flag_list(f, s->alarms, sample_alarm_name, SAMPLE_ALARM_COUNT);
+        fputs("  protection        ", f);
+        flag_list(f, s->protection, sample_prot_name, SAMPLE_PROT_COUNT);
+    }
+}
+
+void report_bank_header(FILE *f)
+{
+    fprintf(f, "%-5s %7s %8s %8s %8s %13s %6s %7s %6s  %s\n", "pack", "SOC %", "V", "A", "W",
+            "cell min-max", "diff", "T max", "cycles", "status");
+}
+
+static int32_t temp_max(const struct sample *s)
+{
+    int32_t m = SAMPLE_ABSENT;
+    for (unsigned i = 0; i < s->ntemps; i++) {
+        if (m == SAMPLE_ABSENT || s->temp_dc[i] > m)
+            m = s->temp_dc[i];
+    }
+    return m;
+}
+
+void report_bank_row(FILE *f, const struct sample *s)
+{
+    char soc[16], v[16], a[16], w[16], cells[32], diff[16], t[16], cyc[16];
+    if (present(s->voltage_mv) && present(s->current_ma))
+        snprintf(w, sizeof w, "%.0f", power_w(s));
+    else
+        snprintf(w, sizeof w, "-");
+    if (s->ncells)
+        snprintf(cells, sizeof cells, "%.3f-%.3f", s->cell_min_mv / 1000.0,
+                 s->cell_max_mv / 1000.0);
+    else
+        snprintf(cells, sizeof cells, "-");
+    const char *status = "ok";
+    if (s->protection)
+        status = "PROTECTION";
+    else if (s->alarms)
+        status = "alarm";
+    else if (s->state & SAMPLE_STATE_CHARGING)
+        status = "charging";
+    else if (s->state & SAMPLE_STATE_DISCHARGING)
+        status = "discharging";
+    fprintf(f, "%-5u %7s %8s %8s %8s %13s %6s %7s %6s  %s\n", s->address,
+            fmt(soc, sizeof soc, s->soc_cpct, 100.0, 1), fmt(v, sizeof v, s->voltage_mv, 1000.0, 2),
+            fmt(a, sizeof a, s->current_ma, 1000.0, 2), w, cells,
+            fmt(diff, sizeof diff, s->cell_diff_mv, 1.0, 0), fmt(t, sizeof t, temp_max(s), 10.0, 1),
+            fmt(cyc, sizeof cyc, s->cycles, 1.0, 0), status);
+}
+
+void report_bank_row_missing(FILE *f, unsigned address, const char *why)
+{
+    fprintf(f, "%-5u %7s %8s %8s %8s %13s %6s %7s %6s  %s\n", address, "-", "-", "-", "-", "-",
+            "-", "-", "-", why);
+}
+
+void report_identity_table(FILE *f, const struct s42_identity *id)
+{
+    if (id->protocol_version >= 0)
+        fprintf(f, "  protocol version  0x%02X\n", (unsigned)id->protocol_version);
+    const struct {
+        const char *label, *value;
+    } rows[] = {{"hardware", id->hardware},         {"product", id->product},
+                {"project", id->project},           {"manufacturer", id->manufacturer},
+                {"software", id->software},         {"serial", id->serial}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (rows[i].value[0])
+            fprintf(f, "  %-17s %s\n", rows[i].label, rows[i].value);
+    }
+}
+
+/* Adds value/div rounded to dec decimals, or null. */
+static void add_num(cJSON *o, const char *key, int32_t v, double div, int dec)
+{
+    if (!present(v)) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    double scale = pow(10.0, dec);
+    cJSON_AddNumberToObject(o, key, round(v / div * scale) / scale);
+}
+
+static void add_flags(cJSON *o, const char *key, uint32_t bits, const char *(*name)(unsigned),
+                      unsigned count)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, key);
+    for (unsigned b = 0; b < count; b++) {
+        if (bits & (1u << b))
+            cJSON_AddItemToArray(arr, cJSON_CreateString(name(b)));
+    }
+}
+
+cJSON *report_sample_json(const struct sample *s, const char *protocol, long long ts_ms)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (ts_ms > 0)
+        cJSON_AddNumberToObject(o, "ts", (double)ts_ms / 1000.0);
+    cJSON_AddNumberToObject(o, "address", s->address);
+    if (protocol)
+        cJSON_AddStringToObject(o, "protocol", protocol);
+    add_num(o, "voltage", s->voltage_mv, 1000.0, 3);
+    add_num(o, "current", s->current_ma, 1000.0, 3);
+    if (present(s->voltage_mv) && present(s->current_ma))
+        cJSON_AddNumberToObject(o, "power", round(power_w(s) * 10.0) / 10.0);
+    else
+        cJSON_AddNullToObject(o, "power");
+    add_num(o, "soc", s->soc_cpct, 100.0, 2);
+    add_num(o, "soh", s->soh_cpct, 100.0, 2);
+    add_num(o, "remaining_ah", s->remaining_mah, 1000.0, 3);
+    add_num(o, "full_ah", s->full_mah, 1000.0, 3);
+    add_num(o, "design_ah", s->design_mah, 1000.0, 3);
+    add_num(o, "cycles", s->cycles, 1.0, 0);
+    cJSON *cells = cJSON_AddArrayToObject(o, "cells");
+    for (unsigned i = 0; i < s->ncells; i++)
+        cJSON_AddItemToArray(cells, cJSON_CreateNumber(s->cell_mv[i] / 1000.0));
+    add_num(o, "cell_min", s->cell_min_mv, 1000.0, 3);
+    add_num(o, "cell_max", s->cell_max_mv, 1000.0, 3);
+    add_num(o, "cell_diff", s->cell_diff_mv, 1000.0, 3);
+    cJSON_AddNumberToObject(o, "cell_min_index", s->cell_min_idx);
+    cJSON_AddNumberToObject(o, "cell_max_index", s->cell_max_idx);
+    cJSON *temps = cJSON_AddArrayToObject(o, "temperatures");
+    for (unsigned i = 0; i < s->ntemps; i++) {
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "role", sample_temp_role_name(s->temp_role[i]));
+        cJSON_AddNumberToObject(t, "value", s->temp_dc[i] / 10.0);
+        cJSON_AddItemToArray(temps, t);
+    }
+    add_num(o, "temp_ambient", sample_temp(s, SAMPLE_TEMP_AMBIENT), 10.0, 1);
+    add_num(o, "temp_mos", sample_temp(s, SAMPLE_TEMP_MOS), 10.0, 1);
+    if (s->has & SAMPLE_HAS_ALARMS) {
+        add_flags(o, "state", s->state, sample_state_name, SAMPLE_STATE_COUNT);
+        add_flags(o, "alarms", s->alarms, sample_alarm_name, SAMPLE_ALARM_COUNT);
+        add_flags(o, "protection", s->protection, sample_prot_name, SAMPLE_PROT_COUNT);
+        cJSON *raw = cJSON_AddArrayToObject(o, "raw_status");
+        for (unsigned i = 0; i < s->nraw_status; i++)
+            cJSON_AddItemToArray(raw, cJSON_CreateNumber(s->raw_status[i]));
+    }
+    if (s->has & SAMPLE_HAS_BALANCE) {
+        cJSON *bal = cJSON_AddArrayToObject(o, "balancing");
+        for (unsigned i = 0; i < SAMPLE_MAX_CELLS; i++) {
+            if (s->balancing & (1u << i))
+                cJSON_AddItemToArray(bal, cJSON_CreateNumber(i + 1));
+        }
+    }
+    return o;
+}
+
+cJSON *report_identity_json(const struct s42_identity *id)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (id->protocol_version >= 0)
+        cJSON_AddNumberToObject(o, "protocol_version", id->protocol_version);
+    else
+        cJSON_AddNullToObject(o, "protocol_version");
+    const struct {
+        const char *key, *value;
+    } rows[] = {{"hardware", id->hardware},         {"product", id->product},
+                {"project", id->project},           {"manufacturer", id->manufacturer},
+                {"software", id->software},         {"serial", id->serial}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (rows[i].value[0])
+            cJSON_AddStringToObject(o, rows[i].key, rows[i].value);
+        else
+            cJSON_AddNullToObject(o, rows[i].key);
+    }
+    return o;
+}
+
+int report_print_json(FILE *f, cJSON *obj)
+{
+    char *text = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    if (text == NULL)
+        return -1;
+    fprintf(f, "%s\n", text);
+    cJSON_free(text);
+    return 0;
+}
