@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 const char *driver_status_name(enum driver_status st)
 {
@@ -17,6 +18,13 @@ static int fail(struct driver_error *e, enum driver_status st, int err)
     e->status = st;
     e->err = err;
     return -1;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static enum driver_status classify(int s42err)
@@ -44,26 +52,37 @@ int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8
                  s42_strerror(n));
         return fail(e, DRIVER_MALFORMED, n);
     }
+    long long deadline = now_ms() + serial_timeout_ms(port);
     int r = serial_transact(port, req, (size_t)n, resp, sizeof resp);
-    if (r == -ETIMEDOUT) {
-        snprintf(e->msg, sizeof e->msg, "no answer from address %u on %s within %d ms", adr,
-                 serial_path(port), serial_timeout_ms(port));
-        return fail(e, DRIVER_TIMEOUT, r);
-    }
-    if (r == -EMSGSIZE) {
-        snprintf(e->msg, sizeof e->msg, "answer from address %u on %s longer than any frame",
-                 adr, serial_path(port));
-        return fail(e, DRIVER_MALFORMED, r);
-    }
-    if (r < 0) {
-        snprintf(e->msg, sizeof e->msg, "%s: %s", serial_path(port), serial_strerror(r));
-        return fail(e, DRIVER_PORT, r);
-    }
     struct s42_diag d = {0};
     char why[160];
-    int err = s42_parse(resp, (size_t)r, out, &d);
-    if (err == 0)
-        err = s42_check(out, v, adr, &d);
+    int err = 0;
+    /* A late answer of a pack that timed out before may arrive first: a valid frame from another
+     * address is skipped, and we keep listening for ours until the same deadline. */
+    for (int late = 0;; late++) {
+        if (r == -ETIMEDOUT) {
+            snprintf(e->msg, sizeof e->msg, "no answer from address %u on %s within %d ms", adr,
+                     serial_path(port), serial_timeout_ms(port));
+            return fail(e, DRIVER_TIMEOUT, r);
+        }
+        if (r == -EMSGSIZE) {
+            snprintf(e->msg, sizeof e->msg,
+                     "answer from address %u on %s longer than any frame", adr,
+                     serial_path(port));
+            return fail(e, DRIVER_MALFORMED, r);
+        }
+        if (r < 0) {
+            snprintf(e->msg, sizeof e->msg, "%s: %s", serial_path(port), serial_strerror(r));
+            return fail(e, DRIVER_PORT, r);
+        }
+        err = s42_parse(resp, (size_t)r, out, &d);
+        if (err == 0)
+            err = s42_check(out, v, adr, &d);
+        long long left = deadline - now_ms();
+        if (err != -S42_E_ADR || late >= 3 || left <= 0)
+            break;
+        r = serial_read_frame(port, '~', '\r', resp, sizeof resp, (int)left);
+    }
     if (err) {
         snprintf(e->msg, sizeof e->msg, "address %u on %s: %s", adr, serial_path(port),
                  s42_describe(err, &d, why, sizeof why));

@@ -1,0 +1,149 @@
+/* proc: test helpers to run the real bmsfleet binary as a child process, capture its output,
+ * and start/stop a background simulator. Header-only so each test executable can include it. */
+#ifndef BMSFLEET_TEST_PROC_H
+#define BMSFLEET_TEST_PROC_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct proc_result {
+    int status; /* exit code, or 128+signal */
+    char out[65536];
+    char err[16384];
+};
+
+static inline long long proc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs argv (argv[0] a path) with optional stdin text; kills it after timeout_ms. */
+static inline int proc_run(char *const argv[], const char *input, int timeout_ms,
+                           struct proc_result *r)
+{
+    int po[2], pe[2], pi[2];
+    if (pipe(po) || pipe(pe) || pipe(pi))
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        dup2(pi[0], 0);
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(pi[1]);
+        close(po[0]);
+        close(pe[0]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pi[0]);
+    close(po[1]);
+    close(pe[1]);
+    if (input) {
+        ssize_t w = write(pi[1], input, strlen(input));
+        (void)w;
+    }
+    close(pi[1]);
+    size_t no = 0, ne = 0;
+    long long deadline = proc_now_ms() + timeout_ms;
+    int fds_open[2] = {po[0], pe[0]}, killed = 0;
+    while (fds_open[0] >= 0 || fds_open[1] >= 0) {
+        struct pollfd fds[2] = {{fds_open[0], POLLIN, 0}, {fds_open[1], POLLIN, 0}};
+        long long left = deadline - proc_now_ms();
+        if (left <= 0 && !killed) {
+            kill(pid, SIGKILL); /* a hung child fails the test through its status */
+            killed = 1;
+        }
+        poll(fds, 2, left > 0 ? (int)left : 100);
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char tmp[4096];
+            ssize_t k = read(fds[i].fd, tmp, sizeof tmp);
+            if (k <= 0) {
+                close(fds[i].fd);
+                fds_open[i] = -1;
+                continue;
+            }
+            char *buf = i == 0 ? r->out : r->err;
+            size_t cap = i == 0 ? sizeof r->out : sizeof r->err;
+            size_t *n = i == 0 ? &no : &ne;
+            size_t take = (size_t)k < cap - 1 - *n ? (size_t)k : cap - 1 - *n;
+            memcpy(buf + *n, tmp, take);
+            *n += take;
+        }
+    }
+    r->out[no] = '\0';
+    r->err[ne] = '\0';
+    int st;
+    waitpid(pid, &st, 0);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return 0;
+}
+
+/* Starts `bmsfleet simulate ARGS... --link link` in the background and waits for the link. */
+static inline pid_t proc_start_sim(const char *bin, const char *link, const char *const extra[])
+{
+    char *argv[48];
+    int n = 0;
+    argv[n++] = (char *)bin;
+    argv[n++] = (char *)"simulate";
+    argv[n++] = (char *)"--link";
+    argv[n++] = (char *)link;
+    for (int i = 0; extra[i] && n < 46; i++)
+        argv[n++] = (char *)extra[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execv(bin, argv);
+        _exit(127);
+    }
+    long long deadline = proc_now_ms() + 10000;
+    struct stat st;
+    while (proc_now_ms() < deadline) {
+        if (lstat(link, &st) == 0)
+            return pid;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return -1;
+        usleep(20000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* SIGTERM, then wait; returns the exit status (or 128+signal). */
+static inline int proc_stop(pid_t pid)
+{
+    int st;
+    kill(pid, SIGTERM);
+    long long deadline = proc_now_ms() + 5000;
+    while (proc_now_ms() < deadline) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return 128 + SIGKILL;
+}
+
+#endif
