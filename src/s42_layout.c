@@ -342,8 +342,10 @@ static int put_be(struct out *o, uint32_t v, size_t n)
 {
     if (o->pos + n > o->cap)
         return -S42_E_BUFFER;
-    for (size_t i = 0; i < n; i++)
-        o->p[o->pos + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    for (size_t i = 0; i < n; i++) {
+        size_t shift = 8 * (n - 1 - i); /* padding wider than 4 bytes is zeros */
+        o->p[o->pos + i] = (uint8_t)(shift < 32 ? v >> shift : 0);
+    }
     o->pos += n;
     return 0;
 }

@@ -1,0 +1,647 @@
+/* sim: a bank of simulated packs answering Service 42 on a pseudo-terminal.
+ *
+ * The thread in sim_run owns the pty, the packs and the frame buffers; other threads may only
+ * read the request counter (atomic) and the last answered samples (under a mutex). We keep a
+ * slave fd open ourselves so the master never sees EIO/HUP while no client is connected. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* posix_openpt, ptsname_r, cfmakeraw */
+#endif
+#include "sim.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RX_FRAME_MAX      512  /* a request longer than this is garbage */
+#define TX_CHUNK          8    /* bytes written per paced write */
+#define POLL_MS           100  /* the longest we go without looking at *stop */
+#define WRITE_STALL_MS    1000 /* nobody reads the slave: drop the rest of the answer */
+#define NOISE_MAX         12   /* garbage bytes before a frame */
+#define DEFAULT_SLOW_MS   2000
+#define DEFAULT_FAULT_RTN 0x91 /* battery/communication error, as a real Daren sends */
+#define RTN_CID2          0x04
+#define RTN_DATA          0x06
+#define NS_PER_MS         1000000LL
+#define NS_PER_S          1000000000LL
+
+struct sim {
+    struct sim_opts o; /* o.link is not kept: see link */
+    char *link;
+    int master, slave;
+    char slave_path[128];
+    int64_t start_ns;
+    uint64_t noise_rng;
+    struct sim_pack packs[SIM_MAX_PACKS];
+    uint64_t answers[SIM_MAX_PACKS]; /* per pack, for sim_fault.every */
+    char rx[RX_FRAME_MAX];
+    size_t rxlen; /* 0 while waiting for '~' */
+    struct s42_frame req;
+    uint8_t info[S42_MAX_INFO];
+    char tx[NOISE_MAX + S42_MAX_FRAME + 1];
+    _Atomic uint64_t requests;
+    _Atomic uint64_t invalid;
+    pthread_mutex_t lock; /* guards last and have_last */
+    struct sample last[SIM_MAX_PACKS];
+    bool have_last[SIM_MAX_PACKS];
+};
+
+/* ---- parsing ---- */
+
+/* An unsigned number at *pp (decimal, or hex with 0x; hex only when base is 16); advances *pp.
+ * -EINVAL when there is no number, -ERANGE outside [min, max]. */
+static int parse_num(const char **pp, int base, unsigned long min, unsigned long max,
+                     unsigned long *out)
+{
+    const char *p = *pp;
+    if (base == 10 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        base = 16, p += 2;
+    else if (base == 16 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        p += 2;
+    if (!(base == 16 ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p)))
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(p, &end, base);
+    if (errno == ERANGE || v < min || v > max)
+        return -ERANGE;
+    *pp = end;
+    *out = v;
+    return 0;
+}
+
+int sim_parse_addresses(const char *s, uint8_t *out, size_t cap)
+{
+    bool seen[255] = {false};
+    const char *p = s;
+    if (s == NULL || *s == '\0')
+        return -EINVAL;
+    for (;;) {
+        unsigned long a, b;
+        int rc = parse_num(&p, 10, 0, 254, &a);
+        if (rc != 0)
+            return rc;
+        b = a;
+        if (*p == '-') {
+            p++;
+            rc = parse_num(&p, 10, 0, 254, &b);
+            if (rc != 0)
+                return rc;
+            if (b < a)
+                return -EINVAL;
+        }
+        for (unsigned long v = a; v <= b; v++)
+            seen[v] = true;
+        if (*p == '\0')
+            break;
+        if (*p++ != ',')
+            return -EINVAL;
+    }
+    size_t n = 0;
+    for (size_t v = 0; v < sizeof seen; v++)
+        n += seen[v];
+    if (n > cap)
+        return -ERANGE;
+    n = 0;
+    for (size_t v = 0; v < sizeof seen; v++)
+        if (seen[v])
+            out[n++] = (uint8_t)v;
+    return (int)n;
+}
+
+int sim_fault_parse(const char *s, struct sim_fault *out)
+{
+    static const struct {
+        const char *name;
+        enum sim_fault_kind kind;
+    } kinds[] = {
+        {"silent", SIM_FAULT_SILENT},   {"checksum", SIM_FAULT_CHECKSUM},
+        {"garbage", SIM_FAULT_GARBAGE}, {"truncated", SIM_FAULT_TRUNCATED},
+        {"slow", SIM_FAULT_SLOW},       {"rtn", SIM_FAULT_RTN},
+    };
+    struct sim_fault f = {
+        .kind = SIM_FAULT_NONE, .every = 1, .slow_ms = DEFAULT_SLOW_MS, .rtn = DEFAULT_FAULT_RTN};
+    if (s == NULL)
+        return -EINVAL;
+    size_t len = strcspn(s, "=:");
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strlen(kinds[i].name) == len && strncmp(s, kinds[i].name, len) == 0)
+            f.kind = kinds[i].kind;
+    if (f.kind == SIM_FAULT_NONE)
+        return -EINVAL;
+    const char *p = s + len;
+    unsigned long v;
+    if (*p == '=') {
+        p++;
+        if (f.kind == SIM_FAULT_SLOW && parse_num(&p, 10, 0, 600000, &v) == 0)
+            f.slow_ms = (int)v;
+        else if (f.kind == SIM_FAULT_RTN && parse_num(&p, 16, 1, 0xFF, &v) == 0)
+            f.rtn = (uint8_t)v;
+        else
+            return -EINVAL;
+    }
+    if (*p == ':') {
+        p++;
+        if (parse_num(&p, 10, 0, 254, &v) != 0)
+            return -EINVAL;
+        f.address = (uint8_t)v;
+        if (*p == ':') {
+            p++;
+            if (parse_num(&p, 10, 1, 1000000, &v) != 0)
+                return -EINVAL;
+            f.every = (int)v;
+        }
+    }
+    if (*p != '\0')
+        return -EINVAL;
+    *out = f;
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+void sim_opts_default(struct sim_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->variant = s42_variant_find("daren");
+    o->addresses[0] = 1;
+    o->naddresses = 1;
+    o->ncells = 16;
+    o->baud = 9600;
+    o->turnaround_ms = 20;
+    o->seed = 1;
+    o->time_scale = 1.0;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static int check_opts(const struct sim_opts *o)
+{
+    if (o->variant == NULL || o->naddresses < 1 || o->naddresses > SIM_MAX_PACKS || o->ncells < 1 ||
+        o->ncells > SAMPLE_MAX_CELLS || o->baud < 50 || o->turnaround_ms < 0 ||
+        !isfinite(o->time_scale) || o->time_scale < 0 ||
+        o->nfaults > sizeof o->faults / sizeof o->faults[0])
+        return -EINVAL;
+    for (size_t i = 0; i < o->naddresses; i++) {
+        if (o->addresses[i] > 254)
+            return -EINVAL;
+        for (size_t j = 0; j < i; j++)
+            if (o->addresses[j] == o->addresses[i])
+                return -EINVAL;
+    }
+    for (size_t i = 0; i < o->nfaults; i++) {
+        const struct sim_fault *f = &o->faults[i];
+        if (f->kind <= SIM_FAULT_NONE || f->kind > SIM_FAULT_RTN || f->every < 1 ||
+            f->slow_ms < 0 || (f->kind == SIM_FAULT_RTN && f->rtn == 0))
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* The termios speed for a baud rate, B0 when there is none (pacing still uses the number). */
+static speed_t baud_speed(int baud)
+{
+    static const struct {
+        int baud;
+        speed_t speed;
+    } speeds[] = {{1200, B1200},   {2400, B2400},     {4800, B4800},
+                  {9600, B9600},   {19200, B19200},   {38400, B38400},
+                  {57600, B57600}, {115200, B115200}, {230400, B230400}};
+    for (size_t i = 0; i < sizeof speeds / sizeof speeds[0]; i++)
+        if (speeds[i].baud == baud)
+            return speeds[i].speed;
+    return B0;
+}
+
+static int open_pty(struct sim *s)
+{
+    struct termios tio;
+    s->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s->master < 0)
+        return -errno;
+    if (grantpt(s->master) != 0 || unlockpt(s->master) != 0)
+        return -errno;
+    int rc = ptsname_r(s->master, s->slave_path, sizeof s->slave_path);
+    if (rc != 0)
+        return -rc;
+    s->slave = open(s->slave_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s->slave < 0 || tcgetattr(s->slave, &tio) != 0)
+        return -errno;
+    cfmakeraw(&tio);
+    tio.c_cflag |= CLOCAL | CREAD;
+    speed_t sp = baud_speed(s->o.baud);
+    if (sp != B0 && (cfsetispeed(&tio, sp) != 0 || cfsetospeed(&tio, sp) != 0))
+        return -errno;
+    if (tcsetattr(s->slave, TCSANOW, &tio) != 0)
+        return -errno;
+    int fl = fcntl(s->master, F_GETFL);
+    if (fl < 0 || fcntl(s->master, F_SETFL, fl | O_NONBLOCK) != 0)
+        return -errno;
+    return 0;
+}
+
+/* Points link at target, replacing an existing symlink but never a file or directory. */
+static int make_link(const char *link, const char *target)
+{
+    struct stat st;
+    if (lstat(link, &st) == 0) {
+        if (!S_ISLNK(st.st_mode))
+            return -EEXIST;
+        if (unlink(link) != 0)
+            return -errno;
+    } else if (errno != ENOENT) {
+        return -errno;
+    }
+    if (symlink(target, link) != 0)
+        return -errno;
+    return 0;
+}
+
+int sim_new(const struct sim_opts *o, struct sim **out)
+{
+    if (o == NULL || out == NULL)
+        return -EINVAL;
+    int rc = check_opts(o);
+    if (rc != 0)
+        return rc;
+    struct sim *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    s->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    s->master = s->slave = -1;
+    s->o = *o;
+    s->o.link = NULL;
+    atomic_init(&s->requests, 0);
+    atomic_init(&s->invalid, 0);
+
+    rc = open_pty(s);
+    if (rc != 0)
+        goto fail;
+    if (o->link != NULL) {
+        char *link = strdup(o->link);
+        if (link == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        rc = make_link(link, s->slave_path);
+        if (rc != 0) {
+            free(link);
+            goto fail;
+        }
+        s->link = link;
+    }
+    for (size_t i = 0; i < o->naddresses; i++)
+        sim_pack_init(&s->packs[i], o->seed, o->addresses[i], o->ncells);
+    s->noise_rng = (o->seed ^ 0x5DEECE66Dull) | 1u;
+    s->start_ns = now_ns();
+    *out = s;
+    return 0;
+fail:
+    sim_free(s);
+    return rc;
+}
+
+void sim_free(struct sim *s)
+{
+    if (s == NULL)
+        return;
+    if (s->link != NULL) {
+        char target[sizeof s->slave_path];
+        ssize_t n = readlink(s->link, target, sizeof target - 1);
+        if (n >= 0) {
+            target[n] = '\0';
+            if (strcmp(target, s->slave_path) == 0)
+                unlink(s->link);
+        }
+        free(s->link);
+    }
+    if (s->slave >= 0)
+        close(s->slave);
+    if (s->master >= 0)
+        close(s->master);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+const char *sim_slave_path(const struct sim *s)
+{
+    return s->slave_path;
+}
+
+uint64_t sim_requests(const struct sim *s)
+{
+    return atomic_load(&s->requests);
+}
+
+static int pack_index(const struct sim *s, uint8_t address)
+{
+    for (size_t i = 0; i < s->o.naddresses; i++)
+        if (s->o.addresses[i] == address)
+            return (int)i;
+    return -1;
+}
+
+int sim_last_sample(const struct sim *s, uint8_t address, struct sample *out)
+{
+    int i = pack_index(s, address);
+    if (i < 0)
+        return -ENOENT;
+    int rc = -ENODATA;
+    pthread_mutex_lock((pthread_mutex_t *)&s->lock); /* the lock is not part of the value */
+    if (s->have_last[i]) {
+        *out = s->last[i];
+        rc = 0;
+    }
+    pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
+    return rc;
+}
+
+/* ---- serving ---- */
+
+/* Sleeps until the monotonic deadline; returns true when *stop was raised meanwhile. */
+static bool sleep_until(int64_t deadline, const volatile int *stop)
+{
+    for (;;) {
+        if (*stop)
+            return true;
+        int64_t now = now_ns();
+        if (now >= deadline)
+            return false;
+        int64_t wake = now + POLL_MS * NS_PER_MS < deadline ? now + POLL_MS * NS_PER_MS : deadline;
+        struct timespec ts = {.tv_sec = (time_t)(wake / NS_PER_S),
+                              .tv_nsec = (long)(wake % NS_PER_S)};
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    }
+}
+
+/* Writes n bytes in small chunks, each when its last byte would have left an 8N1 UART (10 bits
+ * a byte), against absolute deadlines from the start so that sleep overshoot does not add up:
+ * the last byte arrives n*10/baud seconds after the first one started. */
+static int write_paced(struct sim *s, const char *buf, size_t n, const volatile int *stop)
+{
+    int64_t t0 = now_ns();
+    size_t sent = 0;
+    int stalled_ms = 0;
+    while (sent < n) {
+        size_t chunk = n - sent < TX_CHUNK ? n - sent : TX_CHUNK;
+        if (sleep_until(t0 + (int64_t)(sent + chunk) * 10 * NS_PER_S / s->o.baud, stop))
+            return 0;
+        ssize_t w = write(s->master, buf + sent, chunk);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -errno;
+            struct pollfd pfd = {.fd = s->master, .events = POLLOUT};
+            int r = poll(&pfd, 1, POLL_MS);
+            if (r < 0 && errno != EINTR)
+                return -errno;
+            if (r == 0 && (stalled_ms += POLL_MS) >= WRITE_STALL_MS)
+                return 0; /* the client does not read: the rest of the answer is lost */
+            continue;
+        }
+        stalled_ms = 0;
+        sent += (size_t)w;
+    }
+    return 0;
+}
+
+static bool is_identity_command(const struct s42_variant *v, uint8_t cid2)
+{
+    uint8_t cmds[16];
+    size_t n = s42_identity_commands(v, cmds, sizeof cmds);
+    for (size_t i = 0; i < n && i < sizeof cmds; i++)
+        if (cmds[i] == cid2)
+            return true;
+    return false;
+}
+
+/* PACE and Pylontech carry the target in INFO too; FF asks every pack (not simulated). */
+static bool is_broadcast(const struct s42_variant *v, const struct s42_frame *f)
+{
+    const char *name = s42_variant_name(v);
+    return (strcmp(name, "pace") == 0 || strcmp(name, "pylontech") == 0) && f->info_len >= 1 &&
+           f->info[0] == 0xFF;
+}
+
+/* The INFO answering cid2 into s->info; returns its length and sets *rtn (0 on success). */
+static size_t encode_answer(struct sim *s, int idx, uint8_t cid2, const struct sample *smp,
+                            uint8_t *rtn, bool *carries_sample)
+{
+    const struct s42_variant *v = s->o.variant;
+    int n;
+    *rtn = 0;
+    *carries_sample = false;
+    if (cid2 == S42_CID2_ANALOG) {
+        n = s42_encode_analog(v, smp, s->info, sizeof s->info);
+        *carries_sample = true;
+    } else if (cid2 == S42_CID2_ALARM && s42_has_command(v, cid2)) {
+        n = s42_encode_alarm(v, smp, s->info, sizeof s->info);
+        *carries_sample = true;
+    } else if (is_identity_command(v, cid2)) {
+        struct s42_identity id;
+        s42_identity_init(&id);
+        id.protocol_version = s42_variant_ver(v);
+        snprintf(id.serial, sizeof id.serial, "SIM%" PRIu64 "-%u", s->o.seed,
+                 (unsigned)s->packs[idx].address);
+        snprintf(id.hardware, sizeof id.hardware, "BMSFLEET-SIM");
+        snprintf(id.software, sizeof id.software, "1.0.0");
+        snprintf(id.manufacturer, sizeof id.manufacturer, "bmsfleet");
+        snprintf(id.product, sizeof id.product, "SIM%dS100A", s->packs[idx].ncells);
+        n = s42_encode_identity(v, cid2, s->packs[idx].address, &id, s->info, sizeof s->info);
+    } else {
+        *rtn = RTN_CID2;
+        return 0;
+    }
+    if (n < 0) { /* the variant cannot carry these values */
+        *rtn = RTN_DATA;
+        *carries_sample = false;
+        return 0;
+    }
+    return (size_t)n;
+}
+
+/* The first matching non-SLOW fault for this answer, and the sum of matching SLOW delays. */
+static const struct sim_fault *pick_fault(const struct sim *s, uint8_t adr, uint64_t nth,
+                                          int *slow_ms)
+{
+    const struct sim_fault *chosen = NULL;
+    *slow_ms = 0;
+    for (size_t i = 0; i < s->o.nfaults; i++) {
+        const struct sim_fault *f = &s->o.faults[i];
+        if ((f->address != 0 && f->address != adr) || nth % (uint64_t)f->every != 0)
+            continue;
+        if (f->kind == SIM_FAULT_SLOW)
+            *slow_ms += f->slow_ms;
+        else if (chosen == NULL)
+            chosen = f;
+    }
+    return chosen;
+}
+
+static void corrupt_checksum(char *frame, size_t n)
+{
+    char hex[5];
+    memcpy(hex, frame + n - 5, 4);
+    hex[4] = '\0';
+    unsigned long v = strtoul(hex, NULL, 16);
+    snprintf(hex, sizeof hex, "%04lX", (v + 1) & 0xFFFFu);
+    memcpy(frame + n - 5, hex, 4);
+}
+
+static size_t add_noise(struct sim *s, char *buf)
+{
+    size_t n = 4 + (size_t)(s->noise_rng % (NOISE_MAX - 3));
+    for (size_t i = 0; i < n; i++) {
+        char c;
+        do {
+            s->noise_rng ^= s->noise_rng << 13;
+            s->noise_rng ^= s->noise_rng >> 7;
+            s->noise_rng ^= s->noise_rng << 17;
+            c = (char)(s->noise_rng & 0xFF);
+        } while (c == '~' || c == '\r');
+        buf[i] = c;
+    }
+    return n;
+}
+
+/* One complete request in s->rx: answer it if it is ours. */
+static int handle_request(struct sim *s, const volatile int *stop)
+{
+    const struct s42_variant *v = s->o.variant;
+    struct s42_frame *f = &s->req;
+    if (s42_parse(s->rx, s->rxlen, f, NULL) != 0) {
+        atomic_fetch_add(&s->invalid, 1);
+        return 0;
+    }
+    atomic_fetch_add(&s->requests, 1);
+    int64_t received = now_ns();
+    /* like real packs on a shared bus: other families and other addresses get no answer */
+    if (f->ver != s42_variant_ver(v) || f->cid1 != s42_variant_cid1(v) || is_broadcast(v, f))
+        return 0;
+    int idx = pack_index(s, f->adr);
+    if (idx < 0)
+        return 0;
+
+    struct sim_pack *p = &s->packs[idx];
+    if (s->o.time_scale > 0)
+        sim_pack_step(p, (double)(received - s->start_ns) / (double)NS_PER_S * s->o.time_scale);
+    int slow_ms;
+    const struct sim_fault *fault = pick_fault(s, f->adr, ++s->answers[idx], &slow_ms);
+    enum sim_fault_kind kind = fault != NULL ? fault->kind : SIM_FAULT_NONE;
+    if (kind == SIM_FAULT_SILENT)
+        return 0;
+
+    struct sample smp;
+    sim_pack_sample(p, &smp);
+    uint8_t rtn = 0;
+    bool carries_sample = false;
+    size_t info_len = 0;
+    if (kind == SIM_FAULT_RTN)
+        rtn = fault->rtn;
+    else
+        info_len = encode_answer(s, idx, f->cid2, &smp, &rtn, &carries_sample);
+
+    size_t noise = kind == SIM_FAULT_GARBAGE ? add_noise(s, s->tx) : 0;
+    int n = s42_build(s->tx + noise, sizeof s->tx - noise, s42_variant_ver(v), f->adr,
+                      s42_variant_cid1(v), rtn, s->info, info_len);
+    if (n < 0)
+        return 0; /* cannot happen with our buffer sizes; a pack that cannot answer is silent */
+    size_t len = (size_t)n;
+    if (kind == SIM_FAULT_CHECKSUM)
+        corrupt_checksum(s->tx + noise, len);
+    else if (kind == SIM_FAULT_TRUNCATED)
+        len /= 2;
+
+    if (carries_sample) {
+        pthread_mutex_lock(&s->lock);
+        s->last[idx] = smp;
+        s->have_last[idx] = true;
+        pthread_mutex_unlock(&s->lock);
+    }
+    /* A pty delivers the request at once; on a real bus its last byte arrives one wire time
+     * after the first, so the answer starts that much later (keeps poll timing realistic). */
+    int64_t request_wire = (int64_t)s->rxlen * 10 * NS_PER_S / s->o.baud;
+    if (sleep_until(received + request_wire +
+                        (int64_t)(s->o.turnaround_ms + slow_ms) * NS_PER_MS,
+                    stop))
+        return 0;
+    return write_paced(s, s->tx, noise + len, stop);
+}
+
+/* Frames "~ ... \r": resync on every '~', drop bytes outside a frame and overlong frames. */
+static int feed(struct sim *s, const char *buf, size_t n, const volatile int *stop)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = buf[i];
+        if (c == '~') {
+            if (s->rxlen > 0)
+                atomic_fetch_add(&s->invalid, 1);
+            s->rx[0] = c;
+            s->rxlen = 1;
+            continue;
+        }
+        if (s->rxlen == 0)
+            continue;
+        if (s->rxlen == sizeof s->rx) {
+            atomic_fetch_add(&s->invalid, 1);
+            s->rxlen = 0;
+            continue;
+        }
+        s->rx[s->rxlen++] = c;
+        if (c == '\r') {
+            int rc = handle_request(s, stop);
+            s->rxlen = 0;
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int sim_run(struct sim *s, const volatile int *stop)
+{
+    char buf[256];
+    while (!*stop) {
+        struct pollfd pfd = {.fd = s->master, .events = POLLIN};
+        int r = poll(&pfd, 1, POLL_MS);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            continue;
+        ssize_t got = read(s->master, buf, sizeof buf);
+        if (got < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+                continue;
+            if (errno != EIO)
+                return -errno;
+            /* HUP/EIO: should not happen while we hold the slave; do not spin */
+            sleep_until(now_ns() + POLL_MS * NS_PER_MS, stop);
+            continue;
+        }
+        int rc = feed(s, buf, (size_t)got, stop);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
