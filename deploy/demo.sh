@@ -24,19 +24,28 @@ build_preset default
 
 dir=""
 sim_pid=""
+read_pid=""
+
+# stop_pid PID: TERM, up to 3 s to go, then KILL; reaps it. Only ever our own children.
+stop_pid() {
+    local i
+    kill -TERM "$1" 2>/dev/null || return 0
+    for ((i = 0; i < 30; i++)); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
 
 # Stops everything this script started and removes the temp dir; runs once, on any exit.
 cleanup() {
     trap - EXIT INT TERM HUP
+    if [[ -n "$read_pid" ]]; then
+        stop_pid "$read_pid"
+    fi
     if [[ -n "$sim_pid" ]]; then
-        kill -TERM "$sim_pid" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 30; i++)); do
-            kill -0 "$sim_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$sim_pid" 2>/dev/null || true
-        wait "$sim_pid" 2>/dev/null || true
+        stop_pid "$sim_pid"
     fi
     if [[ -n "$dir" ]]; then
         rm -rf -- "$dir"
@@ -78,4 +87,13 @@ if [[ "$protocol" != daren ]]; then
     read_args+=(--protocol "$protocol")
 fi
 log "reading packs $packs every 2 s; Ctrl-C to stop"
-"$bin" read "${read_args[@]}"
+# In the foreground for the user (terminal stdin/stdout), but run as a child we `wait` for:
+# bash runs a TERM/HUP trap only after a foreground command returns, while `wait` is
+# interrupted at once, so `kill <this script>` also cleans up. Ctrl-C reaches the whole
+# process group; the INT trap then stops whatever is still running.
+"$bin" read "${read_args[@]}" <&0 &
+read_pid=$!
+status=0
+wait "$read_pid" || status=$?
+read_pid=""
+exit "$status"

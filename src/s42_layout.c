@@ -302,25 +302,27 @@ int s42_layout_decode(const struct s42_variant *v, const struct s42_op *ops,
         case OP_ASCII: {
             if ((err = need(&w, op->width)))
                 return err;
-            size_t cap;
-            char *dst = id_field(id, op->target, &cap);
-            copy_ascii(dst, cap, info + w.pos, op->width);
+            size_t cap = 0;
+            char *dst = id ? id_field(id, op->target, &cap) : NULL;
+            if (dst)
+                copy_ascii(dst, cap, info + w.pos, op->width);
             w.pos += op->width;
             break;
         }
         case OP_VERSION: {
             if ((err = need(&w, op->width)))
                 return err;
-            size_t cap, k = 0;
-            char *dst = id_field(id, op->target, &cap);
-            for (size_t i = 0; i < op->width && k + 4 < cap; i++) {
+            size_t cap = 0, k = 0;
+            char *dst = id ? id_field(id, op->target, &cap) : NULL;
+            for (size_t i = 0; dst && i < op->width && k + 4 < cap; i++) {
                 unsigned b = info[w.pos + i] % 100u;
                 if (i)
                     dst[k++] = '.';
                 dst[k++] = (char)('0' + b / 10);
                 dst[k++] = (char)('0' + b % 10);
             }
-            dst[k] = '\0';
+            if (dst)
+                dst[k] = '\0';
             w.pos += op->width;
             break;
         }
@@ -492,7 +494,7 @@ int s42_layout_encode(const struct s42_variant *v, const struct s42_op *ops,
             break;
         case OP_ASCII:
         case OP_VERSION: {
-            size_t fcap;
+            size_t fcap = 0;
             char *src = id ? id_field((struct s42_identity *)(uintptr_t)id, op->target, &fcap)
                            : NULL;
             if (o.pos + op->width > o.cap) {
