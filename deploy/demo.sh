@@ -26,6 +26,8 @@ dir=""
 sim_pid=""
 read_pid=""
 
+# (Both functions run from the traps below; shellcheck cannot see that.)
+# shellcheck disable=SC2317
 # stop_pid PID: TERM, up to 3 s to go, then KILL; reaps it. Only ever our own children.
 stop_pid() {
     local i
@@ -38,6 +40,7 @@ stop_pid() {
     wait "$1" 2>/dev/null || true
 }
 
+# shellcheck disable=SC2317
 # Stops everything this script started and removes the temp dir; runs once, on any exit.
 cleanup() {
     trap - EXIT INT TERM HUP

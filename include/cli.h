@@ -16,6 +16,8 @@ enum {
 /* Set by SIGINT/SIGTERM once cli_install_signals() ran. */
 extern volatile sig_atomic_t cli_stop;
 void cli_install_signals(void);
+/* An eventfd the signal handler also writes to, so threads waiting in poll() wake up. */
+void cli_set_wakeup_fd(int fd);
 
 /* Parses a whole string as an integer (decimal or 0x hex) within [min, max]. 0 or -EINVAL /
  * -ERANGE; *out written only on success. */
@@ -26,5 +28,8 @@ int cli_parse_double(const char *s, double min, double max, double *out);
 int cmd_decode(int argc, char **argv);
 int cmd_read(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
 
 #endif

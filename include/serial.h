@@ -46,6 +46,10 @@ const struct serial_stats *serial_get_stats(const struct serial_port *p);
 /* True when baud is one this module can set. */
 int serial_baud_supported(int baud);
 
+/* A descriptor that, once readable, makes every wait of this port return -ECANCELED (the
+ * daemon's shutdown eventfd), so a long timeout never delays a stop. -1 = none. */
+void serial_set_cancel_fd(struct serial_port *p, int fd);
+
 /* Drops whatever is waiting in the input buffer; returns the number of bytes dropped. */
 int serial_flush_input(struct serial_port *p);
 

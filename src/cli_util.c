@@ -4,14 +4,27 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 volatile sig_atomic_t cli_stop;
+static volatile sig_atomic_t wakeup_fd = -1;
 
 static void on_signal(int sig)
 {
     (void)sig;
     cli_stop = 1;
+    if (wakeup_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(wakeup_fd, &one, sizeof one); /* async-signal-safe */
+        (void)w;
+    }
+}
+
+void cli_set_wakeup_fd(int fd)
+{
+    wakeup_fd = fd;
 }
 
 void cli_install_signals(void)

@@ -30,6 +30,7 @@ struct serial_port {
     struct serial_stats stats;
     int64_t last_frame_ns; /* CLOCK_MONOTONIC end of the last frame read or written */
     int have_last;
+    int cancel_fd; /* readable = give up waiting (-ECANCELED); -1 = none */
     size_t rx_off, rx_len; /* unread bytes are rx[rx_off .. rx_len) */
     unsigned char rx[SERIAL_RX_CAP];
 };
@@ -172,6 +173,7 @@ int serial_open(const char *path, const struct serial_opts *o, struct serial_por
     if (!p)
         return -ENOMEM;
     p->fd = -1;
+    p->cancel_fd = -1;
     p->opts = *o;
     p->path = strdup(path);
     if (!p->path) {
@@ -257,26 +259,34 @@ int serial_flush_input(struct serial_port *p)
     return n > INT_MAX ? INT_MAX : (int)n;
 }
 
-/* Waits for events on the port until deadline_ns; returns revents, 0 on timeout, or -errno. */
-static int wait_fd(int fd, short events, int64_t deadline_ns)
+/* Waits for events on the port until deadline_ns; returns revents, 0 on timeout, -ECANCELED
+ * when the cancel descriptor became readable, or -errno. fd < 0 just waits (for the gap). */
+static int wait_fd(int fd, short events, int64_t deadline_ns, int cancel_fd)
 {
     for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = events};
+        struct pollfd pfd[2] = {{.fd = fd, .events = events}, {.fd = cancel_fd, .events = POLLIN}};
         int left = ms_left(deadline_ns);
-        int k = poll(&pfd, 1, left);
+        int k = poll(pfd, 2, left);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
-        if (k > 0) {
-            if (pfd.revents & POLLNVAL)
+        if (k > 0 && pfd[1].revents)
+            return -ECANCELED;
+        if (k > 0 && pfd[0].revents) {
+            if (pfd[0].revents & POLLNVAL)
                 return -EBADF;
-            return pfd.revents;
+            return pfd[0].revents;
         }
         if (left == 0 || ms_left(deadline_ns) == 0)
             return 0;
     }
+}
+
+void serial_set_cancel_fd(struct serial_port *p, int fd)
+{
+    p->cancel_fd = fd;
 }
 
 int serial_write(struct serial_port *p, const void *buf, size_t n)
@@ -295,7 +305,7 @@ int serial_write(struct serial_port *p, const void *buf, size_t n)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return gone_errno(errno);
-        int ev = wait_fd(p->fd, POLLOUT, deadline);
+        int ev = wait_fd(p->fd, POLLOUT, deadline, p->cancel_fd);
         if (ev < 0)
             return ev;
         if (ev == 0)
@@ -317,7 +327,7 @@ int serial_write(struct serial_port *p, const void *buf, size_t n)
 static int fill_rx(struct serial_port *p, int64_t deadline_ns)
 {
     for (;;) {
-        int ev = wait_fd(p->fd, POLLIN, deadline_ns);
+        int ev = wait_fd(p->fd, POLLIN, deadline_ns, p->cancel_fd);
         if (ev <= 0)
             return ev;
         ssize_t k = read(p->fd, p->rx, sizeof p->rx);
@@ -387,20 +397,16 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
     return -ETIMEDOUT;
 }
 
-static void sleep_until(int64_t t_ns)
-{
-    struct timespec ts = {.tv_sec = (time_t)(t_ns / 1000000000),
-                          .tv_nsec = (long)(t_ns % 1000000000)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
-    }
-}
-
 int serial_transact(struct serial_port *p, const char *req, size_t req_len, char *resp, size_t cap)
 {
     if (!req || !resp)
         return -EINVAL;
-    if (p->have_last)
-        sleep_until(p->last_frame_ns + (int64_t)p->opts.gap_ms * 1000000);
+    if (p->have_last) {
+        int w = wait_fd(-1, 0, p->last_frame_ns + (int64_t)p->opts.gap_ms * 1000000,
+                        p->cancel_fd);
+        if (w < 0)
+            return w;
+    }
     int r = serial_flush_input(p);
     if (r < 0)
         return r;

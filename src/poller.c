@@ -1,0 +1,379 @@
+/* poller: the per-port polling thread.
+ *
+ * Scheduling: every pack has a due time (monotonic). The thread polls the earliest due pack,
+ * then waits on the shutdown descriptor until the next one is due. A pack that fails is
+ * retried after interval × poller_backoff_factor(failures); a port error closes the port and
+ * reopens it with its own backoff (1 s doubling to 60 s). Health is online after a good
+ * sample, stale after a failure, offline when no good sample came for 3 intervals; the
+ * transitions to and from offline are logged once each, not per poll. */
+#include "poller.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "driver.h"
+#include "log.h"
+#include "serial.h"
+
+#define OFFLINE_INTERVALS 3
+#define REOPEN_MAX_MS 60000
+
+struct pack_state {
+    const struct config_pack *cfg;
+    int64_t due_ms;       /* monotonic */
+    int64_t last_ok_mono; /* monotonic time of the last good sample, 0 = never */
+    int64_t last_poll_ms; /* duration of the last poll */
+    int serial_checked;
+    struct pack_stats st;
+};
+
+struct poller {
+    const struct config *cfg;
+    const struct config_port *port;
+    size_t port_idx;
+    struct poller_sinks sinks;
+    _Atomic uint64_t *seq;
+    int cancel_fd;
+    pthread_t thread;
+    int joined;
+    pthread_mutex_t lock; /* guards packs[].st for readers in other threads */
+    struct serial_port *sp;
+    int64_t reopen_ms;       /* monotonic time of the next open attempt */
+    int reopen_backoff_ms;
+    int port_down_logged;
+    int slow_warned;
+    struct pack_state packs[CONFIG_MAX_PACKS_PER_PORT];
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+unsigned poller_backoff_factor(uint32_t failures)
+{
+    /* Two failures in a row can be noise: keep the interval. Then double up to 8×. */
+    if (failures <= 2)
+        return 1;
+    uint32_t k = failures - 2;
+    return k >= 3 ? 8u : 1u << k;
+}
+
+/* Waits until the monotonic time `until` or until shutdown; returns 1 on shutdown. */
+static int wait_until(const struct poller *p, int64_t until)
+{
+    for (;;) {
+        int64_t left = until - mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd pfd = {.fd = p->cancel_fd, .events = POLLIN};
+        int k = poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+        if (k > 0)
+            return 1;
+    }
+}
+
+static int stopping(const struct poller *p)
+{
+    struct pollfd pfd = {.fd = p->cancel_fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) > 0;
+}
+
+static void push(struct poller *p, struct reading *r)
+{
+    r->seq = atomic_fetch_add(p->seq, 1) + 1;
+    for (size_t i = 0; i < p->sinks.n; i++) {
+        if (queue_push(p->sinks.q[i], r) == -ENOBUFS && (queue_dropped(p->sinks.q[i]) & 1023) == 1)
+            log_warn("port %s: a consumer is not keeping up; readings dropped (%llu so far)",
+                     p->port->name, (unsigned long long)queue_dropped(p->sinks.q[i]));
+    }
+}
+
+static void set_health(struct poller *p, size_t i, enum pack_health h, const char *why)
+{
+    struct pack_state *ps = &p->packs[i];
+    enum pack_health old = ps->st.health;
+    if (old == h)
+        return;
+    pthread_mutex_lock(&p->lock);
+    ps->st.health = h;
+    pthread_mutex_unlock(&p->lock);
+    if (h == PACK_OFFLINE)
+        log_warn("pack %s (address %u on %s): communication lost: %s", ps->cfg->id,
+                 ps->cfg->address, p->port->name, why);
+    else if (h == PACK_ONLINE && old == PACK_OFFLINE)
+        log_info("pack %s (address %u on %s): communication restored", ps->cfg->id,
+                 ps->cfg->address, p->port->name);
+    else if (h == PACK_ONLINE && old == PACK_UNKNOWN)
+        log_info("pack %s (address %u on %s): online", ps->cfg->id, ps->cfg->address,
+                 p->port->name);
+    struct reading r;
+    memset(&r, 0, sizeof r);
+    r.kind = READING_HEALTH;
+    r.ts_ms = wall_ms();
+    r.port_idx = (uint16_t)p->port_idx;
+    r.pack_idx = (uint16_t)i;
+    snprintf(r.pack_id, sizeof r.pack_id, "%s", ps->cfg->id);
+    r.health = h;
+    snprintf(r.detail, sizeof r.detail, "%s", why ? why : "");
+    push(p, &r);
+}
+
+/* Offline when no good sample for OFFLINE_INTERVALS intervals (or never, after as many tries). */
+static void age_health(struct poller *p, size_t i, const char *why)
+{
+    struct pack_state *ps = &p->packs[i];
+    int64_t limit = (int64_t)p->port->interval_s * 1000 * OFFLINE_INTERVALS;
+    int old_enough = ps->last_ok_mono ? mono_ms() - ps->last_ok_mono >= limit
+                                      : ps->st.consecutive_failures >= OFFLINE_INTERVALS;
+    if (old_enough)
+        set_health(p, i, PACK_OFFLINE, why);
+    else if (ps->st.health == PACK_ONLINE)
+        set_health(p, i, PACK_STALE, why);
+}
+
+static void check_serial(struct poller *p, size_t i)
+{
+    struct pack_state *ps = &p->packs[i];
+    if (ps->cfg->serial[0] == '\0' || ps->serial_checked)
+        return;
+    struct s42_identity id;
+    struct driver_error e;
+    if (driver_identify(p->sp, p->port->variant, ps->cfg->address, &id, &e))
+        return; /* asked again after the next good poll */
+    ps->serial_checked = 1;
+    if (id.serial[0] && strcmp(id.serial, ps->cfg->serial) != 0)
+        log_warn("pack %s (address %u on %s): serial number is %s, the configuration expects %s: "
+                 "is the right pack at this address?",
+                 ps->cfg->id, ps->cfg->address, p->port->name, id.serial, ps->cfg->serial);
+}
+
+static void count_error(struct pack_stats *st, const struct driver_error *e)
+{
+    switch (e->status) {
+    case DRIVER_TIMEOUT: st->timeouts++; break;
+    case DRIVER_CHECKSUM: st->checksum_errors++; break;
+    case DRIVER_MALFORMED: st->malformed++; break;
+    case DRIVER_REFUSED: st->refused++; break;
+    case DRIVER_FOREIGN: st->foreign++; break;
+    case DRIVER_PORT: st->port_errors++; break;
+    default: break;
+    }
+}
+
+static void close_port(struct poller *p, const char *why)
+{
+    serial_close(p->sp);
+    p->sp = NULL;
+    p->reopen_backoff_ms = 1000;
+    p->reopen_ms = mono_ms() + p->reopen_backoff_ms;
+    log_warn("port %s (%s): %s; reopening", p->port->name, p->port->device, why);
+    p->port_down_logged = 1;
+}
+
+static void try_open(struct poller *p)
+{
+    struct serial_opts so;
+    serial_opts_default(&so);
+    so.baud = p->port->baud;
+    so.timeout_ms = p->port->timeout_ms;
+    so.gap_ms = p->port->gap_ms;
+    so.rs485 = p->port->rs485;
+    so.rs485_delay_before_us = p->port->rs485_delay_before_us;
+    so.rs485_delay_after_us = p->port->rs485_delay_after_us;
+    struct serial_port *sp;
+    int err = serial_open(p->port->device, &so, &sp);
+    if (err) {
+        if (!p->port_down_logged)
+            log_warn("port %s: cannot open %s: %s; retrying in the background", p->port->name,
+                     p->port->device, serial_strerror(err));
+        p->port_down_logged = 1;
+        p->reopen_ms = mono_ms() + p->reopen_backoff_ms;
+        p->reopen_backoff_ms = p->reopen_backoff_ms * 2 > REOPEN_MAX_MS
+                                   ? REOPEN_MAX_MS
+                                   : p->reopen_backoff_ms * 2;
+        for (size_t i = 0; i < p->port->npacks; i++)
+            age_health(p, i, "port unavailable");
+        return;
+    }
+    serial_set_cancel_fd(sp, p->cancel_fd);
+    if (p->port_down_logged)
+        log_info("port %s: %s is open again; polling resumes", p->port->name, p->port->device);
+    else
+        log_info("port %s: %s open, %s at %d baud, %zu pack(s) every %d s", p->port->name,
+                 p->port->device, config_protocol_name(p->port->protocol), p->port->baud,
+                 p->port->npacks, p->port->interval_s);
+    p->port_down_logged = 0;
+    p->reopen_backoff_ms = 1000;
+    p->sp = sp;
+    int64_t now = mono_ms();
+    for (size_t i = 0; i < p->port->npacks; i++)
+        p->packs[i].due_ms = now;
+}
+
+/* Warns once when the packs of this port take longer per round than the interval. */
+static void check_round_time(struct poller *p)
+{
+    if (p->slow_warned)
+        return;
+    int64_t round = 0;
+    for (size_t i = 0; i < p->port->npacks; i++) {
+        if (p->packs[i].st.polls == 0)
+            return;
+        round += p->packs[i].last_poll_ms;
+    }
+    if (round <= (int64_t)p->port->interval_s * 1000)
+        return;
+    p->slow_warned = 1;
+    log_warn("port %s: %zu pack(s) take %.1f s per round at %d baud; interval_s %d cannot be "
+             "met, achievable about %lld s",
+             p->port->name, p->port->npacks, (double)round / 1000.0, p->port->baud,
+             p->port->interval_s, (long long)((round + 999) / 1000));
+}
+
+static void poll_pack(struct poller *p, size_t i)
+{
+    struct pack_state *ps = &p->packs[i];
+    struct reading r;
+    struct driver_error e;
+    int64_t start = mono_ms();
+    int err = driver_poll(p->sp, p->port->variant, ps->cfg->address, &r.s, &e);
+    int64_t now = mono_ms();
+    if (err && e.err == -ECANCELED)
+        return; /* shutting down: not a failure of the pack */
+    ps->last_poll_ms = now - start;
+    pthread_mutex_lock(&p->lock);
+    ps->st.polls++;
+    if (err == 0) {
+        ps->st.ok++;
+        ps->st.consecutive_failures = 0;
+        ps->st.last_ok_ms = wall_ms();
+    } else {
+        count_error(&ps->st, &e);
+        ps->st.consecutive_failures++;
+        snprintf(ps->st.last_error, sizeof ps->st.last_error, "%s", e.msg);
+    }
+    uint32_t failures = ps->st.consecutive_failures;
+    pthread_mutex_unlock(&p->lock);
+
+    int64_t interval = (int64_t)p->port->interval_s * 1000;
+    if (err == 0) {
+        ps->last_ok_mono = now;
+        /* keep the cadence, but never try to catch up missed rounds */
+        ps->due_ms = ps->due_ms + interval > now ? ps->due_ms + interval : now + interval;
+        r.kind = READING_SAMPLE;
+        r.ts_ms = ps->st.last_ok_ms;
+        r.port_idx = (uint16_t)p->port_idx;
+        r.pack_idx = (uint16_t)i;
+        snprintf(r.pack_id, sizeof r.pack_id, "%s", ps->cfg->id);
+        r.health = PACK_ONLINE;
+        r.detail[0] = '\0';
+        set_health(p, i, PACK_ONLINE, NULL);
+        push(p, &r);
+        check_serial(p, i);
+    } else {
+        log_debug("pack %s: %s", ps->cfg->id, e.msg);
+        ps->due_ms = now + interval * poller_backoff_factor(failures);
+        age_health(p, i, e.msg);
+        if (e.status == DRIVER_PORT)
+            close_port(p, e.msg);
+    }
+    check_round_time(p);
+}
+
+static void *poller_main(void *arg)
+{
+    struct poller *p = arg;
+    while (!stopping(p)) {
+        if (p->sp == NULL) {
+            if (wait_until(p, p->reopen_ms))
+                break;
+            try_open(p);
+            continue;
+        }
+        size_t next = 0;
+        for (size_t i = 1; i < p->port->npacks; i++) {
+            if (p->packs[i].due_ms < p->packs[next].due_ms)
+                next = i;
+        }
+        if (wait_until(p, p->packs[next].due_ms))
+            break;
+        poll_pack(p, next);
+    }
+    serial_close(p->sp);
+    p->sp = NULL;
+    return NULL;
+}
+
+int poller_start(const struct config *cfg, size_t port_idx, const struct poller_sinks *sinks,
+                 _Atomic uint64_t *seq, int cancel_fd, struct poller **out)
+{
+    const struct config_port *port = &cfg->ports[port_idx];
+    if (port->variant == NULL)
+        return -EPROTONOSUPPORT; /* modbus: not yet */
+    if (port->npacks == 0)
+        return -EINVAL;
+    struct poller *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return -ENOMEM;
+    p->cfg = cfg;
+    p->port = port;
+    p->port_idx = port_idx;
+    p->sinks = *sinks;
+    p->seq = seq;
+    p->cancel_fd = cancel_fd;
+    p->reopen_backoff_ms = 1000;
+    p->reopen_ms = mono_ms();
+    pthread_mutex_init(&p->lock, NULL);
+    for (size_t i = 0; i < port->npacks; i++)
+        p->packs[i].cfg = &port->packs[i];
+    int err = pthread_create(&p->thread, NULL, poller_main, p);
+    if (err) {
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return -err;
+    }
+    *out = p;
+    return 0;
+}
+
+void poller_join(struct poller *p)
+{
+    if (p != NULL && !p->joined) {
+        pthread_join(p->thread, NULL);
+        p->joined = 1;
+    }
+}
+
+void poller_free(struct poller *p)
+{
+    if (p == NULL)
+        return;
+    poller_join(p);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+int poller_pack_stats(struct poller *p, size_t i, struct pack_stats *out)
+{
+    if (i >= p->port->npacks)
+        return -EINVAL;
+    pthread_mutex_lock(&p->lock);
+    *out = p->packs[i].st;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
