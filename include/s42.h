@@ -91,7 +91,8 @@ uint16_t s42_length_field(uint16_t lenid);
 uint16_t s42_checksum(const char *p, size_t n);
 
 /* Writes a complete frame (SOI .. EOI '\r', then a NUL) into buf. cid2 is the command, or the
- * RTN code when encoding a response. Returns the length without the NUL, or -S42_E_BUFFER. */
+ * RTN code when encoding a response. Returns the length without the NUL, -S42_E_BUFFER, or
+ * -S42_E_TOO_LONG when the INFO cannot be described by a 12-bit LENID. */
 int s42_build(char *buf, size_t cap, uint8_t ver, uint8_t adr, uint8_t cid1, uint8_t cid2,
               const uint8_t *info, size_t info_len);
 

@@ -70,7 +70,13 @@ struct s42_op {
     int32_t arg;
 };
 
-enum s42_req_info { REQ_NONE = 0, REQ_FIXED_01, REQ_ADR };
+enum s42_req_info {
+    REQ_NONE = 0,
+    REQ_FIXED_01,   /* INFO 01: Daren command group */
+    REQ_ADR,        /* INFO = the pack address */
+    REQ_GROUP_OP,   /* INFO 01 01: Daren group + read operation (0x83) */
+    REQ_MODULE_CAP, /* INFO 01 01 04 FF 00: Daren 0xB0 module 4, capacities */
+};
 
 struct s42_command {
     uint8_t cid2;

@@ -81,8 +81,8 @@ static const struct s42_command daren_commands[] = {
     {S42_CID2_PROTOCOL, REQ_NONE, 1, daren_protocol},
     {S42_CID2_MANUFACTURER, REQ_NONE, 1, daren_manufacturer},
     {S42_CID2_SYSPARAM, REQ_FIXED_01, 1, daren_sysparam},
-    {0x83, REQ_NONE, 0, NULL}, /* warning counters: validated, not decoded */
-    {0xB0, REQ_NONE, 0, NULL}, /* multi-module parameters: validated, not decoded */
+    {0x83, REQ_GROUP_OP, 0, NULL},   /* warning counters: validated, not decoded */
+    {0xB0, REQ_MODULE_CAP, 0, NULL}, /* multi-module parameters: validated, not decoded */
 };
 
 /* ---------------- PACE v25 (VER 0x25, CID1 0x46): §2b, §3 ---------------- */
@@ -297,8 +297,16 @@ int s42_request(const struct s42_variant *v, uint8_t cid2, uint8_t adr, char *bu
     const struct s42_command *c = s42_find_command(v, cid2);
     if (c == NULL)
         return -S42_E_UNSUPPORTED;
-    uint8_t info = c->req == REQ_FIXED_01 ? 0x01 : adr;
-    return s42_build(buf, cap, v->ver, adr, v->cid1, cid2, &info, c->req == REQ_NONE ? 0 : 1);
+    uint8_t info[5] = {0x01, 0x01, 0x04, 0xFF, 0x00};
+    size_t len = 0;
+    switch (c->req) {
+    case REQ_FIXED_01: len = 1; break;
+    case REQ_ADR: info[0] = adr; len = 1; break;
+    case REQ_GROUP_OP: len = 2; break;
+    case REQ_MODULE_CAP: len = 5; break;
+    default: break;
+    }
+    return s42_build(buf, cap, v->ver, adr, v->cid1, cid2, info, len);
 }
 
 void s42_identity_init(struct s42_identity *id)
