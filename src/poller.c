@@ -43,6 +43,7 @@ struct poller {
     int joined;
     pthread_mutex_t lock; /* guards packs[].st for readers in other threads */
     struct serial_port *sp;
+    int64_t started_mono;    /* when the thread started */
     int64_t reopen_ms;       /* monotonic time of the next open attempt */
     int reopen_backoff_ms;
     int port_down_logged;
@@ -138,8 +139,9 @@ static void age_health(struct poller *p, size_t i, const char *why)
 {
     struct pack_state *ps = &p->packs[i];
     int64_t limit = (int64_t)p->port->interval_s * 1000 * OFFLINE_INTERVALS;
-    int old_enough = ps->last_ok_mono ? mono_ms() - ps->last_ok_mono >= limit
-                                      : ps->st.consecutive_failures >= OFFLINE_INTERVALS;
+    /* a pack never heard from counts from the start of polling */
+    int64_t since = ps->last_ok_mono ? ps->last_ok_mono : p->started_mono;
+    int old_enough = mono_ms() - since >= limit;
     if (old_enough)
         set_health(p, i, PACK_OFFLINE, why);
     else if (ps->st.health == PACK_ONLINE)
@@ -337,7 +339,7 @@ int poller_start(const struct config *cfg, size_t port_idx, const struct poller_
     p->seq = seq;
     p->cancel_fd = cancel_fd;
     p->reopen_backoff_ms = 1000;
-    p->reopen_ms = mono_ms();
+    p->reopen_ms = p->started_mono = mono_ms();
     pthread_mutex_init(&p->lock, NULL);
     for (size_t i = 0; i < port->npacks; i++)
         p->packs[i].cfg = &port->packs[i];

@@ -130,6 +130,78 @@ static inline pid_t proc_start_sim(const char *bin, const char *link, const char
     return -1;
 }
 
+/* Starts argv in the background with stdout and stderr sent to files. */
+static inline pid_t proc_spawn(char *const argv[], const char *out_path, const char *err_path)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0)
+            _exit(126);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Reads a whole file into a malloc'd string (NULL if missing). */
+static inline char *proc_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t k;
+    while (buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (cap - n - 1 == 0) {
+            char *nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf)
+        buf[n] = '\0';
+    return buf;
+}
+
+/* Counts non-overlapping occurrences of needle in hay. */
+static inline int proc_count(const char *hay, const char *needle)
+{
+    int n = 0;
+    size_t len = strlen(needle);
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + len, needle))
+        n++;
+    return n;
+}
+
+/* Waits until the file contains needle at least `times` times, up to timeout_ms. */
+static inline int proc_wait_for(const char *path, const char *needle, int times, int timeout_ms)
+{
+    long long deadline = proc_now_ms() + timeout_ms;
+    while (proc_now_ms() < deadline) {
+        char *t = proc_slurp(path);
+        int n = t ? proc_count(t, needle) : 0;
+        free(t);
+        if (n >= times)
+            return 0;
+        usleep(50000);
+    }
+    return -1;
+}
+
 /* SIGTERM, then wait; returns the exit status (or 128+signal). */
 static inline int proc_stop(pid_t pid)
 {

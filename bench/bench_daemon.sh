@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# bench/bench_daemon.sh [POLLS] [BIN]: CPU time and memory of `bmsfleet run` with 2 ports × 8
+# packs (two simulators at 115200 baud, interval 1 s) until POLLS polls (default 1000) are done.
+# Prints RSS (current and peak), CPU seconds, CPU per poll, and what 16 packs every 30 s cost.
+set -euo pipefail
+polls="${1:-1000}"
+bin="$(realpath "${2:-build/release/bmsfleet}")"
+dir="$(mktemp -d "${TMPDIR:-/tmp}/bmsfleet-bench.XXXXXX")"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf -- "$dir"
+}
+trap cleanup EXIT
+for bus in a b; do
+    "$bin" simulate --protocol daren --addresses 1-8 --link "$dir/$bus" --seed 5 \
+        --baud 115200 --turnaround 2 >/dev/null 2>&1 &
+    pids+=($!)
+done
+for _ in $(seq 50); do [[ -e "$dir/a" && -e "$dir/b" ]] && break; sleep 0.1; done
+{
+    echo "ports:"
+    for bus in a b; do
+        printf '  - name: %s\n    device: %s\n    baud: 115200\n    gap_ms: 5\n    interval_s: 1\n    packs:\n' \
+            "$bus" "$dir/$bus"
+        for i in 1 2 3 4 5 6 7 8; do printf '      - { address: %d, id: %s%d }\n' "$i" "$bus" "$i"; done
+    done
+} >"$dir/config.yaml"
+"$bin" run -c "$dir/config.yaml" --stdout --log-level warn >"$dir/out" 2>"$dir/err" &
+run=$!
+pids+=("$run")
+tck=$(getconf CLK_TCK)
+while :; do
+    n=$(grep -c '"voltage"' "$dir/out" || true)
+    ((n >= polls)) && break
+    kill -0 "$run" 2>/dev/null || { cat "$dir/err" >&2; exit 1; }
+    sleep 0.5
+done
+read -r -a stat <"/proc/$run/stat"
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$run/status")
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$run/status")
+cpu_ticks=$((stat[13] + stat[14]))
+kill -TERM "$run"
+wait "$run" || true
+awk -v n="$n" -v t="$cpu_ticks" -v hz="$tck" -v rss="$rss" -v hwm="$hwm" 'BEGIN {
+    cpu = t / hz
+    printf "polls %d, RSS %.1f MB (peak %.1f MB), CPU %.2f s, %.0f us per poll\n",
+        n, rss / 1024, hwm / 1024, cpu, cpu / n * 1e6
+    printf "16 packs every 30 s: %.4f %% of one core\n", cpu / n * 16 / 30 * 100
+}'

@@ -1,0 +1,185 @@
+/* cmd_run: `bmsfleet run`, the daemon. Threads: one poller per port; the main thread handles
+ * signals and consumes the readings (today: the --stdout JSON-lines sink). SIGINT/SIGTERM
+ * wake every thread through one eventfd; pollers are joined, the queue drained, exit 0. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "poller.h"
+#include "queue.h"
+#include "report.h"
+
+#define DEFAULT_CONFIG "/etc/bmsfleet/config.yaml"
+#define QUEUE_CAPACITY 4096
+
+static void usage(FILE *f)
+{
+    fputs("usage: bmsfleet run [-c FILE] [--stdout] [--log-level error|warn|info|debug]\n"
+          "Polls every pack of the configuration until SIGINT/SIGTERM.\n"
+          "  -c, --config FILE   the YAML configuration (default " DEFAULT_CONFIG ";\n"
+          "                      without it and with BMS_PORT etc. set, the environment of\n"
+          "                      the replaced program: one Daren pack)\n"
+          "  --stdout            print every reading as one JSON object per line\n"
+          "  --log-level L       overrides log.level of the configuration\n"
+          "exit: 0 stopped by a signal, 1 cannot start, 2 usage or configuration error\n",
+          f);
+}
+
+static int load(const char *path, struct config **cfg)
+{
+    struct config_errors *errs = calloc(1, sizeof *errs);
+    if (errs == NULL)
+        return CLI_EXIT_FAIL;
+    int err;
+    if (path == NULL && config_env_present(NULL))
+        err = config_from_env(NULL, cfg, errs);
+    else
+        err = config_load_file(path ? path : DEFAULT_CONFIG, cfg, errs);
+    for (size_t i = 0; err && i < errs->n; i++)
+        fprintf(stderr, "%s\n", errs->msg[i]);
+    if (err)
+        fprintf(stderr, "bmsfleet run: %zu configuration error(s)\n", errs->n);
+    free(errs);
+    return err ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+}
+
+static void print_reading(const struct config *cfg, const struct reading *r)
+{
+    const struct config_port *port = &cfg->ports[r->port_idx];
+    const struct config_pack *pack = &port->packs[r->pack_idx];
+    cJSON *o;
+    if (r->kind == READING_SAMPLE) {
+        o = report_sample_json(&r->s, config_protocol_name(port->protocol), r->ts_ms);
+    } else {
+        o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "ts", (double)r->ts_ms / 1000.0);
+        cJSON_AddStringToObject(o, "event", "health");
+        cJSON_AddStringToObject(o, "health", pack_health_name(r->health));
+        cJSON_AddStringToObject(o, "detail", r->detail);
+    }
+    cJSON_AddStringToObject(o, "pack", pack->id);
+    cJSON_AddStringToObject(o, "bank", pack->bank);
+    cJSON_AddStringToObject(o, "port", port->name);
+    cJSON_AddNumberToObject(o, "seq", (double)r->seq);
+    report_print_json(stdout, o);
+    fflush(stdout);
+}
+
+static void log_stats(const struct config *cfg, struct poller *const *pollers)
+{
+    for (size_t i = 0; i < cfg->nports; i++) {
+        if (pollers[i] == NULL)
+            continue;
+        for (size_t k = 0; k < cfg->ports[i].npacks; k++) {
+            struct pack_stats st;
+            if (poller_pack_stats(pollers[i], k, &st))
+                continue;
+            log_info("pack %s: %s, %llu polls, %llu ok, %llu timeouts, %llu checksum errors, "
+                     "%llu malformed, %llu refused, %llu foreign",
+                     cfg->ports[i].packs[k].id, pack_health_name(st.health),
+                     (unsigned long long)st.polls, (unsigned long long)st.ok,
+                     (unsigned long long)st.timeouts, (unsigned long long)st.checksum_errors,
+                     (unsigned long long)st.malformed, (unsigned long long)st.refused,
+                     (unsigned long long)st.foreign);
+        }
+    }
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"stdout", no_argument, NULL, 's'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *path = NULL, *level = NULL;
+    int to_stdout = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:sl:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 's': to_stdout = 1; break;
+        case 'l': level = optarg; break;
+        case 'h': usage(stdout); return CLI_EXIT_OK;
+        default: usage(stderr); return CLI_EXIT_USAGE;
+        }
+    }
+    enum log_level lvl;
+    if (optind < argc || (level && log_parse_level(level, &lvl))) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    struct config *cfg = NULL;
+    int rc = load(path, &cfg);
+    if (rc)
+        return rc;
+    if (log_get_level() != LOG_DEBUG) /* -v on the command line wins */
+        log_set_level(level ? lvl : cfg->log_level);
+
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct queue *q = NULL;
+    if (efd < 0 || queue_new(QUEUE_CAPACITY, &q)) {
+        fprintf(stderr, "bmsfleet run: cannot start: %s\n", strerror(errno));
+        if (efd >= 0)
+            close(efd);
+        config_free(cfg);
+        return CLI_EXIT_FAIL;
+    }
+    cli_set_wakeup_fd(efd);
+    cli_install_signals();
+
+    struct poller_sinks sinks = {.q = {q}, .n = 1};
+    struct poller *pollers[CONFIG_MAX_PORTS] = {0};
+    _Atomic uint64_t seq = 0;
+    size_t started = 0;
+    log_info("bmsfleet %s: node %s, %zu port(s), configuration from %s", BMSFLEET_VERSION,
+             cfg->node_id, cfg->nports, cfg->source);
+    for (size_t i = 0; i < cfg->nports; i++) {
+        int err = poller_start(cfg, i, &sinks, &seq, efd, &pollers[i]);
+        if (err == -EPROTONOSUPPORT)
+            log_error("port %s: protocol %s is not supported yet; this port is not polled",
+                      cfg->ports[i].name, config_protocol_name(cfg->ports[i].protocol));
+        else if (err)
+            log_error("port %s: cannot start its thread: %s", cfg->ports[i].name, strerror(-err));
+        else
+            started++;
+    }
+    if (started == 0) {
+        log_error("no port can be polled");
+        rc = CLI_EXIT_FAIL;
+        cli_stop = 1;
+    }
+
+    struct reading r;
+    while (!cli_stop) {
+        if (queue_pop(q, &r, 250) == 0 && to_stdout)
+            print_reading(cfg, &r);
+    }
+    log_info("stopping");
+    uint64_t one = 1;
+    ssize_t w = write(efd, &one, sizeof one); /* wakes pollers even if no signal did */
+    (void)w;
+    for (size_t i = 0; i < cfg->nports; i++)
+        poller_join(pollers[i]);
+    queue_close(q);
+    while (queue_pop(q, &r, 0) == 0) {
+        if (to_stdout)
+            print_reading(cfg, &r);
+    }
+    log_stats(cfg, pollers);
+    for (size_t i = 0; i < cfg->nports; i++)
+        poller_free(pollers[i]);
+    cli_set_wakeup_fd(-1);
+    close(efd);
+    queue_free(q);
+    config_free(cfg);
+    log_info("stopped");
+    return rc;
+}

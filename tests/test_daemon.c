@@ -1,0 +1,405 @@
+/* test_daemon: `bmsfleet run` (the real binary) against real simulators over ptys.
+ *
+ * Assertions are on counts and values, never on wall-clock durations: the daemon runs until
+ * it has produced enough readings (with a generous upper bound), then gets SIGTERM. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "proc.h"
+#include "report.h"
+#include "s42.h"
+#include "sim.h"
+
+#define SEED "7"
+#define WAIT_MS 30000
+
+static char dir[256];
+static char path_a[300], path_b[300], cfg_path[300], out_path[300], err_path[300];
+static pid_t sims[4];
+static pid_t daemon_pid;
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/bmsfleet-test-daemon-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(path_a, sizeof path_a, "%s/bus-a", dir);
+    snprintf(path_b, sizeof path_b, "%s/bus-b", dir);
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
+    snprintf(out_path, sizeof out_path, "%s/out.jsonl", dir);
+    snprintf(err_path, sizeof err_path, "%s/err.log", dir);
+    return 0;
+}
+
+/* Stops whatever a test started, even when it failed half way. */
+static int stop_all(void **state)
+{
+    (void)state;
+    if (daemon_pid > 0)
+        proc_stop(daemon_pid);
+    daemon_pid = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (sims[i] > 0)
+            proc_stop(sims[i]);
+        sims[i] = 0;
+    }
+    unlink(path_a);
+    unlink(path_b);
+    unlink(cfg_path);
+    unlink(out_path);
+    unlink(err_path);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    stop_all(state);
+    rmdir(dir);
+    return 0;
+}
+
+/* Shows the daemon's log when an expectation about it fails. */
+static void expect_in_log(const char *path, const char *needle, int times)
+{
+    if (proc_wait_for(path, needle, times, WAIT_MS) == 0)
+        return;
+    char *t = proc_slurp(path);
+    print_error("expected %d × '%s' in %s:\n%s\n", times, needle, path, t ? t : "(missing)");
+    free(t);
+    fail();
+}
+
+static pid_t start_sim(int slot, const char *link, const char *proto, const char *addrs)
+{
+    const char *extra[] = {"--protocol", proto, "--addresses", addrs, "--seed", SEED,
+                           "--time-scale", "0", "--baud", "115200", "--turnaround", "2", NULL};
+    unlink(link);
+    pid_t pid = proc_start_sim(BMSFLEET_BIN, link, extra);
+    assert_true(pid > 0);
+    sims[slot] = pid;
+    return pid;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A port block with packs <prefix>1..<prefix>4 at addresses 1-4. */
+static void port_yaml(char *buf, size_t cap, const char *name, const char *dev,
+                      const char *proto)
+{
+    snprintf(buf, cap,
+             "  - name: %s\n"
+             "    device: %s\n"
+             "    protocol: %s\n"
+             "    baud: 115200\n"
+             "    timeout_ms: 300\n"
+             "    gap_ms: 5\n"
+             "    interval_s: 1\n"
+             "    packs:\n"
+             "      - { address: 0x01, id: %s1, bank: house }\n"
+             "      - { address: 2, id: %s2, bank: house }\n"
+             "      - { address: 3, id: %s3, bank: house }\n"
+             "      - { address: 4, id: %s4, bank: house }\n",
+             name, dev, proto, name, name, name, name);
+}
+
+static void write_config(const char *proto_a, const char *proto_b)
+{
+    char a[1024], b[1024], all[4096];
+    port_yaml(a, sizeof a, "a", path_a, proto_a);
+    port_yaml(b, sizeof b, "b", path_b, proto_b);
+    snprintf(all, sizeof all,
+             "node:\n  id: testnode\nlog:\n  level: info\nports:\n%s%s"
+             "banks:\n  - { id: house, name: House bank }\n",
+             a, proto_b ? b : "");
+    write_file(cfg_path, all);
+}
+
+static void start_daemon(int use_config)
+{
+    char *with_cfg[] = {(char *)BMSFLEET_BIN, "run", "-c", cfg_path, "--stdout", NULL};
+    char *env_mode[] = {(char *)BMSFLEET_BIN, "run", "--stdout", NULL};
+    daemon_pid = proc_spawn(use_config ? with_cfg : env_mode, out_path, err_path);
+    assert_true(daemon_pid > 0);
+}
+
+static int stop_daemon(void)
+{
+    int st = proc_stop(daemon_pid);
+    daemon_pid = 0;
+    return st;
+}
+
+/* Samples per pack id in the daemon's output; also checks values against the frozen model. */
+struct counts {
+    char id[8][8];
+    int n[8];
+    size_t k;
+    int health_offline[8];
+};
+
+static int *slot(struct counts *c, const char *id, int **offline)
+{
+    for (size_t i = 0; i < c->k; i++) {
+        if (strcmp(c->id[i], id) == 0) {
+            *offline = &c->health_offline[i];
+            return &c->n[i];
+        }
+    }
+    assert_true(c->k < 8);
+    snprintf(c->id[c->k], sizeof c->id[0], "%s", id);
+    *offline = &c->health_offline[c->k];
+    return &c->n[c->k++];
+}
+
+static int count_of(const struct counts *c, const char *id)
+{
+    for (size_t i = 0; i < c->k; i++) {
+        if (strcmp(c->id[i], id) == 0)
+            return c->n[i];
+    }
+    return 0;
+}
+
+static int offline_of(const struct counts *c, const char *id)
+{
+    for (size_t i = 0; i < c->k; i++) {
+        if (strcmp(c->id[i], id) == 0)
+            return c->health_offline[i];
+    }
+    return 0;
+}
+
+static void expected_json(const char *proto, uint8_t adr, cJSON **out)
+{
+    const struct s42_variant *v = s42_variant_find(proto);
+    struct sim_pack p;
+    struct sample model, s;
+    uint8_t info[S42_MAX_INFO];
+    char frame[S42_MAX_FRAME + 2];
+    struct s42_frame f;
+    sim_pack_init(&p, strtoull(SEED, NULL, 10), adr, 16);
+    sim_pack_sample(&p, &model);
+    int n = s42_encode_analog(v, &model, info, sizeof info);
+    int len = s42_build(frame, sizeof frame, s42_variant_ver(v), adr, s42_variant_cid1(v), 0,
+                        info, (size_t)n);
+    assert_int_equal(s42_parse(frame, (size_t)len, &f, NULL), 0);
+    assert_int_equal(s42_decode_analog(v, &f, &s, NULL), 0);
+    if (s42_has_command(v, S42_CID2_ALARM) == 2) {
+        n = s42_encode_alarm(v, &model, info, sizeof info);
+        len = s42_build(frame, sizeof frame, s42_variant_ver(v), adr, s42_variant_cid1(v), 0,
+                        info, (size_t)n);
+        assert_int_equal(s42_parse(frame, (size_t)len, &f, NULL), 0);
+        assert_int_equal(s42_decode_alarm(v, &f, &s, NULL), 0);
+    }
+    *out = report_sample_json(&s, proto, 0);
+}
+
+static void tally(struct counts *c, const char *proto_a, const char *proto_b)
+{
+    memset(c, 0, sizeof *c);
+    char *text = proc_slurp(out_path);
+    assert_non_null(text);
+    char *save = NULL;
+    double last_seq = 0;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        const char *pack = cJSON_GetObjectItem(o, "pack")->valuestring;
+        int *offline;
+        int *n = slot(c, pack, &offline);
+        double seq = cJSON_GetObjectItem(o, "seq")->valuedouble;
+        assert_true(seq != last_seq);
+        last_seq = seq;
+        if (cJSON_GetObjectItem(o, "event")) {
+            if (strcmp(cJSON_GetObjectItem(o, "health")->valuestring, "offline") == 0)
+                (*offline)++;
+            cJSON_Delete(o);
+            continue;
+        }
+        (*n)++;
+        const char *proto = pack[0] == 'a' ? proto_a : proto_b;
+        uint8_t adr = (uint8_t)(pack[1] - '0');
+        assert_int_equal(cJSON_GetObjectItem(o, "address")->valueint, adr);
+        assert_string_equal(cJSON_GetObjectItem(o, "bank")->valuestring, "house");
+        assert_string_equal(cJSON_GetObjectItem(o, "port")->valuestring, pack[0] == 'a' ? "a" : "b");
+        assert_true(cJSON_GetObjectItem(o, "ts")->valuedouble > 1.6e9);
+        const char *extra[] = {"ts", "pack", "bank", "port", "seq"};
+        for (size_t i = 0; i < 5; i++)
+            cJSON_DeleteItemFromObject(o, extra[i]);
+        cJSON *want;
+        expected_json(proto, adr, &want);
+        if (!cJSON_Compare(o, want, 1)) {
+            char *g = cJSON_PrintUnformatted(o), *w = cJSON_PrintUnformatted(want);
+            print_error("pack %s\ngot  %s\nwant %s\n", pack, g, w);
+            fail();
+        }
+        cJSON_Delete(want);
+        cJSON_Delete(o);
+    }
+    free(text);
+}
+
+/* Two ports × 4 packs, two simulators of different families, one daemon. */
+static void test_two_ports(void **state)
+{
+    (void)state;
+    start_sim(0, path_a, "daren", "1-4");
+    start_sim(1, path_b, "pace", "1-4");
+    write_config("daren", "pace");
+    start_daemon(1);
+    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"b4\"", 3, WAIT_MS), 0);
+    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a4\"", 3, WAIT_MS), 0);
+    assert_int_equal(stop_daemon(), 0);
+    struct counts c;
+    tally(&c, "daren", "pace");
+    const char *ids[] = {"a1", "a2", "a3", "a4", "b1", "b2", "b3", "b4"};
+    for (size_t i = 0; i < 8; i++) {
+        assert_true(count_of(&c, ids[i]) >= 2);
+        assert_int_equal(offline_of(&c, ids[i]), 0);
+    }
+    char *err = proc_slurp(err_path);
+    assert_non_null(strstr(err, "stopped"));
+    assert_null(strstr(err, "communication lost"));
+    free(err);
+}
+
+/* Pack b3 does not exist: it costs its port one timeout per backoff period, and the other
+ * packs of that port are polled as often as the packs of the healthy port. */
+static void test_dead_pack(void **state)
+{
+    (void)state;
+    start_sim(0, path_a, "daren", "1-4");
+    start_sim(1, path_b, "daren", "1,2,4");
+    write_config("daren", "daren");
+    start_daemon(1);
+    /* 8 lines of a4 (one of them its "online" event): 7 samples of a4, as many of a1-a3 */
+    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a4\"", 8, WAIT_MS), 0);
+    assert_int_equal(stop_daemon(), 0);
+    struct counts c;
+    tally(&c, "daren", "daren");
+    int least_a = count_of(&c, "a1");
+    for (const char *const *id = (const char *const[]){"a2", "a3", "a4", NULL}; *id; id++)
+        least_a = count_of(&c, *id) < least_a ? count_of(&c, *id) : least_a;
+    print_message("samples: a %d %d %d %d, b %d %d %d %d\n", count_of(&c, "a1"),
+                  count_of(&c, "a2"), count_of(&c, "a3"), count_of(&c, "a4"), count_of(&c, "b1"),
+                  count_of(&c, "b2"), count_of(&c, "b3"), count_of(&c, "b4"));
+    assert_true(least_a >= 7);
+    assert_true(count_of(&c, "b1") >= least_a - 1);
+    assert_true(count_of(&c, "b2") >= least_a - 1);
+    assert_true(count_of(&c, "b4") >= least_a - 1);
+    assert_int_equal(count_of(&c, "b3"), 0);
+    assert_int_equal(offline_of(&c, "b3"), 1); /* one transition, however many polls failed */
+    char *err = proc_slurp(err_path);
+    assert_int_equal(proc_count(err, "pack b3 (address 3 on b): communication lost"), 1);
+    assert_int_equal(proc_count(err, "communication lost"), 1);
+    assert_non_null(strstr(err, "pack b3: offline, "));
+    free(err);
+}
+
+/* The adapter disappears (the simulator and its pty go away) and comes back: the port is
+ * reopened and polling resumes by itself. */
+static void test_unplug_replug(void **state)
+{
+    (void)state;
+    start_sim(0, path_a, "daren", "1-2");
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "ports:\n  - name: a\n    device: %s\n    protocol: daren\n    baud: 115200\n"
+             "    timeout_ms: 300\n    interval_s: 1\n    packs:\n"
+             "      - { address: 1, id: a1 }\n      - { address: 2, id: a2 }\n",
+             path_a);
+    write_file(cfg_path, cfg);
+    start_daemon(1);
+    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a2\"", 2, WAIT_MS), 0);
+    proc_stop(sims[0]); /* unplug */
+    sims[0] = 0;
+    expect_in_log(err_path, "communication lost", 2);
+    char *before = proc_slurp(out_path);
+    int n_before = proc_count(before, "\"address\":1,");
+    free(before);
+    start_sim(0, path_a, "daren", "1-2"); /* plug back in */
+    expect_in_log(err_path, "is open again; polling resumes", 1);
+    assert_int_equal(proc_wait_for(out_path, "\"address\":1,", n_before + 2, WAIT_MS), 0);
+    assert_int_equal(stop_daemon(), 0);
+    char *err = proc_slurp(err_path);
+    assert_int_equal(proc_count(err, "pack a1 (address 1 on a): communication lost"), 1);
+    assert_int_equal(proc_count(err, "pack a1 (address 1 on a): communication restored"), 1);
+    assert_int_equal(proc_count(err, "pack a2 (address 2 on a): communication restored"), 1);
+    free(err);
+}
+
+/* No configuration file: the replaced program's environment variables. */
+static void test_env_mode(void **state)
+{
+    (void)state;
+    start_sim(0, path_a, "daren", "2");
+    setenv("BMS_PORT", path_a, 1);
+    setenv("BMS_SLAVE_ID", "0x02", 1);
+    setenv("READ_INTERVAL", "1", 1);
+    setenv("DEVICE_ID", "cabin_bms", 1);
+    start_daemon(0);
+    unsetenv("BMS_PORT");
+    unsetenv("BMS_SLAVE_ID");
+    unsetenv("READ_INTERVAL");
+    unsetenv("DEVICE_ID");
+    /* 9600 baud in this mode, as the replaced program: the simulator paces at 115200 but the
+     * pty does not care about the termios speed, so the answers still arrive */
+    assert_int_equal(proc_wait_for(out_path, "\"address\":2,", 2, WAIT_MS), 0);
+    assert_int_equal(stop_daemon(), 0);
+    char *out = proc_slurp(out_path);
+    assert_non_null(strstr(out, "\"protocol\":\"daren\""));
+    assert_null(strstr(out, "\"address\":1,"));
+    free(out);
+}
+
+static void test_sigint_and_bad_config(void **state)
+{
+    (void)state;
+    start_sim(0, path_a, "daren", "1");
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "ports:\n  - name: a\n    device: %s\n    protocol: daren\n    baud: 115200\n"
+             "    interval_s: 1\n    packs:\n      - { address: 1, id: a1 }\n",
+             path_a);
+    write_file(cfg_path, cfg);
+    start_daemon(1);
+    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a1\"", 1, WAIT_MS), 0);
+    kill(daemon_pid, SIGINT);
+    int st = proc_stop(daemon_pid); /* already exiting; proc_stop only reaps */
+    daemon_pid = 0;
+    assert_int_equal(st, 0);
+
+    write_file(cfg_path, "ports:\n  - name: a\n    devise: /dev/ttyUSB0\n");
+    struct proc_result *r = malloc(sizeof *r);
+    char *argv[] = {(char *)BMSFLEET_BIN, "run", "-c", cfg_path, NULL};
+    assert_int_equal(proc_run(argv, NULL, 10000, r), 0);
+    assert_int_equal(r->status, 2);
+    char want[400];
+    snprintf(want, sizeof want, "%s:3:5: unknown key 'devise' in port; did you mean 'device'?",
+             cfg_path);
+    assert_non_null(strstr(r->err, want));
+    free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_two_ports, stop_all),
+        cmocka_unit_test_teardown(test_dead_pack, stop_all),
+        cmocka_unit_test_teardown(test_unplug_replug, stop_all),
+        cmocka_unit_test_teardown(test_env_mode, stop_all),
+        cmocka_unit_test_teardown(test_sigint_and_bad_config, stop_all),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
