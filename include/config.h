@@ -122,6 +122,16 @@ int config_from_env(const char *(*getenv_fn)(const char *), struct config **out,
 int config_env_present(const char *(*getenv_fn)(const char *));
 void config_free(struct config *c);
 
+#define CONFIG_DEFAULT_PATH "/etc/bmsfleet/config.yaml"
+/* What `run` and `check` load: the file at path when given; else the replaced program's
+ * environment when any of its variables is set (*from_env = 1); else CONFIG_DEFAULT_PATH.
+ * Same returns as config_load_file. */
+int config_load_auto(const char *path, struct config **out, struct config_errors *errs,
+                     int *from_env);
+/* Prints every error of a load that returned rc, one per line, then "N error(s)" when the
+ * file was read but is invalid (rc == -EINVAL). */
+void config_print_errors(FILE *f, int rc, const struct config_errors *errs);
+
 /* Every default of the key tables (node id: the short host name, sanitised; no ports, no
  * banks): where both loaders start. */
 void config_init(struct config *c);

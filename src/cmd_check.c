@@ -10,8 +10,6 @@
 #include "cli.h"
 #include "config.h"
 
-#define DEFAULT_CONFIG "/etc/bmsfleet/config.yaml"
-
 static void usage(FILE *f)
 {
     fputs("usage: bmsfleet check [-c FILE]\n"
@@ -19,7 +17,7 @@ static void usage(FILE *f)
           "  -c, --config FILE   the YAML configuration to check\n"
           "Without -c: the environment of the replaced program (BMS_PORT, BMS_SLAVE_ID,\n"
           "READ_INTERVAL, MQTT_HOST, ...) when set, and then also the equivalent YAML file;\n"
-          "else " DEFAULT_CONFIG ".\n"
+          "else " CONFIG_DEFAULT_PATH ".\n"
           "exit: 0 the configuration is valid, 2 usage or configuration errors\n",
           f);
 }
@@ -27,10 +25,7 @@ static void usage(FILE *f)
 static int report(int rc, const struct config *c, const struct config_errors *errs, int env)
 {
     if (rc) {
-        for (size_t i = 0; i < errs->n; i++)
-            fprintf(stderr, "%s\n", errs->msg[i]);
-        if (rc == -EINVAL)
-            fprintf(stderr, "%zu error%s\n", errs->n, errs->n == 1 ? "" : "s");
+        config_print_errors(stderr, rc, errs);
         return CLI_EXIT_USAGE;
     }
     printf("configuration OK%s\n", env ? " (from the environment of the replaced program)" : "");
@@ -68,15 +63,13 @@ int cmd_check(int argc, char **argv)
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    int env = path == NULL && config_env_present(NULL);
-    if (path == NULL && !env) {
-        if (access(DEFAULT_CONFIG, F_OK) != 0) {
+    if (path == NULL && !config_env_present(NULL)) {
+        if (access(CONFIG_DEFAULT_PATH, F_OK) != 0) {
             fprintf(stderr,
                     "check: no configuration: use -c FILE or set BMS_PORT (and the other "
-                    "variables of the replaced program); " DEFAULT_CONFIG " does not exist\n");
+                    "variables of the replaced program); " CONFIG_DEFAULT_PATH " does not exist\n");
             return CLI_EXIT_USAGE;
         }
-        path = DEFAULT_CONFIG;
     }
     struct config_errors *errs = malloc(sizeof *errs);
     if (errs == NULL) {
@@ -84,7 +77,8 @@ int cmd_check(int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     struct config *c = NULL;
-    int rc = env ? config_from_env(NULL, &c, errs) : config_load_file(path, &c, errs);
+    int env;
+    int rc = config_load_auto(path, &c, errs, &env);
     int exit_code = report(rc, c, errs, env);
     config_free(c);
     free(errs);

@@ -16,14 +16,13 @@
 #include "queue.h"
 #include "report.h"
 
-#define DEFAULT_CONFIG "/etc/bmsfleet/config.yaml"
 #define QUEUE_CAPACITY 4096
 
 static void usage(FILE *f)
 {
     fputs("usage: bmsfleet run [-c FILE] [--stdout] [--log-level error|warn|info|debug]\n"
           "Polls every pack of the configuration until SIGINT/SIGTERM.\n"
-          "  -c, --config FILE   the YAML configuration (default " DEFAULT_CONFIG ";\n"
+          "  -c, --config FILE   the YAML configuration (default " CONFIG_DEFAULT_PATH ";\n"
           "                      without it and with BMS_PORT etc. set, the environment of\n"
           "                      the replaced program: one Daren pack)\n"
           "  --stdout            print every reading as one JSON object per line\n"
@@ -37,17 +36,11 @@ static int load(const char *path, struct config **cfg)
     struct config_errors *errs = calloc(1, sizeof *errs);
     if (errs == NULL)
         return CLI_EXIT_FAIL;
-    int err;
-    if (path == NULL && config_env_present(NULL))
-        err = config_from_env(NULL, cfg, errs);
-    else
-        err = config_load_file(path ? path : DEFAULT_CONFIG, cfg, errs);
-    for (size_t i = 0; err && i < errs->n; i++)
-        fprintf(stderr, "%s\n", errs->msg[i]);
-    if (err)
-        fprintf(stderr, "bmsfleet run: %zu configuration error(s)\n", errs->n);
+    int from_env;
+    int rc = config_load_auto(path, cfg, errs, &from_env);
+    config_print_errors(stderr, rc, errs);
     free(errs);
-    return err ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    return rc ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 }
 
 static void print_reading(const struct config *cfg, const struct reading *r)

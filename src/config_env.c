@@ -175,3 +175,20 @@ int config_from_env(const char *(*getenv_fn)(const char *), struct config **out,
     free(mine);
     return rc;
 }
+
+int config_load_auto(const char *path, struct config **out, struct config_errors *errs,
+                     int *from_env)
+{
+    *from_env = path == NULL && config_env_present(NULL);
+    if (*from_env)
+        return config_from_env(NULL, out, errs);
+    return config_load_file(path ? path : CONFIG_DEFAULT_PATH, out, errs);
+}
+
+void config_print_errors(FILE *f, int rc, const struct config_errors *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        fprintf(f, "%s\n", errs->msg[i]);
+    if (rc == -EINVAL)
+        fprintf(f, "%zu error%s\n", errs->n, errs->n == 1 ? "" : "s");
+}
