@@ -81,6 +81,15 @@ struct sim_opts {
     const char *link;    /* symlink to the pty slave, optional */
     struct sim_fault faults[8];
     size_t nfaults;
+    /* Addresses answered by two packs at once (a DIP switch set twice): of every three answers
+     * two are the packs' frames merged on the wire (they fail the checksum), the third is a
+     * clean frame from one of them, alternately, so both serials show. Each must be listed in
+     * addresses. The second pack has its own model and serial ("SIM<seed>-<addr>b"). */
+    uint8_t collide[SIM_MAX_PACKS];
+    size_t ncollide;
+    /* > 0: another master shares the bus: every chatter_ms it sends a 0x42 request to the next
+     * of our packs, which answers it as it would any master. */
+    int chatter_ms;
 };
 
 void sim_opts_default(struct sim_opts *o);

@@ -15,6 +15,7 @@ static void usage(FILE *f)
     fputs("usage: bmsfleet simulate --protocol daren|pace|pylontech|seplos --addresses LIST\n"
           "                         [--link PATH] [--baud B] [--seed N] [--cells N]\n"
           "                         [--turnaround MS] [--time-scale X] [--fault SPEC]...\n"
+          "                         [--collide ADDR]... [--chatter MS]\n"
           "Answers as the packs at LIST (1-4, 1,3,7) on a new pseudo-terminal, prints its path,\n"
           "and runs until Ctrl-C. Values drift realistically and are reproducible from --seed.\n"
           "  --link PATH       make PATH a symlink to the pty (removed on exit)\n"
@@ -23,6 +24,9 @@ static void usage(FILE *f)
           "  --time-scale X    model seconds per second (default 1; 0 freezes the values)\n"
           "  --fault SPEC      KIND[:ADDR[:EVERY]], KIND = silent, checksum, garbage, truncated,\n"
           "                    slow[=MS], rtn[=HEX]; ADDR 0 = every pack; repeatable (max 8)\n"
+          "  --collide ADDR    two packs share ADDR (one of LIST): 2 of 3 answers collide and\n"
+          "                    fail the checksum, the others come from either pack; repeatable\n"
+          "  --chatter MS      another master polls our packs every MS ms (they answer it)\n"
           "exit: 0 stopped by a signal, 1 cannot create the pty or link, 2 usage\n",
           f);
 }
@@ -34,7 +38,8 @@ int cmd_simulate(int argc, char **argv)
         {"link", required_argument, NULL, 'l'},      {"baud", required_argument, NULL, 'b'},
         {"seed", required_argument, NULL, 's'},      {"cells", required_argument, NULL, 'c'},
         {"turnaround", required_argument, NULL, 't'}, {"time-scale", required_argument, NULL, 'T'},
-        {"fault", required_argument, NULL, 'f'},     {"help", no_argument, NULL, 'h'},
+        {"fault", required_argument, NULL, 'f'},     {"collide", required_argument, NULL, 'C'},
+        {"chatter", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct sim_opts o;
     sim_opts_default(&o);
@@ -43,7 +48,7 @@ int cmd_simulate(int argc, char **argv)
     long n;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:a:l:b:s:c:t:T:f:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:a:l:b:s:c:t:T:f:C:m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if ((o.variant = s42_variant_find(optarg)) == NULL) {
@@ -100,6 +105,21 @@ int cmd_simulate(int argc, char **argv)
             }
             o.nfaults++;
             break;
+        case 'C':
+            if (o.ncollide >= sizeof o.collide / sizeof o.collide[0] ||
+                cli_parse_long(optarg, 0, 254, &n)) {
+                fprintf(stderr, "simulate: bad --collide '%s' (an address 0..254)\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            o.collide[o.ncollide++] = (uint8_t)n;
+            break;
+        case 'm':
+            if (cli_parse_long(optarg, 0, 600000, &n)) {
+                fprintf(stderr, "simulate: --chatter takes 0..600000 ms (0 = off)\n");
+                return CLI_EXIT_USAGE;
+            }
+            o.chatter_ms = (int)n;
+            break;
         case 'h':
             usage(stdout);
             return CLI_EXIT_OK;
@@ -119,6 +139,13 @@ int cmd_simulate(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     o.naddresses = (size_t)cnt;
+    for (size_t i = 0; i < o.ncollide; i++) {
+        if (memchr(o.addresses, o.collide[i], o.naddresses) == NULL) {
+            fprintf(stderr, "simulate: --collide %u is not one of --addresses %s\n",
+                    (unsigned)o.collide[i], addrs);
+            return CLI_EXIT_USAGE;
+        }
+    }
     cli_install_signals();
     struct sim *s;
     int err = sim_new(&o, &s);

@@ -10,7 +10,10 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *help;
 } commands[] = {
+    {"run", cmd_run, "the daemon: poll every pack of the configuration"},
+    {"check", cmd_check, "validate a configuration and print a summary"},
     {"read", cmd_read, "poll packs once (or --watch) and print their values"},
+    {"scan", cmd_scan, "find the packs on a bus and print a packs: snippet"},
     {"decode", cmd_decode, "validate and decode a response frame pasted from a log"},
     {"simulate", cmd_simulate, "run a simulated bank of packs on a pseudo-terminal"},
 };

@@ -2,7 +2,9 @@
  *
  * The thread in sim_run owns the pty, the packs and the frame buffers; other threads may only
  * read the request counter (atomic) and the last answered samples (under a mutex). We keep a
- * slave fd open ourselves so the master never sees EIO/HUP while no client is connected. */
+ * slave fd open ourselves so the master never sees EIO/HUP while no client is connected.
+ * Two bus troubles are modelled besides the faults: two packs sharing an address (their answers
+ * collide on the wire) and another master polling the same packs (chatter). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* posix_openpt, ptsname_r, cfmakeraw */
 #endif
@@ -34,6 +36,9 @@
 #define DEFAULT_FAULT_RTN 0x91 /* battery/communication error, as a real Daren sends */
 #define RTN_CID2          0x04
 #define RTN_DATA          0x06
+#define COLLIDE_EVERY     3 /* of every 3 answers of a shared address, 2 collide */
+#define COLLIDE_RUN_MAX   6 /* characters one of two colliding drivers wins in a row, at most */
+#define TWIN_SEED_SALT    0xC0111DE5ull /* the second pack at a shared address: another seed */
 #define NS_PER_MS         1000000LL
 #define NS_PER_S          1000000000LL
 
@@ -45,12 +50,19 @@ struct sim {
     int64_t start_ns;
     uint64_t noise_rng;
     struct sim_pack packs[SIM_MAX_PACKS];
-    uint64_t answers[SIM_MAX_PACKS]; /* per pack, for sim_fault.every */
+    uint64_t answers[SIM_MAX_PACKS];      /* per pack, for sim_fault.every */
+    struct sim_pack twins[SIM_MAX_PACKS]; /* the second pack at a shared address */
+    bool has_twin[SIM_MAX_PACKS];
+    uint64_t shared_answers[SIM_MAX_PACKS]; /* per shared address, for the collision pattern */
+    int64_t next_chatter_ns;
+    size_t chatter_next; /* index of the pack the other master polls next */
+    char chatter_req[64];
     char rx[RX_FRAME_MAX];
     size_t rxlen; /* 0 while waiting for '~' */
     struct s42_frame req;
     uint8_t info[S42_MAX_INFO];
     char tx[NOISE_MAX + S42_MAX_FRAME + 1];
+    char tx2[S42_MAX_FRAME + 1]; /* the second pack's frame, before the collision */
     _Atomic uint64_t requests;
     _Atomic uint64_t invalid;
     pthread_mutex_t lock; /* guards last and have_last */
@@ -212,6 +224,15 @@ static int check_opts(const struct sim_opts *o)
             f->slow_ms < 0 || (f->kind == SIM_FAULT_RTN && f->rtn == 0))
             return -EINVAL;
     }
+    if (o->ncollide > SIM_MAX_PACKS || o->chatter_ms < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < o->ncollide; i++) {
+        bool listed = false;
+        for (size_t j = 0; j < o->naddresses; j++)
+            listed = listed || o->addresses[j] == o->collide[i];
+        if (!listed)
+            return -EINVAL;
+    }
     return 0;
 }
 
@@ -307,10 +328,16 @@ int sim_new(const struct sim_opts *o, struct sim **out)
         }
         s->link = link;
     }
-    for (size_t i = 0; i < o->naddresses; i++)
+    for (size_t i = 0; i < o->naddresses; i++) {
         sim_pack_init(&s->packs[i], o->seed, o->addresses[i], o->ncells);
+        for (size_t j = 0; j < o->ncollide; j++)
+            s->has_twin[i] = s->has_twin[i] || o->collide[j] == o->addresses[i];
+        if (s->has_twin[i])
+            sim_pack_init(&s->twins[i], o->seed ^ TWIN_SEED_SALT, o->addresses[i], o->ncells);
+    }
     s->noise_rng = (o->seed ^ 0x5DEECE66Dull) | 1u;
     s->start_ns = now_ns();
+    s->next_chatter_ns = s->start_ns + (int64_t)o->chatter_ms * NS_PER_MS;
     *out = s;
     return 0;
 fail:
@@ -441,9 +468,10 @@ static bool is_broadcast(const struct s42_variant *v, const struct s42_frame *f)
            f->info[0] == 0xFF;
 }
 
-/* The INFO answering cid2 into s->info; returns its length and sets *rtn (0 on success). */
-static size_t encode_answer(struct sim *s, int idx, uint8_t cid2, const struct sample *smp,
-                            uint8_t *rtn, bool *carries_sample)
+/* The INFO pack p (twin: the second pack at its address) answers cid2 with, into s->info;
+ * returns its length and sets *rtn (0 on success). */
+static size_t encode_answer(struct sim *s, const struct sim_pack *p, bool twin, uint8_t cid2,
+                            const struct sample *smp, uint8_t *rtn, bool *carries_sample)
 {
     const struct s42_variant *v = s->o.variant;
     int n;
@@ -459,13 +487,13 @@ static size_t encode_answer(struct sim *s, int idx, uint8_t cid2, const struct s
         struct s42_identity id;
         s42_identity_init(&id);
         id.protocol_version = s42_variant_ver(v);
-        snprintf(id.serial, sizeof id.serial, "SIM%" PRIu64 "-%u", s->o.seed,
-                 (unsigned)s->packs[idx].address);
+        snprintf(id.serial, sizeof id.serial, "SIM%" PRIu64 "-%u%s", s->o.seed,
+                 (unsigned)p->address, twin ? "b" : "");
         snprintf(id.hardware, sizeof id.hardware, "BMSFLEET-SIM");
         snprintf(id.software, sizeof id.software, "1.0.0");
         snprintf(id.manufacturer, sizeof id.manufacturer, "bmsfleet");
-        snprintf(id.product, sizeof id.product, "SIM%dS100A", s->packs[idx].ncells);
-        n = s42_encode_identity(v, cid2, s->packs[idx].address, &id, s->info, sizeof s->info);
+        snprintf(id.product, sizeof id.product, "SIM%dS100A", p->ncells);
+        n = s42_encode_identity(v, cid2, p->address, &id, s->info, sizeof s->info);
     } else {
         *rtn = RTN_CID2;
         return 0;
@@ -506,28 +534,103 @@ static void corrupt_checksum(char *frame, size_t n)
     memcpy(frame + n - 5, hex, 4);
 }
 
+static uint64_t noise_next(struct sim *s)
+{
+    s->noise_rng ^= s->noise_rng << 13;
+    s->noise_rng ^= s->noise_rng >> 7;
+    s->noise_rng ^= s->noise_rng << 17;
+    return s->noise_rng;
+}
+
 static size_t add_noise(struct sim *s, char *buf)
 {
     size_t n = 4 + (size_t)(s->noise_rng % (NOISE_MAX - 3));
     for (size_t i = 0; i < n; i++) {
         char c;
         do {
-            s->noise_rng ^= s->noise_rng << 13;
-            s->noise_rng ^= s->noise_rng >> 7;
-            s->noise_rng ^= s->noise_rng << 17;
-            c = (char)(s->noise_rng & 0xFF);
+            c = (char)(noise_next(s) & 0xFF);
         } while (c == '~' || c == '\r');
         buf[i] = c;
     }
     return n;
 }
 
-/* One complete request in s->rx: answer it if it is ours. */
-static int handle_request(struct sim *s, const volatile int *stop)
+/* Two packs talking at once: during each character the stronger driver wins, and which one that
+ * is changes every few characters. The receiver still sees one frame of the usual shape, but
+ * made of both packs' hex, so its checksum fails: the symptom reported when a second pack shares
+ * an address (SERVICE42.md §7.5). Identical frames smear too, since two packs never start within
+ * the same bit time. Merges b into a (which has room for both) and returns the length. */
+static size_t collide_frames(struct sim *s, char *a, size_t na, const char *b, size_t nb)
+{
+    size_t n = na > nb ? na : nb;
+    size_t run = 0;
+    bool from_b = false;
+    for (size_t i = 0; i < n; i++) {
+        if (run == 0) {
+            from_b = !from_b;
+            run = 1 + (size_t)(noise_next(s) % COLLIDE_RUN_MAX);
+        }
+        run--;
+        if (i >= na || (from_b && i < nb))
+            a[i] = b[i];
+    }
+    a[n] = '\0';
+    struct s42_frame f;
+    if (s42_parse(a, n, &f, NULL) == 0)
+        corrupt_checksum(a, n);
+    return n;
+}
+
+/* Which pack of a shared address is heard: two of every three answers collide; the third is
+ * one pack's clean frame, alternately the first and the second. */
+enum heard { HEARD_PACK, HEARD_TWIN, HEARD_BOTH };
+
+static enum heard who_is_heard(struct sim *s, int idx)
+{
+    if (!s->has_twin[idx])
+        return HEARD_PACK;
+    uint64_t n = ++s->shared_answers[idx];
+    if (n % COLLIDE_EVERY != 0)
+        return HEARD_BOTH;
+    return (n / COLLIDE_EVERY) % 2 ? HEARD_TWIN : HEARD_PACK;
+}
+
+/* Pack p's complete answer frame to cid2 (with the fault applied) into buf; returns its length,
+ * or 0 when it cannot be built. *smp gets the pack's values, *carries_sample says if they are
+ * in the frame. */
+static size_t pack_frame(struct sim *s, const struct sim_pack *p, bool twin, uint8_t cid2,
+                         const struct sim_fault *fault, char *buf, size_t cap, struct sample *smp,
+                         bool *carries_sample)
+{
+    const struct s42_variant *v = s->o.variant;
+    enum sim_fault_kind kind = fault != NULL ? fault->kind : SIM_FAULT_NONE;
+    uint8_t rtn = 0;
+    size_t info_len = 0;
+    *carries_sample = false;
+    sim_pack_sample(p, smp);
+    if (kind == SIM_FAULT_RTN)
+        rtn = fault->rtn;
+    else
+        info_len = encode_answer(s, p, twin, cid2, smp, &rtn, carries_sample);
+    int n = s42_build(buf, cap, s42_variant_ver(v), p->address, s42_variant_cid1(v), rtn, s->info,
+                      info_len);
+    if (n < 0)
+        return 0; /* cannot happen with our buffer sizes; a pack that cannot answer is silent */
+    size_t len = (size_t)n;
+    if (kind == SIM_FAULT_CHECKSUM)
+        corrupt_checksum(buf, len);
+    else if (kind == SIM_FAULT_TRUNCATED)
+        len /= 2;
+    return len;
+}
+
+/* One complete request frame (ours in s->rx, or the other master's): answer it if it is for
+ * one of our packs. */
+static int handle_request(struct sim *s, const char *rx, size_t rxlen, const volatile int *stop)
 {
     const struct s42_variant *v = s->o.variant;
     struct s42_frame *f = &s->req;
-    if (s42_parse(s->rx, s->rxlen, f, NULL) != 0) {
+    if (s42_parse(rx, rxlen, f, NULL) != 0) {
         atomic_fetch_add(&s->invalid, 1);
         return 0;
     }
@@ -541,34 +644,35 @@ static int handle_request(struct sim *s, const volatile int *stop)
         return 0;
 
     struct sim_pack *p = &s->packs[idx];
-    if (s->o.time_scale > 0)
-        sim_pack_step(p, (double)(received - s->start_ns) / (double)NS_PER_S * s->o.time_scale);
+    if (s->o.time_scale > 0) {
+        double t = (double)(received - s->start_ns) / (double)NS_PER_S * s->o.time_scale;
+        sim_pack_step(p, t);
+        if (s->has_twin[idx])
+            sim_pack_step(&s->twins[idx], t);
+    }
     int slow_ms;
     const struct sim_fault *fault = pick_fault(s, f->adr, ++s->answers[idx], &slow_ms);
     enum sim_fault_kind kind = fault != NULL ? fault->kind : SIM_FAULT_NONE;
     if (kind == SIM_FAULT_SILENT)
         return 0;
 
+    enum heard heard = who_is_heard(s, idx);
+    const struct sim_pack *src = heard == HEARD_TWIN ? &s->twins[idx] : p;
     struct sample smp;
-    sim_pack_sample(p, &smp);
-    uint8_t rtn = 0;
-    bool carries_sample = false;
-    size_t info_len = 0;
-    if (kind == SIM_FAULT_RTN)
-        rtn = fault->rtn;
-    else
-        info_len = encode_answer(s, idx, f->cid2, &smp, &rtn, &carries_sample);
-
+    bool carries_sample;
     size_t noise = kind == SIM_FAULT_GARBAGE ? add_noise(s, s->tx) : 0;
-    int n = s42_build(s->tx + noise, sizeof s->tx - noise, s42_variant_ver(v), f->adr,
-                      s42_variant_cid1(v), rtn, s->info, info_len);
-    if (n < 0)
-        return 0; /* cannot happen with our buffer sizes; a pack that cannot answer is silent */
-    size_t len = (size_t)n;
-    if (kind == SIM_FAULT_CHECKSUM)
-        corrupt_checksum(s->tx + noise, len);
-    else if (kind == SIM_FAULT_TRUNCATED)
-        len /= 2;
+    size_t len = pack_frame(s, src, heard == HEARD_TWIN, f->cid2, fault, s->tx + noise,
+                            sizeof s->tx - noise, &smp, &carries_sample);
+    if (len == 0)
+        return 0;
+    if (heard == HEARD_BOTH) {
+        struct sample other;
+        bool other_carries;
+        size_t len2 = pack_frame(s, &s->twins[idx], true, f->cid2, fault, s->tx2, sizeof s->tx2,
+                                 &other, &other_carries);
+        len = collide_frames(s, s->tx + noise, len, s->tx2, len2);
+        carries_sample = false; /* nothing readable reached the client */
+    }
 
     if (carries_sample) {
         pthread_mutex_lock(&s->lock);
@@ -578,12 +682,28 @@ static int handle_request(struct sim *s, const volatile int *stop)
     }
     /* A pty delivers the request at once; on a real bus its last byte arrives one wire time
      * after the first, so the answer starts that much later (keeps poll timing realistic). */
-    int64_t request_wire = (int64_t)s->rxlen * 10 * NS_PER_S / s->o.baud;
-    if (sleep_until(received + request_wire +
-                        (int64_t)(s->o.turnaround_ms + slow_ms) * NS_PER_MS,
+    int64_t request_wire = (int64_t)rxlen * 10 * NS_PER_S / s->o.baud;
+    if (sleep_until(received + request_wire + (int64_t)(s->o.turnaround_ms + slow_ms) * NS_PER_MS,
                     stop))
         return 0;
     return write_paced(s, s->tx, noise + len, stop);
+}
+
+/* Another master polls the next of our packs: its request goes on the wire and the pack answers
+ * it, as packs answer whoever asks. Skipped while the client does not read (the pty is full). */
+static int chatter(struct sim *s, const volatile int *stop)
+{
+    struct pollfd pfd = {.fd = s->master, .events = POLLOUT};
+    if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
+        return 0;
+    uint8_t adr = s->o.addresses[s->chatter_next++ % s->o.naddresses];
+    int n = s42_request(s->o.variant, S42_CID2_ANALOG, adr, s->chatter_req, sizeof s->chatter_req);
+    if (n < 0)
+        return 0;
+    int rc = write_paced(s, s->chatter_req, (size_t)n, stop);
+    if (rc != 0)
+        return rc;
+    return handle_request(s, s->chatter_req, (size_t)n, stop);
 }
 
 /* Frames "~ ... \r": resync on every '~', drop bytes outside a frame and overlong frames. */
@@ -607,7 +727,7 @@ static int feed(struct sim *s, const char *buf, size_t n, const volatile int *st
         }
         s->rx[s->rxlen++] = c;
         if (c == '\r') {
-            int rc = handle_request(s, stop);
+            int rc = handle_request(s, s->rx, s->rxlen, stop);
             s->rxlen = 0;
             if (rc != 0)
                 return rc;
@@ -620,8 +740,20 @@ int sim_run(struct sim *s, const volatile int *stop)
 {
     char buf[256];
     while (!*stop) {
+        int wait_ms = POLL_MS;
+        if (s->o.chatter_ms > 0) {
+            if (now_ns() >= s->next_chatter_ns) {
+                int rc = chatter(s, stop);
+                if (rc != 0)
+                    return rc;
+                s->next_chatter_ns = now_ns() + (int64_t)s->o.chatter_ms * NS_PER_MS;
+            }
+            int64_t left = (s->next_chatter_ns - now_ns() + NS_PER_MS - 1) / NS_PER_MS;
+            if (left < wait_ms)
+                wait_ms = left < 1 ? 1 : (int)left;
+        }
         struct pollfd pfd = {.fd = s->master, .events = POLLIN};
-        int r = poll(&pfd, 1, POLL_MS);
+        int r = poll(&pfd, 1, wait_ms);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
