@@ -129,8 +129,11 @@ static int present(int32_t v)
 static void append(char *buf, size_t cap, const char *text)
 {
     size_t n = strlen(buf);
-    if (text[0] != '\0' && strstr(buf, text) == NULL && n + 1 < cap)
-        snprintf(buf + n, cap - n, "%s%s", n ? "; " : "", text);
+    if (text[0] == '\0' || strstr(buf, text) != NULL || n + 1 >= cap)
+        return;
+    int w = snprintf(buf + n, cap - n, "%s%s", n ? "; " : "", text);
+    if ((w < 0 || (size_t)w >= cap - n) && cap >= 4) /* a long list is cut: mark it */
+        memcpy(buf + cap - 4, "...", 4);
 }
 
 /* A frame whose CID2 is a command (0x42 …), not an RTN: a master's request, not an answer. */

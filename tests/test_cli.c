@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "proc.h"
 #include "report.h"
 #include "s42.h"
@@ -36,33 +37,6 @@ static int teardown(void **state)
     unlink(link_path);
     rmdir(tmpdir);
     return 0;
-}
-
-/* What a perfect reader gets from the frozen simulator: the model's sample through the wire. */
-static void expected_sample(const char *proto, uint8_t adr, struct sample *out)
-{
-    const struct s42_variant *v = s42_variant_find(proto);
-    struct sim_pack p;
-    struct sample model;
-    uint8_t info[S42_MAX_INFO];
-    char frame[S42_MAX_FRAME + 2];
-    struct s42_frame f;
-    sim_pack_init(&p, strtoull(SEED, NULL, 10), adr, 16);
-    sim_pack_sample(&p, &model);
-    int n = s42_encode_analog(v, &model, info, sizeof info);
-    assert_true(n > 0);
-    int len = s42_build(frame, sizeof frame, s42_variant_ver(v), adr, s42_variant_cid1(v), 0,
-                        info, (size_t)n);
-    assert_int_equal(s42_parse(frame, (size_t)len, &f, NULL), 0);
-    assert_int_equal(s42_decode_analog(v, &f, out, NULL), 0);
-    if (s42_has_command(v, S42_CID2_ALARM) == 2) {
-        n = s42_encode_alarm(v, &model, info, sizeof info);
-        assert_true(n > 0);
-        len = s42_build(frame, sizeof frame, s42_variant_ver(v), adr, s42_variant_cid1(v), 0,
-                        info, (size_t)n);
-        assert_int_equal(s42_parse(frame, (size_t)len, &f, NULL), 0);
-        assert_int_equal(s42_decode_alarm(v, &f, out, NULL), 0);
-    }
 }
 
 static pid_t sim_pid; /* the running simulator, stopped by the per-test teardown */
@@ -105,7 +79,7 @@ static void check_json_line(const char *line, const char *proto, uint8_t adr)
     assert_non_null(got);
     cJSON_DeleteItemFromObject(got, "ts");
     struct sample s;
-    expected_sample(proto, adr, &s);
+    fixture_wire_sample(proto, strtoull(SEED, NULL, 10), adr, &s);
     cJSON *want = report_sample_json(&s, proto, 0);
     if (!cJSON_Compare(got, want, 1)) {
         char *a = cJSON_PrintUnformatted(got), *b = cJSON_PrintUnformatted(want);
@@ -169,7 +143,7 @@ static void test_read_table(void **state)
     run_read(r, "daren", "1", "1000", 0);
     assert_int_equal(r->status, 0);
     struct sample s;
-    expected_sample("daren", 1, &s);
+    fixture_wire_sample("daren", strtoull(SEED, NULL, 10), 1, &s);
     char line[128];
     assert_non_null(strstr(r->out, "pack 1 (daren)"));
     snprintf(line, sizeof line, "voltage           %.2f V", s.voltage_mv / 1000.0);

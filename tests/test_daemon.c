@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "proc.h"
 #include "report.h"
 #include "s42.h"
@@ -182,26 +183,8 @@ static int offline_of(const struct counts *c, const char *id)
 
 static void expected_json(const char *proto, uint8_t adr, cJSON **out)
 {
-    const struct s42_variant *v = s42_variant_find(proto);
-    struct sim_pack p;
-    struct sample model, s;
-    uint8_t info[S42_MAX_INFO];
-    char frame[S42_MAX_FRAME + 2];
-    struct s42_frame f;
-    sim_pack_init(&p, strtoull(SEED, NULL, 10), adr, 16);
-    sim_pack_sample(&p, &model);
-    int n = s42_encode_analog(v, &model, info, sizeof info);
-    int len = s42_build(frame, sizeof frame, s42_variant_ver(v), adr, s42_variant_cid1(v), 0,
-                        info, (size_t)n);
-    assert_int_equal(s42_parse(frame, (size_t)len, &f, NULL), 0);
-    assert_int_equal(s42_decode_analog(v, &f, &s, NULL), 0);
-    if (s42_has_command(v, S42_CID2_ALARM) == 2) {
-        n = s42_encode_alarm(v, &model, info, sizeof info);
-        len = s42_build(frame, sizeof frame, s42_variant_ver(v), adr, s42_variant_cid1(v), 0,
-                        info, (size_t)n);
-        assert_int_equal(s42_parse(frame, (size_t)len, &f, NULL), 0);
-        assert_int_equal(s42_decode_alarm(v, &f, &s, NULL), 0);
-    }
+    struct sample s;
+    fixture_wire_sample(proto, strtoull(SEED, NULL, 10), adr, &s);
     *out = report_sample_json(&s, proto, 0);
 }
 

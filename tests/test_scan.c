@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "proc.h"
 #include "report.h"
 #include "s42.h"
@@ -121,25 +122,6 @@ static void assert_lacks(const char *hay, const char *needle)
         fail_msg("'%s' unexpectedly in:\n%s", needle, hay);
 }
 
-/* What a perfect reader gets for the frozen pack: the model through the wire once. */
-static void expected_sample(const char *proto, uint8_t adr, struct sample *out)
-{
-    const struct s42_variant *v = s42_variant_find(proto);
-    struct sim_pack p;
-    struct sample model;
-    uint8_t info[S42_MAX_INFO];
-    char frame[S42_MAX_FRAME + 2];
-    struct s42_frame f;
-    sim_pack_init(&p, strtoull(SEED, NULL, 10), adr, 16);
-    sim_pack_sample(&p, &model);
-    int n = s42_encode_analog(v, &model, info, sizeof info);
-    assert_true(n > 0);
-    int len = s42_build(frame, sizeof frame, s42_variant_ver(v), adr, s42_variant_cid1(v), 0, info,
-                        (size_t)n);
-    assert_int_equal(s42_parse(frame, (size_t)len, &f, NULL), 0);
-    assert_int_equal(s42_decode_analog(v, &f, out, NULL), 0);
-}
-
 static void test_daren_bank(void **state)
 {
     (void)state;
@@ -189,7 +171,7 @@ static void test_daren_bank(void **state)
         assert_int_equal(cJSON_GetObjectItem(row, "corrupted")->valueint, 0);
         assert_false(cJSON_IsTrue(cJSON_GetObjectItem(row, "shared")));
         struct sample s;
-        expected_sample("daren", adr, &s);
+        fixture_wire_sample("daren", strtoull(SEED, NULL, 10), adr, &s);
         assert_int_equal(cJSON_GetObjectItem(row, "cells")->valueint, 16);
         assert_true(cJSON_GetObjectItem(row, "soc")->valuedouble == s.soc_cpct / 100.0);
         assert_true(cJSON_GetObjectItem(row, "voltage")->valuedouble == s.voltage_mv / 1000.0);
@@ -469,7 +451,7 @@ static void test_sim_collide(void **state)
         if (i % 3 == 0)
             assert_int_equal(s42_decode_analog(v, &f, i == 9 ? &second : &first, NULL), 0);
     }
-    expected_sample("daren", 3, &model);
+    fixture_wire_sample("daren", strtoull(SEED, NULL, 10), 3, &model);
     assert_int_equal(first.voltage_mv, model.voltage_mv);
     assert_int_equal(first.soc_cpct, model.soc_cpct);
     assert_true(second.voltage_mv != first.voltage_mv || second.soc_cpct != first.soc_cpct);
