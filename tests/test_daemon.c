@@ -375,6 +375,34 @@ static void test_sigint_and_bad_config(void **state)
     free(r);
 }
 
+/* Four Daren packs at 9600 baud need about 1.07 s per round: an interval of 1 s cannot be
+ * met, and the daemon says so once, with what it can do. */
+static void test_interval_too_short(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--protocol", "daren", "--addresses", "1-4", "--seed", SEED,
+                           "--time-scale", "0", "--baud", "9600", "--turnaround", "20", NULL};
+    unlink(path_a);
+    sims[0] = proc_start_sim(BMSFLEET_BIN, path_a, extra);
+    assert_true(sims[0] > 0);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "ports:\n  - name: a\n    device: %s\n    baud: 9600\n    gap_ms: 0\n"
+             "    interval_s: 1\n    packs:\n      - { address: 1, id: a1 }\n"
+             "      - { address: 2, id: a2 }\n      - { address: 3, id: a3 }\n"
+             "      - { address: 4, id: a4 }\n",
+             path_a);
+    write_file(cfg_path, cfg);
+    start_daemon(1);
+    expect_in_log(err_path, "interval_s 1 cannot be met, achievable about 2 s", 1);
+    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a4\"", 4, WAIT_MS), 0);
+    assert_int_equal(stop_daemon(), 0);
+    char *err = proc_slurp(err_path);
+    assert_int_equal(proc_count(err, "cannot be met"), 1); /* once, not every round */
+    assert_non_null(strstr(err, "port a: 4 pack(s) take 1."));
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +411,7 @@ int main(void)
         cmocka_unit_test_teardown(test_unplug_replug, stop_all),
         cmocka_unit_test_teardown(test_env_mode, stop_all),
         cmocka_unit_test_teardown(test_sigint_and_bad_config, stop_all),
+        cmocka_unit_test_teardown(test_interval_too_short, stop_all),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
