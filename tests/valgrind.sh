@@ -51,10 +51,9 @@ ports:
       - { address: 2, id: p2 }
       - { address: 7, id: dead }
 YAML
-if "$bin" 2>&1 | grep -q '^  check'; then
-    check "check" 0 "$bin" check -c "$dir/config.yaml"
-fi
-if "$bin" 2>&1 | grep -q '^  run'; then
+check "check" 0 "$bin" check -c "$dir/config.yaml"
+check "scan" 0 "$bin" scan --port "$dir/bms0" --from 1 --to 3 --baud 115200 --listen 0
+{
     st=0
     "${vg[@]}" "$bin" run -c "$dir/config.yaml" --stdout >"$dir/run.out" 2>"$dir/run.err" &
     run=$!
@@ -68,7 +67,7 @@ if "$bin" 2>&1 | grep -q '^  run'; then
     else
         echo "valgrind: run (3 packs, one dead, SIGTERM): clean"
     fi
-fi
+}
 if ((fails)); then
     echo "valgrind: $fails failure(s)" >&2
     exit 1
