@@ -62,6 +62,8 @@ struct config_storage {
     int raw_days;               /* default 30 */
     int minute_days;            /* default 365 */
     int commit_interval_s;      /* default 5 */
+    int enabled;                /* default 1 */
+    int energy_max_gap_s;       /* gaps longer than this are not integrated; default 300 */
 };
 
 struct config_mqtt {

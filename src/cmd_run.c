@@ -1,8 +1,10 @@
-/* cmd_run: `bmsfleet run`, the daemon. Threads: one poller per port; the main thread handles
- * signals and consumes the readings (today: the --stdout JSON-lines sink). SIGINT/SIGTERM
- * wake every thread through one eventfd; pollers are joined, the queue drained, exit 0. */
+/* cmd_run: `bmsfleet run`, the daemon. Threads: one poller per port, the history writer, and
+ * the main thread (signals, and the --stdout JSON-lines sink). Every reading goes to each
+ * consumer's own queue. SIGINT/SIGTERM wake every thread through one eventfd; pollers are
+ * joined, then the queues are closed and drained, the history committed; exit 0. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "poller.h"
 #include "queue.h"
 #include "report.h"
+#include "store.h"
 
 #define QUEUE_CAPACITY 4096
 
@@ -116,19 +119,34 @@ int cmd_run(int argc, char **argv)
     if (log_get_level() != LOG_DEBUG) /* -v on the command line wins */
         log_set_level(level ? lvl : cfg->log_level);
 
+    /* Consumers first, so no reading is produced before someone takes it. */
+    struct sinks_state {
+        struct queue *out, *hist;
+        struct store *store;
+    } k = {NULL, NULL, NULL};
+    struct poller_sinks sinks = {.n = 0};
+    char why[512];
     int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    struct queue *q = NULL;
-    if (efd < 0 || queue_new(QUEUE_CAPACITY, &q)) {
+    if (efd < 0 || (to_stdout && queue_new(QUEUE_CAPACITY, &k.out)) ||
+        (cfg->storage.enabled && queue_new(QUEUE_CAPACITY, &k.hist))) {
         fprintf(stderr, "bmsfleet run: cannot start: %s\n", strerror(errno));
-        if (efd >= 0)
-            close(efd);
-        config_free(cfg);
-        return CLI_EXIT_FAIL;
+        rc = CLI_EXIT_FAIL;
+        goto out;
     }
+    if (cfg->storage.enabled) {
+        if (store_open(cfg, &k.store, why, sizeof why) || store_start(k.store, k.hist)) {
+            fprintf(stderr, "bmsfleet run: history database: %s\n", why);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        sinks.q[sinks.n++] = k.hist;
+        log_info("history: %s", cfg->storage.path);
+    }
+    if (k.out)
+        sinks.q[sinks.n++] = k.out;
     cli_set_wakeup_fd(efd);
     cli_install_signals();
 
-    struct poller_sinks sinks = {.q = {q}, .n = 1};
     struct poller *pollers[CONFIG_MAX_PORTS] = {0};
     _Atomic uint64_t seq = 0;
     size_t started = 0;
@@ -152,8 +170,12 @@ int cmd_run(int argc, char **argv)
 
     struct reading r;
     while (!cli_stop) {
-        if (queue_pop(q, &r, 250) == 0 && to_stdout)
+        if (k.out == NULL) {
+            struct pollfd pfd = {.fd = efd, .events = POLLIN};
+            poll(&pfd, 1, 1000);
+        } else if (queue_pop(k.out, &r, 250) == 0) {
             print_reading(cfg, &r);
+        }
     }
     log_info("stopping");
     uint64_t one = 1;
@@ -161,18 +183,26 @@ int cmd_run(int argc, char **argv)
     (void)w;
     for (size_t i = 0; i < cfg->nports; i++)
         poller_join(pollers[i]);
-    queue_close(q);
-    while (queue_pop(q, &r, 0) == 0) {
-        if (to_stdout)
+    if (k.out) {
+        queue_close(k.out);
+        while (queue_pop(k.out, &r, 0) == 0)
             print_reading(cfg, &r);
     }
+    if (k.hist)
+        queue_close(k.hist);
+    store_stop(k.store); /* drains its queue and commits */
     log_stats(cfg, pollers);
     for (size_t i = 0; i < cfg->nports; i++)
         poller_free(pollers[i]);
+out:
     cli_set_wakeup_fd(-1);
-    close(efd);
-    queue_free(q);
+    if (efd >= 0)
+        close(efd);
+    store_close(k.store);
+    queue_free(k.out);
+    queue_free(k.hist);
     config_free(cfg);
-    log_info("stopped");
+    if (rc == CLI_EXIT_OK)
+        log_info("stopped");
     return rc;
 }

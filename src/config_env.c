@@ -54,6 +54,8 @@ static const char *value(const struct env *e, const char *var, const char *def)
 static void text(struct env *e, const char *var, const char *def, char *dst, size_t cap)
 {
     const char *v = value(e, var, def);
+    if (v == dst)
+        return; /* unset, and the default is what dst already holds */
     size_t len = strlen(v);
     if (len >= cap) {
         env_err(e, var, "too long: at most %zu characters", cap - 1);
@@ -142,6 +144,8 @@ int config_from_env(const char *(*getenv_fn)(const char *), struct config **out,
     k->address = (uint8_t)addr;
     number(&e, "READ_INTERVAL", "30", 1, 86400, "a number of seconds", &p->interval_s);
     debug_mode(&e, &c->log_level);
+    /* not a variable of the replaced program: where the history goes in this mode */
+    text(&e, "BMSFLEET_DB", c->storage.path, c->storage.path, sizeof c->storage.path);
 
     /* DEVICE_ID as is in the replaced program's topics; as an id everywhere else */
     text(&e, "DEVICE_ID", "daren_bms", q->compat_device_id, sizeof q->compat_device_id);

@@ -178,6 +178,8 @@ void config_write_yaml(FILE *f, const struct config *c)
     kv_int(f, "    ", "raw_days", c->storage.raw_days);
     kv_int(f, "    ", "minute_days", c->storage.minute_days);
     kv_int(f, "  ", "commit_interval_s", c->storage.commit_interval_s);
+    kv_bool(f, "  ", "enabled", c->storage.enabled);
+    kv_int(f, "  ", "energy_max_gap_s", c->storage.energy_max_gap_s);
     write_mqtt(f, &c->mqtt);
 }
 

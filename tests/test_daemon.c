@@ -20,6 +20,7 @@
 
 static char dir[256];
 static char path_a[300], path_b[300], cfg_path[300], out_path[300], err_path[300];
+static char db_path[300];
 static pid_t sims[4];
 static pid_t daemon_pid;
 
@@ -34,6 +35,7 @@ static int setup(void **state)
     snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
     snprintf(out_path, sizeof out_path, "%s/out.jsonl", dir);
     snprintf(err_path, sizeof err_path, "%s/err.log", dir);
+    snprintf(db_path, sizeof db_path, "%s/history.db", dir);
     return 0;
 }
 
@@ -54,6 +56,12 @@ static int stop_all(void **state)
     unlink(cfg_path);
     unlink(out_path);
     unlink(err_path);
+    char side[320];
+    unlink(db_path);
+    snprintf(side, sizeof side, "%s-wal", db_path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", db_path);
+    unlink(side);
     return 0;
 }
 
@@ -86,11 +94,14 @@ static pid_t start_sim(int slot, const char *link, const char *proto, const char
     return pid;
 }
 
+/* Every configuration gets a history database in the test's directory. */
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(text, f);
+    if (strstr(text, "ports:") && !strstr(text, "storage:"))
+        fprintf(f, "storage:\n  path: %s\n  commit_interval_s: 1\n", db_path);
     fclose(f);
 }
 
@@ -331,7 +342,9 @@ static void test_env_mode(void **state)
     setenv("BMS_SLAVE_ID", "0x02", 1);
     setenv("READ_INTERVAL", "1", 1);
     setenv("DEVICE_ID", "cabin_bms", 1);
+    setenv("BMSFLEET_DB", db_path, 1);
     start_daemon(0);
+    unsetenv("BMSFLEET_DB");
     unsetenv("BMS_PORT");
     unsetenv("BMS_SLAVE_ID");
     unsetenv("READ_INTERVAL");

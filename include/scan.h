@@ -1,0 +1,93 @@
+/* scan: the engine behind `bmsfleet scan`. It asks the addresses of one bus in each candidate
+ * protocol, classifies what comes back, and detects two packs on one address and another master
+ * on the bus; the results are plain data in struct scan, printed by cmd_scan. */
+#ifndef BMSFLEET_SCAN_H
+#define BMSFLEET_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s42.h"
+#include "sample.h"
+#include "serial.h"
+
+#define SCAN_MAX_VARIANTS 8
+#define SCAN_TEXT         192
+
+/* What to scan. */
+struct scan_opts {
+    const char *port;
+    const struct s42_variant *cands[SCAN_MAX_VARIANTS]; /* in the order to try */
+    size_t ncands;
+    struct serial_opts so;
+    int from, to, listen_ms;
+};
+
+/* Frames on the bus that were not answers to us. */
+struct scan_traffic {
+    unsigned long long bytes; /* during the listen window, frames and noise */
+    unsigned frames;          /* complete frames during the listen window */
+    unsigned requests;        /* request-shaped frames during the listen window */
+    unsigned scan_requests;   /* request-shaped frames while we scanned */
+    unsigned echoes;          /* our own request read back (an adapter with local echo) */
+    char example[96];         /* the first request seen, described */
+};
+
+/* Ordered from worst to best: a row keeps the best outcome of its tries. */
+enum scan_probe_kind {
+    SCAN_PROBE_SILENT,   /* nothing before the deadline */
+    SCAN_PROBE_FOREIGN,  /* another family or another address answered */
+    SCAN_PROBE_GARBLED,  /* checksum error, malformed or incomplete frame */
+    SCAN_PROBE_NOVALUES, /* our pack answered without values: an RTN error, or an INFO we cannot
+                            read */
+    SCAN_PROBE_VALID,    /* our pack answered and its values decoded */
+};
+
+struct scan_row {
+    uint8_t address;
+    enum scan_probe_kind kind; /* the best outcome of the tries */
+    const struct s42_variant *v;
+    int tries, corrupted;
+    int have_sample, have_id;
+    struct sample s; /* the first valid answer */
+    struct s42_identity id;
+    char serials[2][64]; /* distinct serials seen (the first two) */
+    int nserials;
+    char disagree[64]; /* how valid answers disagree, "" when they agree */
+    char note[SCAN_TEXT];
+};
+
+/* One scan and its results. The caller opens and closes port, and counts the rows it keeps. */
+struct scan {
+    const struct scan_opts *a;
+    struct serial_port *port;
+    const struct s42_variant *order[SCAN_MAX_VARIANTS]; /* a protocol that answered goes first */
+    struct scan_traffic t;
+    struct scan_row *rows; /* the addresses where something answered */
+    size_t nrows, nsilent;
+    int interrupted;
+};
+
+/* Ready to scan the addresses of a (which must outlive sc): room for a row per address. 0 or
+ * -ENOMEM. */
+int scan_init(struct scan *sc, const struct scan_opts *a);
+/* Frees what scan_init allocated; sc->port is left to the caller. */
+void scan_release(struct scan *sc);
+
+/* Listens ms without sending: anything heard comes from another master or the packs it polls.
+ * 0 or -errno when the port failed. */
+int scan_listen(struct serial_port *port, int ms, struct scan_traffic *t);
+/* Tries the candidate protocols at one address, then asks the one that answered again. row is
+ * written in full; 0 or -errno when the port failed. */
+int scan_address(struct scan *sc, uint8_t adr, struct scan_row *row);
+
+/* A pack answered at this address (with values or without). */
+int scan_row_found(const struct scan_row *row);
+/* Two packs on one address: repeated garbling, or answers that cannot come from one pack. */
+int scan_row_shared(const struct scan_row *row);
+/* The notes of a row, "; "-separated. */
+void scan_row_notes(const struct scan_row *row, char *buf, size_t cap);
+/* Collects the warnings in the order they are printed; calls add(text, ctx) for each. */
+void scan_warnings(const struct scan *sc, void (*add)(const char *, void *), void *ctx);
+
+#endif

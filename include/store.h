@@ -1,0 +1,60 @@
+/* store: the SQLite history. One writer thread owns the writing connection; it takes readings
+ * from its queue, keeps them in memory until the commit interval, then writes them in one
+ * transaction together with the rollups, energy counters and events they imply. A failed
+ * commit (disk full, I/O error) is rolled back and retried with the same readings, so nothing
+ * is lost beyond what memory can hold, and nothing half-written is ever committed. Retention
+ * prunes in small batches between commits and gives space back with incremental vacuum. */
+#ifndef BMSFLEET_STORE_H
+#define BMSFLEET_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "config.h"
+#include "queue.h"
+#include "sample.h"
+
+struct store;
+
+/* Opens (creating the directory and the file when missing) and migrates the database, and
+ * registers the configuration's packs. On failure *err holds a sentence. */
+int store_open(const struct config *cfg, struct store **out, char *err, size_t errcap);
+/* Starts the writer thread on q. */
+int store_start(struct store *s, struct queue *q);
+/* Call after queue_close(q): the writer drains the queue, commits, and is joined. */
+void store_stop(struct store *s);
+void store_close(struct store *s);
+
+/* Writes readings at once, in one transaction, on the caller's thread (the writer thread must
+ * not be running): for tools, tests and benchmarks. 0, or -EIO when the commit failed. */
+int store_write_now(struct store *s, const struct reading *r, size_t n);
+/* Runs retention to completion as if the time were now_ms (UTC epoch ms), then gives the free
+ * pages back. The writer does the same in small steps every 10 minutes. */
+int store_prune_now(struct store *s, int64_t now_ms, uint64_t *deleted);
+/* The open connection (read and write), for tools and tests on the caller's thread. */
+sqlite3 *store_db(struct store *s);
+
+/* Applies the embedded migrations to db (inside one transaction each). A database newer than
+ * this binary is refused. 0 or -1 with *err set. */
+int store_migrate(sqlite3 *db, char *err, size_t errcap);
+/* The schema version this binary writes. */
+int store_schema_version(void);
+
+/* The cells blob of a sample (format 1: byte offsets from the minimum; format 2: u16 each).
+ * Returns its length (0 when the sample has no cells). */
+size_t store_cells_blob(const struct sample *s, uint8_t *out, size_t cap);
+/* One letter per temperature sensor: c cell, m MOS, a ambient, v average. */
+void store_temp_roles(const struct sample *s, char *out, size_t cap);
+
+/* Counters (for logs and tests). */
+struct store_stats {
+    uint64_t committed;   /* readings written */
+    uint64_t commits, failed_commits;
+    uint64_t dropped;     /* readings lost because memory was full while writing failed */
+    uint64_t pruned;      /* rows deleted by retention */
+};
+void store_get_stats(struct store *s, struct store_stats *out);
+
+#endif

@@ -1,0 +1,119 @@
+/* config_internal: what the key tables and fleet checks (config.c) share with the YAML walker
+ * (config_yaml.c): the shape of a key table, the marks of where each key was written, the load
+ * state, and the error list with positions. */
+#ifndef BMSFLEET_CONFIG_INTERNAL_H
+#define BMSFLEET_CONFIG_INTERNAL_H
+
+#include <stddef.h>
+#include <yaml.h>
+
+#include "config.h"
+
+#define CONFIG_MAX_KEYS 16 /* per section */
+
+enum config_key_type {
+    K_ID,     /* [A-Za-z0-9_-], 1..63 chars: becomes an MQTT topic level and HA unique id */
+    K_STR,    /* any text that fits */
+    K_TOPIC,  /* MQTT topic prefix: no wildcards, no leading or trailing '/' */
+    K_INT,    /* whole integer, decimal or 0x hex, in [min, max] */
+    K_BOOL,   /* true/false, yes/no, on/off */
+    K_BAUD,   /* one of the standard rates */
+    K_ADDR,   /* a pack address 0..254 */
+    K_PROTO,  /* enum config_protocol */
+    K_LEVEL,  /* enum log_level */
+    K_SECRET, /* rejected: secrets never come from the YAML file */
+    K_MAP,    /* nested section `sub`, stored at off of the same parent */
+    K_LIST,   /* list of `sub` items; the array is at off, the count at sub->count_off */
+};
+
+enum { F_NONEMPTY = 1 };
+
+/* Sections, also the index of their marks in struct config_ctx. */
+enum config_sec_id {
+    S_ROOT,
+    S_NODE,
+    S_LOG,
+    S_PORT,
+    S_PACK,
+    S_BANK,
+    S_STORAGE,
+    S_RETENTION,
+    S_MQTT,
+    S_TLS,
+    S__COUNT
+};
+
+struct config_section;
+
+struct config_key {
+    const char *name;
+    enum config_key_type type;
+    unsigned flags;
+    size_t off, size; /* the field in the section's struct */
+    long min, max;    /* K_INT */
+    const char *def;  /* default as YAML text; NULL: none, or derived in finish() */
+    const struct config_section *sub;
+};
+
+struct config_section {
+    enum config_sec_id id;
+    const char *what; /* in messages: "port", "mqtt.tls"; NULL for the top level */
+    const struct config_key *keys;
+    size_t nkeys;
+    /* list items only */
+    size_t item_size, count_off, cap;
+    const char *where;     /* completes "too many packs": "" or " on one port" */
+    const char *empty_msg; /* for an empty list */
+};
+
+/* ---- load state ---- */
+
+struct config_mark {
+    int line, col; /* 1-based; line 0: absent */
+};
+
+/* Where a section or list item and each of its keys were written. */
+struct config_marks {
+    struct config_mark at;
+    struct config_mark key[CONFIG_MAX_KEYS], val[CONFIG_MAX_KEYS];
+    unsigned char ok[CONFIG_MAX_KEYS]; /* the value was valid and stored */
+};
+
+struct config_ctx {
+    const char *name; /* the file, in messages */
+    struct config_errors *errs;
+    struct config_mark epos[CONFIG_MAX_ERRORS];
+    yaml_document_t *doc;
+    size_t cur_port; /* the port whose packs are being walked */
+    struct config_marks sec[S__COUNT];
+    struct config_marks port[CONFIG_MAX_PORTS];
+    struct config_marks pack[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
+    struct config_marks bank[CONFIG_MAX_BANKS];
+};
+
+/* ---- config_yaml.c ---- */
+
+/* Adds "file:line:col: message" (or "file: message" for line 0) to the errors of the load. */
+void config_add_err(struct config_ctx *x, struct config_mark at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sorts the errors by position. */
+void config_sort_errors(struct config_ctx *x);
+/* Did-you-mean: keeps cand in *best when it is the closest to word so far. */
+void config_consider(const char *word, const char *cand, const char **best, size_t *best_d);
+/* The index of key name in s, or -1. */
+int config_key_index(const struct config_section *s, const char *name);
+/* Parses one value of key k into its field at base. On error writes the message (without the
+ * position) into why and returns -EINVAL; the field is left alone. */
+int config_parse_scalar(const struct config_key *k, const char *s, void *base, char *why,
+                        size_t cap);
+/* Walks the document in buf against the key table top into c. Returns -EINVAL when it could
+ * not be read at all. */
+int config_parse_yaml(struct config_ctx *x, const struct config_section *top, struct config *c,
+                      const char *buf, size_t len);
+
+/* ---- config.c ---- */
+
+/* The table defaults of a section (and its nested sections) into base. */
+void config_apply_defaults(const struct config_section *s, void *base);
+
+#endif

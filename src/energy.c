@@ -1,0 +1,39 @@
+/* energy: trapezoidal integration of power, split into charge and discharge. */
+#include "energy.h"
+
+#define MW_MS_PER_MWH 3600000.0
+
+void energy_step(struct energy_state *e, int64_t ts_ms, double power_mw, int64_t max_gap_ms,
+                 double *d_charge, double *d_discharge)
+{
+    double charge = 0, discharge = 0;
+    if (e->have && ts_ms > e->last_ts && ts_ms - e->last_ts <= max_gap_ms) {
+        double dt = (double)(ts_ms - e->last_ts);
+        double p1 = e->last_power_mw, p2 = power_mw;
+        if ((p1 >= 0) == (p2 >= 0)) {
+            double area = (p1 + p2) / 2 * dt;
+            if (area >= 0)
+                charge = area;
+            else
+                discharge = -area;
+        } else {
+            /* the current crossed zero at t0: a triangle on each side */
+            double t0 = dt * p1 / (p1 - p2);
+            double a1 = p1 * t0 / 2, a2 = p2 * (dt - t0) / 2;
+            charge = a1 > 0 ? a1 : a2;
+            discharge = a1 > 0 ? -a2 : -a1;
+        }
+        charge /= MW_MS_PER_MWH;
+        discharge /= MW_MS_PER_MWH;
+    }
+    e->charged_mwh += charge;
+    e->discharged_mwh += discharge;
+    /* a clock that went backwards restarts the integration from this point */
+    e->have = 1;
+    e->last_ts = ts_ms;
+    e->last_power_mw = power_mw;
+    if (d_charge)
+        *d_charge = charge;
+    if (d_discharge)
+        *d_discharge = discharge;
+}

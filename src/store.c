@@ -1,0 +1,335 @@
+/* store: the SQLite history and its writer thread.
+ *
+ * The writer owns the only writing connection. Readings wait in memory (`pending`) until the
+ * commit interval; then one transaction writes the samples, the events (health changes,
+ * alarms raised and cleared), the rollup deltas (1 minute, 1 hour: sums that merge by
+ * UPSERT, so buckets split across commits or restarts add up exactly) and the energy counters.
+ * If the transaction fails (disk full, I/O error), it is rolled back, the per-pack state the
+ * batch computed is thrown away, and the same readings are retried at the next interval. */
+#include "store.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "energy.h"
+#include "log.h"
+#include "store_internal.h"
+#include "store_schema.h"
+
+int store_schema_version(void)
+{
+    return store_migration_count;
+}
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t cap)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    snprintf(err, cap, "%s", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int store_migrate(sqlite3 *db, char *err, size_t cap)
+{
+    int have = user_version(db);
+    if (have < 0) {
+        snprintf(err, cap, "cannot read the schema version: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (have > store_migration_count) {
+        snprintf(err, cap,
+                 "the database has schema version %d, newer than this bmsfleet knows (%d): "
+                 "upgrade bmsfleet, or point storage.path at another file",
+                 have, store_migration_count);
+        return -1;
+    }
+    if (have == 0 && exec(db, "PRAGMA auto_vacuum = INCREMENTAL", err, cap))
+        return -1; /* only effective before the first table: new databases */
+    for (int v = have + 1; v <= store_migration_count; v++) {
+        const struct store_migration *m = &store_migrations[v - 1];
+        char setv[64], why[256];
+        snprintf(setv, sizeof setv, "PRAGMA user_version = %d", v);
+        if (exec(db, "BEGIN IMMEDIATE", why, sizeof why) ||
+            exec(db, m->sql, why, sizeof why) || exec(db, setv, why, sizeof why) ||
+            exec(db, "COMMIT", why, sizeof why)) {
+            char ignore[64];
+            exec(db, "ROLLBACK", ignore, sizeof ignore);
+            snprintf(err, cap, "migration %03d_%s failed: %s", v, m->name, why);
+            return -1;
+        }
+        log_info("history: schema migrated to version %d (%s)", v, m->name);
+    }
+    return 0;
+}
+
+size_t store_cells_blob(const struct sample *s, uint8_t *out, size_t cap)
+{
+    if (s->ncells == 0 || cap < 1 + 2u * s->ncells)
+        return 0;
+    int narrow = s->cell_max_mv - s->cell_min_mv <= 255 && s->cell_min_mv >= 0;
+    out[0] = narrow ? 1 : 2;
+    size_t n = 1;
+    for (size_t i = 0; i < s->ncells; i++) {
+        if (narrow) {
+            out[n++] = (uint8_t)(s->cell_mv[i] - s->cell_min_mv);
+        } else {
+            out[n++] = (uint8_t)((uint32_t)s->cell_mv[i] >> 8);
+            out[n++] = (uint8_t)s->cell_mv[i];
+        }
+    }
+    return n;
+}
+
+void store_temp_roles(const struct sample *s, char *out, size_t cap)
+{
+    static const char letters[] = {'c', 'm', 'a', 'v'};
+    size_t n = 0;
+    for (size_t i = 0; i < s->ntemps && n + 1 < cap; i++)
+        out[n++] = s->temp_role[i] < sizeof letters ? letters[s->temp_role[i]] : 'c';
+    out[n] = '\0';
+}
+
+static int prepare(struct store *s, char *err, size_t cap)
+{
+#define ROLLUP_UPSERT(table)                                                                      \
+    "INSERT INTO " table " (pack, bucket, n, v_sum, v_min, v_max, i_sum, i_min, i_max, soc_sum," \
+    " soc_min, soc_max, soc_n, cell_min, cell_max, temp_min, temp_max, charge_mwh,"              \
+    " discharge_mwh) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"                             \
+    " ON CONFLICT(pack, bucket) DO UPDATE SET n = n + excluded.n,"                               \
+    " v_sum = v_sum + excluded.v_sum, i_sum = i_sum + excluded.i_sum,"                           \
+    " soc_sum = coalesce(soc_sum + excluded.soc_sum, soc_sum, excluded.soc_sum),"                \
+    " soc_n = soc_n + excluded.soc_n,"                                                           \
+    " v_min = coalesce(min(v_min, excluded.v_min), v_min, excluded.v_min),"                      \
+    " v_max = coalesce(max(v_max, excluded.v_max), v_max, excluded.v_max),"                      \
+    " i_min = coalesce(min(i_min, excluded.i_min), i_min, excluded.i_min),"                      \
+    " i_max = coalesce(max(i_max, excluded.i_max), i_max, excluded.i_max),"                      \
+    " soc_min = coalesce(min(soc_min, excluded.soc_min), soc_min, excluded.soc_min),"            \
+    " soc_max = coalesce(max(soc_max, excluded.soc_max), soc_max, excluded.soc_max),"            \
+    " cell_min = coalesce(min(cell_min, excluded.cell_min), cell_min, excluded.cell_min),"       \
+    " cell_max = coalesce(max(cell_max, excluded.cell_max), cell_max, excluded.cell_max),"       \
+    " temp_min = coalesce(min(temp_min, excluded.temp_min), temp_min, excluded.temp_min),"       \
+    " temp_max = coalesce(max(temp_max, excluded.temp_max), temp_max, excluded.temp_max),"       \
+    " charge_mwh = charge_mwh + excluded.charge_mwh,"                                            \
+    " discharge_mwh = discharge_mwh + excluded.discharge_mwh"
+    const struct {
+        sqlite3_stmt **st;
+        const char *sql;
+    } stmts[] = {
+        {&s->ins_sample,
+         "INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct, soh_cpct,"
+         " remaining_mah, full_mah, design_mah, cycles, cell_min_mv, cell_max_mv, cell_min_idx,"
+         " cell_max_idx, temp_min_dc, temp_max_dc, alarms, protection, state, balancing, cells,"
+         " temps) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+        {&s->ins_event, "INSERT INTO events (pack, ts, kind, detail) VALUES (?,?,?,?)"},
+        {&s->up_1m, ROLLUP_UPSERT("rollup_1m")},
+        {&s->up_1h, ROLLUP_UPSERT("rollup_1h")},
+        {&s->up_energy,
+         "INSERT INTO energy (pack, charged_mwh, discharged_mwh, last_ts, last_power_mw)"
+         " VALUES (?,?,?,?,?) ON CONFLICT(pack) DO UPDATE SET"
+         " charged_mwh = excluded.charged_mwh, discharged_mwh = excluded.discharged_mwh,"
+         " last_ts = excluded.last_ts, last_power_mw = excluded.last_power_mw"},
+        {&s->up_seen,
+         "UPDATE packs SET last_seen = max(coalesce(last_seen, 0), ?2),"
+         " first_seen = coalesce(first_seen, ?2) WHERE id = ?1"},
+        {&s->up_roles, "UPDATE packs SET temp_roles = ?2 WHERE id = ?1"},
+    };
+#undef ROLLUP_UPSERT
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].st,
+                               NULL) != SQLITE_OK) {
+            snprintf(err, cap, "cannot prepare a statement: %s", sqlite3_errmsg(s->db));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Packs rows for the configuration, flag names, and each pack's last state. */
+static int register_packs(struct store *s, char *err, size_t cap)
+{
+    sqlite3_stmt *up = NULL, *last = NULL, *en = NULL, *fl = NULL;
+    int rc = -1;
+    if (exec(s->db, "BEGIN IMMEDIATE", err, cap))
+        return -1;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO packs (pack_id, port, address, name, bank, protocol)"
+                           " VALUES (?,?,?,?,?,?) ON CONFLICT(pack_id) DO UPDATE SET"
+                           " port = excluded.port, address = excluded.address,"
+                           " name = excluded.name, bank = excluded.bank,"
+                           " protocol = excluded.protocol RETURNING id",
+                           -1, &up, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "SELECT alarms, protection FROM samples WHERE pack = ?"
+                           " ORDER BY id DESC LIMIT 1",
+                           -1, &last, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "SELECT charged_mwh, discharged_mwh, last_ts, last_power_mw"
+                           " FROM energy WHERE pack = ?",
+                           -1, &en, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO flag_names VALUES (?,?,?)", -1, &fl,
+                           NULL) != SQLITE_OK)
+        goto out;
+    for (size_t i = 0; i < s->cfg->nports; i++) {
+        const struct config_port *port = &s->cfg->ports[i];
+        for (size_t k = 0; k < port->npacks; k++) {
+            const struct config_pack *pk = &port->packs[k];
+            struct pack_state *ps = &s->packs[i][k];
+            sqlite3_reset(up);
+            sqlite3_bind_text(up, 1, pk->id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(up, 2, port->name, -1, SQLITE_STATIC);
+            sqlite3_bind_int(up, 3, pk->address);
+            sqlite3_bind_text(up, 4, pk->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(up, 5, pk->bank, -1, SQLITE_STATIC);
+            sqlite3_bind_text(up, 6, config_protocol_name(port->protocol), -1, SQLITE_STATIC);
+            if (sqlite3_step(up) != SQLITE_ROW)
+                goto out;
+            ps->db_id = sqlite3_column_int64(up, 0);
+            sqlite3_step(up);
+            sqlite3_reset(last);
+            sqlite3_bind_int64(last, 1, ps->db_id);
+            if (sqlite3_step(last) == SQLITE_ROW) {
+                ps->alarms = (uint32_t)sqlite3_column_int64(last, 0);
+                ps->protection = (uint32_t)sqlite3_column_int64(last, 1);
+                ps->have_flags = 1;
+            }
+            sqlite3_reset(en);
+            sqlite3_bind_int64(en, 1, ps->db_id);
+            if (sqlite3_step(en) == SQLITE_ROW) {
+                ps->energy.charged_mwh = sqlite3_column_double(en, 0);
+                ps->energy.discharged_mwh = sqlite3_column_double(en, 1);
+                ps->energy.have = sqlite3_column_type(en, 2) != SQLITE_NULL;
+                ps->energy.last_ts = sqlite3_column_int64(en, 2);
+                ps->energy.last_power_mw = sqlite3_column_double(en, 3);
+            }
+        }
+    }
+    const struct {
+        const char *kind;
+        const char *(*name)(unsigned);
+        unsigned count;
+    } kinds[] = {{"alarm", sample_alarm_name, SAMPLE_ALARM_COUNT},
+                 {"protection", sample_prot_name, SAMPLE_PROT_COUNT},
+                 {"state", sample_state_name, SAMPLE_STATE_COUNT}};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        for (unsigned b = 0; b < kinds[k].count; b++) {
+            sqlite3_reset(fl);
+            sqlite3_bind_text(fl, 1, kinds[k].kind, -1, SQLITE_STATIC);
+            sqlite3_bind_int(fl, 2, (int)b);
+            sqlite3_bind_text(fl, 3, kinds[k].name(b), -1, SQLITE_STATIC);
+            if (sqlite3_step(fl) != SQLITE_DONE)
+                goto out;
+        }
+    }
+    rc = exec(s->db, "COMMIT", err, cap);
+out:
+    if (rc) {
+        if (!err[0])
+            snprintf(err, cap, "cannot register the packs: %s", sqlite3_errmsg(s->db));
+        char ignore[64];
+        exec(s->db, "ROLLBACK", ignore, sizeof ignore);
+    }
+    sqlite3_finalize(up);
+    sqlite3_finalize(last);
+    sqlite3_finalize(en);
+    sqlite3_finalize(fl);
+    return rc;
+}
+
+static int make_parent_dir(const char *path)
+{
+    char copy[CONFIG_PATH_LEN];
+    snprintf(copy, sizeof copy, "%s", path);
+    char *dir = dirname(copy);
+    if (strcmp(dir, ".") == 0 || strcmp(dir, "/") == 0)
+        return 0;
+    struct stat st;
+    if (stat(dir, &st) == 0)
+        return 0;
+    if (make_parent_dir(dir) != 0)
+        return -1;
+    return mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+int store_open(const struct config *cfg, struct store **out, char *err, size_t cap)
+{
+    err[0] = '\0';
+    const char *path = cfg->storage.path;
+    if (make_parent_dir(path) != 0) {
+        snprintf(err, cap, "cannot create the directory of %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct store *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    s->cfg = cfg;
+    snprintf(s->path, sizeof s->path, "%s", path);
+    pthread_mutex_init(&s->lock, NULL);
+    char why[256] = "";
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, cap, "cannot open %s: %s", path, sqlite3_errmsg(s->db));
+        store_close(s);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    if (exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", why, sizeof why) ||
+        store_migrate(s->db, why, sizeof why) || prepare(s, why, sizeof why) ||
+        register_packs(s, why, sizeof why)) {
+        snprintf(err, cap, "%s: %s", path, why);
+        store_close(s);
+        return -1;
+    }
+    s->next_retention_ms = store_mono_ms() + 10000;
+    *out = s;
+    return 0;
+}
+
+void store_close(struct store *s)
+{
+    if (s == NULL)
+        return;
+    sqlite3_stmt *all[] = {s->ins_sample, s->ins_event, s->up_1m, s->up_1h,
+                           s->up_energy,  s->up_seen,   s->up_roles};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        sqlite3_finalize(all[i]);
+    if (s->db)
+        sqlite3_close(s->db);
+    free(s->pending);
+    free(s->accs);
+    free(s->scratch);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+void store_get_stats(struct store *s, struct store_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->lock);
+}
+
+sqlite3 *store_db(struct store *s)
+{
+    return s->db;
+}

@@ -1,0 +1,69 @@
+/* store_internal: the writer's state, shared by store.c (open, migrate, close) and
+ * store_writer.c (the thread: batches, rollups, energy, events, retention). */
+#ifndef BMSFLEET_STORE_INTERNAL_H
+#define BMSFLEET_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <time.h>
+
+#include "energy.h"
+#include "store.h"
+
+#define PENDING_MAX 8192            /* readings kept in memory while writing fails */
+#define RETENTION_EVERY_MS 600000   /* look for old rows every 10 minutes */
+#define RETENTION_BATCH 2000        /* rows per delete: never holds the writer for long */
+#define VACUUM_PAGES_STR "256" /* pages given back per retention step */
+
+struct pack_state {
+    int64_t db_id;
+    struct energy_state energy;
+    uint32_t alarms, protection;
+    int have_flags;
+    int roles_written;
+};
+
+struct acc { /* one rollup bucket's delta */
+    int hourly;
+    int64_t pack, bucket;
+    int64_t n, v_sum, v_min, v_max, i_sum, i_min, i_max;
+    int64_t soc_n, soc_sum, soc_min, soc_max;
+    int64_t cell_min, cell_max, temp_min, temp_max; /* INT64_MIN/MAX = none */
+    double charge, discharge;
+};
+
+struct store {
+    sqlite3 *db;
+    const struct config *cfg;
+    char path[CONFIG_PATH_LEN];
+    struct queue *q;
+    pthread_t thread;
+    int running;
+    pthread_mutex_t lock; /* stats */
+    struct store_stats stats;
+    struct pack_state packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
+    struct reading *pending;
+    size_t npending, cap_pending;
+    struct pack_state (*scratch)[CONFIG_MAX_PACKS_PER_PORT]; /* a batch's copy of packs */
+    struct acc *accs;
+    size_t naccs, cap_accs;
+    int failing;
+    int64_t next_retention_ms;
+    int retention_busy;
+    sqlite3_stmt *ins_sample, *ins_event, *up_1m, *up_1h, *up_energy, *up_seen, *up_roles;
+};
+
+static inline int64_t store_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline int64_t store_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif

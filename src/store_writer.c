@@ -1,0 +1,440 @@
+/* store_writer: the writer thread. Batches readings per commit interval, writes them with their
+ * rollup deltas, energy counters and events in one transaction, retries a failed batch, and
+ * prunes old rows in small steps between commits. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store_internal.h"
+
+static int bind_opt(sqlite3_stmt *st, int i, int64_t v, int present)
+{
+    return present ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+static int bind_val(sqlite3_stmt *st, int i, int32_t v)
+{
+    return bind_opt(st, i, v, v != SAMPLE_ABSENT);
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static struct acc *acc_get(struct store *s, int hourly, int64_t pack, int64_t bucket)
+{
+    for (size_t i = s->naccs; i-- > 0;) {
+        struct acc *a = &s->accs[i];
+        if (a->hourly == hourly && a->pack == pack && a->bucket == bucket)
+            return a;
+    }
+    if (s->naccs == s->cap_accs) {
+        size_t cap = s->cap_accs ? s->cap_accs * 2 : 64;
+        struct acc *n = realloc(s->accs, cap * sizeof *n);
+        if (n == NULL)
+            return NULL;
+        s->accs = n;
+        s->cap_accs = cap;
+    }
+    struct acc *a = &s->accs[s->naccs++];
+    memset(a, 0, sizeof *a);
+    a->hourly = hourly;
+    a->pack = pack;
+    a->bucket = bucket;
+    a->v_min = a->i_min = a->soc_min = a->cell_min = a->temp_min = INT64_MAX;
+    a->v_max = a->i_max = a->soc_max = a->cell_max = a->temp_max = INT64_MIN;
+    return a;
+}
+
+#define MIN_INTO(dst, v) ((dst) = (v) < (dst) ? (v) : (dst))
+#define MAX_INTO(dst, v) ((dst) = (v) > (dst) ? (v) : (dst))
+
+static void temp_range(const struct sample *smp, int32_t *lo, int32_t *hi)
+{
+    *lo = *hi = SAMPLE_ABSENT;
+    for (size_t i = 0; i < smp->ntemps; i++) {
+        if (*lo == SAMPLE_ABSENT || smp->temp_dc[i] < *lo)
+            *lo = smp->temp_dc[i];
+        if (*hi == SAMPLE_ABSENT || smp->temp_dc[i] > *hi)
+            *hi = smp->temp_dc[i];
+    }
+}
+
+static void acc_add(struct acc *a, const struct sample *smp, double charge, double discharge)
+{
+    if (smp->voltage_mv != SAMPLE_ABSENT && smp->current_ma != SAMPLE_ABSENT) {
+        a->n++;
+        a->v_sum += smp->voltage_mv;
+        a->i_sum += smp->current_ma;
+        MIN_INTO(a->v_min, smp->voltage_mv);
+        MAX_INTO(a->v_max, smp->voltage_mv);
+        MIN_INTO(a->i_min, smp->current_ma);
+        MAX_INTO(a->i_max, smp->current_ma);
+    }
+    if (smp->soc_cpct != SAMPLE_ABSENT) {
+        a->soc_n++;
+        a->soc_sum += smp->soc_cpct;
+        MIN_INTO(a->soc_min, smp->soc_cpct);
+        MAX_INTO(a->soc_max, smp->soc_cpct);
+    }
+    if (smp->ncells) {
+        MIN_INTO(a->cell_min, smp->cell_min_mv);
+        MAX_INTO(a->cell_max, smp->cell_max_mv);
+    }
+    int32_t lo, hi;
+    temp_range(smp, &lo, &hi);
+    if (lo != SAMPLE_ABSENT) {
+        MIN_INTO(a->temp_min, lo);
+        MAX_INTO(a->temp_max, hi);
+    }
+    a->charge += charge;
+    a->discharge += discharge;
+}
+
+static int write_acc(struct store *s, const struct acc *a)
+{
+    sqlite3_stmt *st = a->hourly ? s->up_1h : s->up_1m;
+    int has_v = a->n > 0, has_soc = a->soc_n > 0;
+    sqlite3_bind_int64(st, 1, a->pack);
+    sqlite3_bind_int64(st, 2, a->bucket);
+    sqlite3_bind_int64(st, 3, a->n);
+    bind_opt(st, 4, a->v_sum, 1);
+    bind_opt(st, 5, a->v_min, has_v);
+    bind_opt(st, 6, a->v_max, has_v);
+    bind_opt(st, 7, a->i_sum, 1);
+    bind_opt(st, 8, a->i_min, has_v);
+    bind_opt(st, 9, a->i_max, has_v);
+    bind_opt(st, 10, a->soc_sum, has_soc);
+    bind_opt(st, 11, a->soc_min, has_soc);
+    bind_opt(st, 12, a->soc_max, has_soc);
+    sqlite3_bind_int64(st, 13, a->soc_n);
+    bind_opt(st, 14, a->cell_min, a->cell_min != INT64_MAX);
+    bind_opt(st, 15, a->cell_max, a->cell_max != INT64_MIN);
+    bind_opt(st, 16, a->temp_min, a->temp_min != INT64_MAX);
+    bind_opt(st, 17, a->temp_max, a->temp_max != INT64_MIN);
+    sqlite3_bind_double(st, 18, a->charge);
+    sqlite3_bind_double(st, 19, a->discharge);
+    return step_done(st);
+}
+
+static int write_event(struct store *s, int64_t pack, int64_t ts, const char *kind,
+                       const char *detail)
+{
+    sqlite3_bind_int64(s->ins_event, 1, pack);
+    sqlite3_bind_int64(s->ins_event, 2, ts);
+    sqlite3_bind_text(s->ins_event, 3, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->ins_event, 4, detail, -1, SQLITE_STATIC);
+    return step_done(s->ins_event);
+}
+
+/* Events for the alarm and protection bits that changed since the pack's previous sample. */
+static int flag_events(struct store *s, struct pack_state *ps, const struct reading *r)
+{
+    const struct {
+        uint32_t before, now;
+        const char *raised, *cleared;
+        const char *(*name)(unsigned);
+        unsigned count;
+    } sets[] = {{ps->alarms, r->s.alarms, "alarm_raised", "alarm_cleared", sample_alarm_name,
+                 SAMPLE_ALARM_COUNT},
+                {ps->protection, r->s.protection, "protection_raised", "protection_cleared",
+                 sample_prot_name, SAMPLE_PROT_COUNT}};
+    int rc = SQLITE_OK;
+    for (size_t k = 0; k < 2 && rc == SQLITE_OK; k++) {
+        uint32_t changed = ps->have_flags ? sets[k].before ^ sets[k].now : sets[k].now;
+        for (unsigned b = 0; b < sets[k].count && rc == SQLITE_OK; b++) {
+            if (changed & (1u << b))
+                rc = write_event(s, ps->db_id, r->ts_ms,
+                                 (sets[k].now >> b) & 1 ? sets[k].raised : sets[k].cleared,
+                                 sets[k].name(b));
+        }
+    }
+    ps->alarms = r->s.alarms;
+    ps->protection = r->s.protection;
+    ps->have_flags = 1;
+    return rc;
+}
+
+static int write_sample(struct store *s, struct pack_state *ps, const struct reading *r)
+{
+    const struct sample *m = &r->s;
+    sqlite3_stmt *st = s->ins_sample;
+    uint8_t cells[1 + 2 * SAMPLE_MAX_CELLS], temps[2 * SAMPLE_MAX_TEMPS];
+    size_t ncells = store_cells_blob(m, cells, sizeof cells);
+    for (size_t i = 0; i < m->ntemps; i++) {
+        temps[2 * i] = (uint8_t)((uint32_t)m->temp_dc[i] >> 8);
+        temps[2 * i + 1] = (uint8_t)m->temp_dc[i];
+    }
+    int32_t tlo, thi;
+    temp_range(m, &tlo, &thi);
+    sqlite3_bind_int64(st, 1, ps->db_id);
+    sqlite3_bind_int64(st, 2, r->ts_ms);
+    bind_val(st, 3, m->voltage_mv);
+    bind_val(st, 4, m->current_ma);
+    bind_val(st, 5, m->soc_cpct);
+    bind_val(st, 6, m->soh_cpct);
+    bind_val(st, 7, m->remaining_mah);
+    bind_val(st, 8, m->full_mah);
+    bind_val(st, 9, m->design_mah);
+    bind_val(st, 10, m->cycles);
+    bind_val(st, 11, m->cell_min_mv);
+    bind_val(st, 12, m->cell_max_mv);
+    bind_opt(st, 13, m->cell_min_idx, m->ncells > 0);
+    bind_opt(st, 14, m->cell_max_idx, m->ncells > 0);
+    bind_val(st, 15, tlo);
+    bind_val(st, 16, thi);
+    sqlite3_bind_int64(st, 17, m->alarms);
+    sqlite3_bind_int64(st, 18, m->protection);
+    sqlite3_bind_int64(st, 19, m->state);
+    sqlite3_bind_int64(st, 20, m->balancing);
+    if (ncells)
+        sqlite3_bind_blob(st, 21, cells, (int)ncells, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 21);
+    if (m->ntemps)
+        sqlite3_bind_blob(st, 22, temps, (int)(2 * m->ntemps), SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 22);
+    int rc = step_done(st);
+    if (rc != SQLITE_OK)
+        return rc;
+
+    double charge = 0, discharge = 0;
+    if (m->voltage_mv != SAMPLE_ABSENT && m->current_ma != SAMPLE_ABSENT)
+        energy_step(&ps->energy, r->ts_ms, (double)m->voltage_mv * m->current_ma / 1000.0,
+                    (int64_t)s->cfg->storage.energy_max_gap_s * 1000, &charge, &discharge);
+    int64_t sec = r->ts_ms / 1000;
+    struct acc *a1 = acc_get(s, 0, ps->db_id, sec - sec % 60);
+    struct acc *ah = acc_get(s, 1, ps->db_id, sec - sec % 3600);
+    if (a1 == NULL || ah == NULL)
+        return SQLITE_NOMEM;
+    acc_add(a1, m, charge, discharge);
+    acc_add(ah, m, charge, discharge);
+    if (!ps->roles_written && m->ntemps) {
+        char roles[SAMPLE_MAX_TEMPS + 1];
+        store_temp_roles(m, roles, sizeof roles);
+        sqlite3_bind_int64(s->up_roles, 1, ps->db_id);
+        sqlite3_bind_text(s->up_roles, 2, roles, -1, SQLITE_TRANSIENT);
+        if ((rc = step_done(s->up_roles)) != SQLITE_OK)
+            return rc;
+        ps->roles_written = 1;
+    }
+    return flag_events(s, ps, r);
+}
+
+/* The whole batch in one transaction; on any error the caller rolls back. */
+static int write_batch(struct store *s)
+{
+    size_t packs_bytes = sizeof s->packs;
+    memcpy(s->scratch, s->packs, packs_bytes);
+    s->naccs = 0;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (size_t i = 0; i < s->npending && rc == SQLITE_OK; i++) {
+        const struct reading *r = &s->pending[i];
+        struct pack_state *ps = &s->scratch[r->port_idx][r->pack_idx];
+        if (r->kind == READING_HEALTH)
+            rc = write_event(s, ps->db_id, r->ts_ms, pack_health_name(r->health), r->detail);
+        else
+            rc = write_sample(s, ps, r);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(s->up_seen, 1, ps->db_id);
+            sqlite3_bind_int64(s->up_seen, 2, r->ts_ms);
+            rc = r->kind == READING_SAMPLE ? step_done(s->up_seen) : SQLITE_OK;
+        }
+    }
+    for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++)
+        rc = write_acc(s, &s->accs[i]);
+    for (size_t i = 0; i < s->cfg->nports && rc == SQLITE_OK; i++) {
+        for (size_t k = 0; k < s->cfg->ports[i].npacks && rc == SQLITE_OK; k++) {
+            const struct pack_state *ps = &s->scratch[i][k];
+            const struct pack_state *old = &s->packs[i][k];
+            if (!ps->energy.have || (old->energy.have && ps->energy.last_ts == old->energy.last_ts))
+                continue;
+            sqlite3_bind_int64(s->up_energy, 1, ps->db_id);
+            sqlite3_bind_double(s->up_energy, 2, ps->energy.charged_mwh);
+            sqlite3_bind_double(s->up_energy, 3, ps->energy.discharged_mwh);
+            sqlite3_bind_int64(s->up_energy, 4, ps->energy.last_ts);
+            sqlite3_bind_double(s->up_energy, 5, ps->energy.last_power_mw);
+            rc = step_done(s->up_energy);
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    memcpy(s->packs, s->scratch, packs_bytes);
+    return SQLITE_OK;
+}
+
+static void commit_pending(struct store *s)
+{
+    if (s->npending == 0)
+        return;
+    int rc = write_batch(s);
+    pthread_mutex_lock(&s->lock);
+    if (rc == SQLITE_OK) {
+        s->stats.commits++;
+        s->stats.committed += s->npending;
+    } else {
+        s->stats.failed_commits++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc == SQLITE_OK) {
+        if (s->failing)
+            log_info("history: writing to %s resumed; %zu reading(s) written", s->path,
+                     s->npending);
+        s->failing = 0;
+        s->npending = 0;
+    } else if (!s->failing) {
+        s->failing = 1;
+        log_error("history: cannot write to %s: %s; %zu reading(s) kept in memory, retrying "
+                  "every %d s (polling goes on)",
+                  s->path, sqlite3_errstr(rc), s->npending, s->cfg->storage.commit_interval_s);
+    }
+}
+
+static void add_pending(struct store *s, const struct reading *r)
+{
+    if (s->npending == s->cap_pending) {
+        size_t cap = s->cap_pending ? s->cap_pending * 2 : 64;
+        struct reading *n = cap <= PENDING_MAX ? realloc(s->pending, cap * sizeof *n) : NULL;
+        if (n == NULL) {
+            /* memory is full while writing fails: the oldest reading goes */
+            memmove(s->pending, s->pending + 1, (s->npending - 1) * sizeof *s->pending);
+            s->npending--;
+            pthread_mutex_lock(&s->lock);
+            s->stats.dropped++;
+            pthread_mutex_unlock(&s->lock);
+        } else {
+            s->pending = n;
+            s->cap_pending = cap;
+        }
+    }
+    s->pending[s->npending++] = *r;
+}
+
+/* One small step of retention: at most RETENTION_BATCH rows per pack and table. Returns the
+ * rows deleted; *more says whether another step has work. */
+static int64_t retention_step(struct store *s, int64_t now, int *more)
+{
+    const struct config_storage *c = &s->cfg->storage;
+    int64_t raw_cut = now - (int64_t)c->raw_days * 86400000;
+    int64_t min_cut = now / 1000 - (int64_t)c->minute_days * 86400;
+    static const char *const sql[] = {
+        "DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE pack = ?1 AND ts < ?2"
+        " LIMIT ?3)",
+        "DELETE FROM rollup_1m WHERE pack = ?1 AND bucket IN (SELECT bucket FROM rollup_1m"
+        " WHERE pack = ?1 AND bucket < ?2 LIMIT ?3)"};
+    int64_t deleted = 0;
+    *more = 0;
+    for (size_t t = 0; t < 2; t++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->db, sql[t], -1, &st, NULL) != SQLITE_OK)
+            continue;
+        for (size_t i = 0; i < s->cfg->nports; i++) {
+            for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
+                sqlite3_bind_int64(st, 1, s->packs[i][k].db_id);
+                sqlite3_bind_int64(st, 2, t == 0 ? raw_cut : min_cut);
+                sqlite3_bind_int(st, 3, RETENTION_BATCH);
+                if (step_done(st) == SQLITE_OK) {
+                    int n = sqlite3_changes(s->db);
+                    deleted += n;
+                    *more |= n == RETENTION_BATCH;
+                }
+            }
+        }
+        sqlite3_finalize(st);
+    }
+    if (deleted) {
+        sqlite3_exec(s->db, "PRAGMA incremental_vacuum(" VACUUM_PAGES_STR ")", NULL, NULL, NULL);
+        pthread_mutex_lock(&s->lock);
+        s->stats.pruned += (uint64_t)deleted;
+        pthread_mutex_unlock(&s->lock);
+        log_debug("history: retention removed %lld row(s)", (long long)deleted);
+    }
+    return deleted;
+}
+
+int store_prune_now(struct store *s, int64_t now_ms, uint64_t *deleted)
+{
+    int more = 1;
+    uint64_t total = 0;
+    while (more)
+        total += (uint64_t)retention_step(s, now_ms, &more);
+    /* give the rest of the free pages back too */
+    int rc = sqlite3_exec(s->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+    if (deleted)
+        *deleted = total;
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+int store_write_now(struct store *s, const struct reading *r, size_t n)
+{
+    if (s->running)
+        return -EBUSY;
+    if (s->scratch == NULL && (s->scratch = malloc(sizeof s->packs)) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        add_pending(s, &r[i]);
+    commit_pending(s);
+    return s->npending ? -EIO : 0;
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *s = arg;
+    int64_t interval = (int64_t)s->cfg->storage.commit_interval_s * 1000;
+    int64_t last_commit = store_mono_ms();
+    for (;;) {
+        struct reading r;
+        int got = queue_pop(s->q, &r, 200);
+        if (got == 0)
+            add_pending(s, &r);
+        int64_t now = store_mono_ms();
+        if (got == -ESHUTDOWN)
+            break;
+        if (now - last_commit >= interval) {
+            commit_pending(s);
+            last_commit = now;
+        }
+        if (!s->failing && (s->retention_busy || now >= s->next_retention_ms)) {
+            int more;
+            retention_step(s, store_wall_ms(), &more);
+            s->retention_busy = more;
+            if (!more)
+                s->next_retention_ms = now + RETENTION_EVERY_MS;
+        }
+    }
+    commit_pending(s);
+    if (s->npending)
+        log_error("history: %zu reading(s) could not be written to %s before exit",
+                  s->npending, s->path);
+    return NULL;
+}
+
+int store_start(struct store *s, struct queue *q)
+{
+    if (s->scratch == NULL && (s->scratch = malloc(sizeof s->packs)) == NULL)
+        return -ENOMEM;
+    s->q = q;
+    int err = pthread_create(&s->thread, NULL, writer_main, s);
+    if (err)
+        return -err;
+    s->running = 1;
+    return 0;
+}
+
+void store_stop(struct store *s)
+{
+    if (s && s->running) {
+        pthread_join(s->thread, NULL);
+        s->running = 0;
+    }
+}
