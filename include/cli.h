@@ -31,5 +31,6 @@ int cmd_simulate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -30,6 +30,8 @@ struct reading {
     enum pack_health health; /* READING_HEALTH: the new health */
     char detail[256];        /* READING_HEALTH: why (the last error) */
     struct sample s;         /* READING_SAMPLE */
+    /* the pack's poll counters at that moment (diagnostics in Home Assistant) */
+    uint64_t polls, timeouts, checksum_errors, malformed;
 };
 
 struct queue;

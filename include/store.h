@@ -48,6 +48,15 @@ size_t store_cells_blob(const struct sample *s, uint8_t *out, size_t cap);
 /* One letter per temperature sensor: c cell, m MOS, a ambient, v average. */
 void store_temp_roles(const struct sample *s, char *out, size_t cap);
 
+/* The sample columns of a samples row in table order, voltage_mv .. temps (20 columns), as
+ * SQL text for a SELECT list; and the reverse of the writer's encoding: rebuilds a sample
+ * from those columns starting at column `col`, with the temperature roles of the pack. */
+#define STORE_SAMPLE_COLUMNS                                                                       \
+    "voltage_mv, current_ma, soc_cpct, soh_cpct, remaining_mah, full_mah, design_mah, cycles,"   \
+    " cell_min_mv, cell_max_mv, cell_min_idx, cell_max_idx, temp_min_dc, temp_max_dc, alarms,"   \
+    " protection, state, balancing, cells, temps"
+int store_sample_from_row(sqlite3_stmt *st, int col, const char *temp_roles, struct sample *out);
+
 /* Counters (for logs and tests). */
 struct store_stats {
     uint64_t committed;   /* readings written */

@@ -157,8 +157,9 @@ SELECT p.pack_id AS pack, p.bank, r.bucket,
        round(r.i_sum / 1000.0 / r.n, 3) AS current_avg_a,
        round(r.i_min / 1000.0, 3) AS current_min_a, round(r.i_max / 1000.0, 3) AS current_max_a,
        round(r.soc_sum / 100.0 / r.soc_n, 2) AS soc_avg_pct,
+       round(r.soc_min / 100.0, 2) AS soc_min_pct, round(r.soc_max / 100.0, 2) AS soc_max_pct,
        round(r.cell_min / 1000.0, 3) AS cell_min_v, round(r.cell_max / 1000.0, 3) AS cell_max_v,
-       round(r.temp_max / 10.0, 1) AS temp_max_c,
+       round(r.temp_min / 10.0, 1) AS temp_min_c, round(r.temp_max / 10.0, 1) AS temp_max_c,
        round(r.charge_mwh / 1000.0, 3) AS charged_wh,
        round(r.discharge_mwh / 1000.0, 3) AS discharged_wh
 FROM rollup_1m r JOIN packs p ON p.id = r.pack;

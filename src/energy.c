@@ -10,7 +10,7 @@ void energy_step(struct energy_state *e, int64_t ts_ms, double power_mw, int64_t
     if (e->have && ts_ms > e->last_ts && ts_ms - e->last_ts <= max_gap_ms) {
         double dt = (double)(ts_ms - e->last_ts);
         double p1 = e->last_power_mw, p2 = power_mw;
-        if ((p1 >= 0) == (p2 >= 0)) {
+        if (p1 * p2 >= 0) { /* same side of zero (0 W belongs to either) */
             double area = (p1 + p2) / 2 * dt;
             if (area >= 0)
                 charge = area;

@@ -96,6 +96,11 @@ static int stopping(const struct poller *p)
 
 static void push(struct poller *p, struct reading *r)
 {
+    const struct pack_stats *st = &p->packs[r->pack_idx].st;
+    r->polls = st->polls;
+    r->timeouts = st->timeouts;
+    r->checksum_errors = st->checksum_errors;
+    r->malformed = st->malformed;
     r->seq = atomic_fetch_add(p->seq, 1) + 1;
     for (size_t i = 0; i < p->sinks.n; i++) {
         if (queue_push(p->sinks.q[i], r) == -ENOBUFS && (queue_dropped(p->sinks.q[i]) & 1023) == 1)

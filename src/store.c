@@ -293,8 +293,10 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t c
         return -1;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    if (exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", why, sizeof why) ||
-        store_migrate(s->db, why, sizeof why) || prepare(s, why, sizeof why) ||
+    /* migrate first: a new database must get auto_vacuum before WAL writes the header */
+    if (store_migrate(s->db, why, sizeof why) ||
+        exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", why, sizeof why) ||
+        prepare(s, why, sizeof why) ||
         register_packs(s, why, sizeof why)) {
         snprintf(err, cap, "%s: %s", path, why);
         store_close(s);
@@ -332,4 +334,50 @@ void store_get_stats(struct store *s, struct store_stats *out)
 sqlite3 *store_db(struct store *s)
 {
     return s->db;
+}
+
+static int32_t col_val(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? SAMPLE_ABSENT
+                                                       : (int32_t)sqlite3_column_int64(st, col);
+}
+
+int store_sample_from_row(sqlite3_stmt *st, int col, const char *temp_roles, struct sample *out)
+{
+    struct sample s;
+    sample_init(&s);
+    int32_t *nums[] = {&s.voltage_mv,    &s.current_ma, &s.soc_cpct,   &s.soh_cpct,
+                       &s.remaining_mah, &s.full_mah,   &s.design_mah, &s.cycles};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        *nums[i] = col_val(st, col + (int)i);
+    s.alarms = (uint32_t)sqlite3_column_int64(st, col + 14);
+    s.protection = (uint32_t)sqlite3_column_int64(st, col + 15);
+    s.state = (uint32_t)sqlite3_column_int64(st, col + 16);
+    s.balancing = (uint32_t)sqlite3_column_int64(st, col + 17);
+    s.has = SAMPLE_HAS_ANALOG | SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE;
+    const uint8_t *cells = sqlite3_column_blob(st, col + 18);
+    int clen = sqlite3_column_bytes(st, col + 18);
+    int32_t base = col_val(st, col + 8);
+    if (cells && clen > 1) {
+        size_t n = cells[0] == 1 ? (size_t)clen - 1 : ((size_t)clen - 1) / 2;
+        if (n > SAMPLE_MAX_CELLS || (cells[0] == 1 && base == SAMPLE_ABSENT))
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            s.cell_mv[i] = cells[0] == 1 ? base + cells[1 + i]
+                                         : (int32_t)((cells[1 + 2 * i] << 8) | cells[2 + 2 * i]);
+        s.ncells = (uint8_t)n;
+    }
+    const uint8_t *temps = sqlite3_column_blob(st, col + 19);
+    int tlen = sqlite3_column_bytes(st, col + 19);
+    for (int i = 0; temps && i + 1 < tlen && s.ntemps < SAMPLE_MAX_TEMPS; i += 2) {
+        char r = temp_roles && (size_t)(i / 2) < strlen(temp_roles) ? temp_roles[i / 2] : 'c';
+        s.temp_role[s.ntemps] = r == 'm'   ? SAMPLE_TEMP_MOS
+                                : r == 'a' ? SAMPLE_TEMP_AMBIENT
+                                : r == 'v' ? SAMPLE_TEMP_AVG
+                                           : SAMPLE_TEMP_CELL;
+        s.temp_dc[s.ntemps++] = (int16_t)((temps[i] << 8) | temps[i + 1]);
+    }
+    sample_finish(&s);
+    *out = s;
+    return 0;
 }

@@ -209,12 +209,13 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
         energy_step(&ps->energy, r->ts_ms, (double)m->voltage_mv * m->current_ma / 1000.0,
                     (int64_t)s->cfg->storage.energy_max_gap_s * 1000, &charge, &discharge);
     int64_t sec = r->ts_ms / 1000;
-    struct acc *a1 = acc_get(s, 0, ps->db_id, sec - sec % 60);
-    struct acc *ah = acc_get(s, 1, ps->db_id, sec - sec % 3600);
-    if (a1 == NULL || ah == NULL)
-        return SQLITE_NOMEM;
-    acc_add(a1, m, charge, discharge);
-    acc_add(ah, m, charge, discharge);
+    /* one at a time: acc_get may move the array */
+    for (int hourly = 0; hourly <= 1; hourly++) {
+        struct acc *a = acc_get(s, hourly, ps->db_id, sec - sec % (hourly ? 3600 : 60));
+        if (a == NULL)
+            return SQLITE_NOMEM;
+        acc_add(a, m, charge, discharge);
+    }
     if (!ps->roles_written && m->ntemps) {
         char roles[SAMPLE_MAX_TEMPS + 1];
         store_temp_roles(m, roles, sizeof roles);
@@ -381,10 +382,17 @@ int store_write_now(struct store *s, const struct reading *r, size_t n)
         return -EBUSY;
     if (s->scratch == NULL && (s->scratch = malloc(sizeof s->packs)) == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        add_pending(s, &r[i]);
-    commit_pending(s);
-    return s->npending ? -EIO : 0;
+    /* in chunks that fit the pending buffer: one transaction per chunk */
+    for (size_t i = 0; i < n;) {
+        size_t chunk = n - i < PENDING_MAX / 2 ? n - i : PENDING_MAX / 2;
+        for (size_t k = 0; k < chunk; k++)
+            add_pending(s, &r[i + k]);
+        commit_pending(s);
+        if (s->npending)
+            return -EIO;
+        i += chunk;
+    }
+    return 0;
 }
 
 static void *writer_main(void *arg)
