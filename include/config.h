@@ -55,6 +55,7 @@ struct config_port {
 struct config_bank {
     char id[CONFIG_ID_LEN];
     char name[CONFIG_ID_LEN];
+    int soc_divergence_pct; /* warn when pack SOCs spread more than this; default 10 */
 };
 
 struct config_storage {

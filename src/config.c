@@ -69,6 +69,7 @@ static const struct config_section port_section = {
 static const struct config_key bank_keys[] = {
     {"id", K_ID, FIELD(struct config_bank, id)},
     {"name", K_STR, FIELD(struct config_bank, name)}, /* the id */
+    {"soc_divergence_pct", K_INT, FIELD(struct config_bank, soc_divergence_pct), 1, 100, "10"},
 };
 static const struct config_section bank_section = {
     .id = S_BANK,
@@ -231,6 +232,7 @@ static void finish_banks(struct config_ctx *x, struct config *c)
         c->nbanks = 1; /* the implicit bank every pack goes to */
         copy_id(c->banks[0].id, "bank");
         copy_id(c->banks[0].name, "bank");
+        c->banks[0].soc_divergence_pct = 10;
         return;
     }
     for (size_t i = 0; i < c->nbanks; i++) {

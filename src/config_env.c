@@ -155,6 +155,7 @@ int config_from_env(const char *(*getenv_fn)(const char *), struct config **out,
     memcpy(k->name, c->node_id, sizeof k->name);
     c->nbanks = 1;
     snprintf(c->banks[0].id, sizeof c->banks[0].id, "bank");
+    c->banks[0].soc_divergence_pct = 10;
     memcpy(c->banks[0].name, c->banks[0].id, sizeof c->banks[0].name);
     memcpy(k->bank, c->banks[0].id, sizeof k->bank);
 

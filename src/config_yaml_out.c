@@ -171,6 +171,7 @@ void config_write_yaml(FILE *f, const struct config *c)
     for (size_t i = 0; i < c->nbanks; i++) {
         kv_str(f, "  - ", "id", c->banks[i].id);
         kv_str(f, "    ", "name", c->banks[i].name);
+        kv_int(f, "    ", "soc_divergence_pct", c->banks[i].soc_divergence_pct);
     }
     fputs("storage:\n", f);
     kv_str(f, "  ", "path", c->storage.path);
