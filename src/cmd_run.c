@@ -1,5 +1,5 @@
-/* cmd_run: `bmsfleet run`, the daemon. Threads: one poller per port, the history writer, and
- * the main thread (signals, and the --stdout JSON-lines sink). Every reading goes to each
+/* cmd_run: `bmsfleet run`, the daemon. Threads: one poller per port, the history writer, the
+ * MQTT thread, and the main thread (signals, and the --stdout JSON-lines sink). Every reading goes to each
  * consumer's own queue. SIGINT/SIGTERM wake every thread through one eventfd; pollers are
  * joined, then the queues are closed and drained, the history committed; exit 0. */
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "mqtt.h"
 #include "poller.h"
 #include "queue.h"
 #include "report.h"
@@ -121,14 +122,16 @@ int cmd_run(int argc, char **argv)
 
     /* Consumers first, so no reading is produced before someone takes it. */
     struct sinks_state {
-        struct queue *out, *hist;
+        struct queue *out, *hist, *pub;
         struct store *store;
-    } k = {NULL, NULL, NULL};
+        struct mqtt *mqtt;
+    } k = {NULL, NULL, NULL, NULL, NULL};
     struct poller_sinks sinks = {.n = 0};
     char why[512];
     int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd < 0 || (to_stdout && queue_new(QUEUE_CAPACITY, &k.out)) ||
-        (cfg->storage.enabled && queue_new(QUEUE_CAPACITY, &k.hist))) {
+        (cfg->storage.enabled && queue_new(QUEUE_CAPACITY, &k.hist)) ||
+        (cfg->mqtt.enabled && queue_new(QUEUE_CAPACITY, &k.pub))) {
         fprintf(stderr, "bmsfleet run: cannot start: %s\n", strerror(errno));
         rc = CLI_EXIT_FAIL;
         goto out;
@@ -141,6 +144,15 @@ int cmd_run(int argc, char **argv)
         }
         sinks.q[sinks.n++] = k.hist;
         log_info("history: %s", cfg->storage.path);
+    }
+    if (cfg->mqtt.enabled) {
+        int err = mqtt_start(cfg, k.pub, efd, &k.mqtt);
+        if (err) {
+            fprintf(stderr, "bmsfleet run: mqtt: cannot start: %s\n", strerror(-err));
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        sinks.q[sinks.n++] = k.pub;
     }
     if (k.out)
         sinks.q[sinks.n++] = k.out;
@@ -190,7 +202,11 @@ int cmd_run(int argc, char **argv)
     }
     if (k.hist)
         queue_close(k.hist);
+    if (k.pub)
+        queue_close(k.pub);
     store_stop(k.store); /* drains its queue and commits */
+    mqtt_stop(k.mqtt);   /* publishes offline, saves its cursor */
+    k.mqtt = NULL;
     log_stats(cfg, pollers);
     for (size_t i = 0; i < cfg->nports; i++)
         poller_free(pollers[i]);
@@ -198,9 +214,11 @@ out:
     cli_set_wakeup_fd(-1);
     if (efd >= 0)
         close(efd);
+    mqtt_stop(k.mqtt);
     store_close(k.store);
     queue_free(k.out);
     queue_free(k.hist);
+    queue_free(k.pub);
     config_free(cfg);
     if (rc == CLI_EXIT_OK)
         log_info("stopped");

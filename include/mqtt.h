@@ -1,0 +1,27 @@
+/* mqtt: the MQTT side of the daemon, one thread that owns the paho client.
+ *
+ * It takes live readings from its queue and publishes pack, bank and compatibility states at
+ * once; it keeps Home Assistant discovery and availability (node LWT, per-pack topic) right;
+ * and it replays the history: every stored sample after the persisted cursor goes to
+ * <base>/<pack>/history with its original timestamp, QoS 1, in id order, and the cursor moves
+ * only over samples the broker acknowledged. So after an outage of any length (within
+ * retention), and across daemon restarts, every sample arrives once. Connection attempts back
+ * off from 1 s to 60 s; the broker's host name is resolved again at every attempt. */
+#ifndef BMSFLEET_MQTT_H
+#define BMSFLEET_MQTT_H
+
+#include "config.h"
+#include "queue.h"
+
+struct mqtt;
+
+/* cancel_fd becomes readable when the daemon stops. out is written only on success. */
+int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct mqtt **out);
+/* After queue_close(q) and cancel_fd: publishes "offline", saves the cursor, disconnects,
+ * joins the thread and frees everything. NULL is fine. */
+void mqtt_stop(struct mqtt *m);
+
+/* The meta key holding the last acknowledged history sample id. */
+#define MQTT_CURSOR_KEY "mqtt_history_cursor"
+
+#endif

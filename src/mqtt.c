@@ -1,0 +1,696 @@
+/* mqtt: the MQTT thread (see mqtt.h). Paho's asynchronous client runs its own network thread;
+ * its callbacks only record events under a mutex, and everything else — connecting, publishing,
+ * replay, the cursor — happens on our thread, which owns the client. */
+#include "mqtt.h"
+
+#include <MQTTAsync.h>
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bank.h"
+#include "ha.h"
+#include "log.h"
+#include "report.h"
+#include "store.h"
+
+#define WINDOW 256           /* history messages in flight (unacknowledged) at most */
+#define REPLAY_PER_TICK 500  /* history messages sent per loop turn at most: live goes first */
+#define TICK_MS 50
+#define BACKOFF_MAX_MS 60000
+#define CURSOR_SAVE_MS 500
+#define FRESH_INTERVALS 3
+
+struct live_pack {
+    struct sample s;
+    int have;
+    int64_t ts_ms;
+    int available;        /* -1 unknown, 0 offline, 1 online */
+    unsigned discovered_cells; /* cells in the discovery published so far */
+    uint64_t polls, timeouts, checksum_errors, malformed;
+};
+
+struct flight {
+    int64_t id;
+    MQTTAsync_token token;
+    int acked;
+};
+
+struct mqtt {
+    const struct config *cfg;
+    struct queue *q;
+    int cancel_fd;
+    pthread_t thread;
+    MQTTAsync client;
+    char uri[CONFIG_PATH_LEN + 16];
+
+    pthread_mutex_t lock; /* guards the ev_* fields and acks, written by paho's thread */
+    int ev_connected, ev_failed, ev_lost, ev_birth;
+    int fail_code;
+    char fail_msg[200];
+    MQTTAsync_token acks[WINDOW * 2];
+    size_t nacks;
+
+    int connected, connecting;
+    int64_t next_attempt_ms;
+    int backoff_ms;
+    char last_error[200];
+
+    sqlite3 *db;
+    sqlite3_stmt *q_backlog, *q_energy, *q_save;
+    int64_t cursor, saved_cursor, sent_upto, last_save_ms;
+    struct flight ring[WINDOW];
+    size_t ring_head, ring_len;
+
+    struct live_pack packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- paho callbacks: record, never act ---- */
+
+static void on_connect(void *ctx, MQTTAsync_successData *resp)
+{
+    (void)resp;
+    struct mqtt *m = ctx;
+    pthread_mutex_lock(&m->lock);
+    m->ev_connected = 1;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static const char *connack_text(int code)
+{
+    switch (code) {
+    case 1: return "the broker refused the protocol version";
+    case 2: return "the broker rejected the client id";
+    case 3: return "the broker is unavailable";
+    case 4: return "bad user name or password";
+    case 5: return "not authorized: check mqtt.username and the password";
+    default: return NULL;
+    }
+}
+
+static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
+{
+    struct mqtt *m = ctx;
+    pthread_mutex_lock(&m->lock);
+    m->ev_failed = 1;
+    m->fail_code = resp ? resp->code : 0;
+    const char *text = resp ? connack_text(resp->code) : NULL;
+    if (text == NULL && resp && resp->message)
+        text = resp->message;
+    snprintf(m->fail_msg, sizeof m->fail_msg, "%s (code %d)",
+             text ? text : "connection failed: broker unreachable, name not resolved or TLS "
+                           "handshake refused",
+             m->fail_code);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void on_lost(void *ctx, char *cause)
+{
+    struct mqtt *m = ctx;
+    pthread_mutex_lock(&m->lock);
+    m->ev_lost = 1;
+    snprintf(m->fail_msg, sizeof m->fail_msg, "%s", cause ? cause : "connection lost");
+    pthread_mutex_unlock(&m->lock);
+}
+
+static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *msg)
+{
+    struct mqtt *m = ctx;
+    (void)len;
+    if (msg->payloadlen == 6 && memcmp(msg->payload, "online", 6) == 0) {
+        pthread_mutex_lock(&m->lock);
+        m->ev_birth = 1; /* Home Assistant restarted: send discovery again */
+        pthread_mutex_unlock(&m->lock);
+    }
+    MQTTAsync_freeMessage(&msg);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void on_delivered(void *ctx, MQTTAsync_token token)
+{
+    struct mqtt *m = ctx;
+    pthread_mutex_lock(&m->lock);
+    if (m->nacks < sizeof m->acks / sizeof m->acks[0])
+        m->acks[m->nacks++] = token;
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- publishing ---- */
+
+static int publish(struct mqtt *m, const char *topic, const char *payload, int retain, int qos,
+                   MQTTAsync_token *tok)
+{
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    msg.payload = (void *)(uintptr_t)payload;
+    msg.payloadlen = (int)strlen(payload);
+    msg.qos = qos;
+    msg.retained = retain;
+    int rc = MQTTAsync_sendMessage(m->client, topic, &msg, &opts);
+    if (rc == MQTTASYNC_SUCCESS && tok)
+        *tok = opts.token;
+    return rc;
+}
+
+static int emit(void *ctx, const char *topic, const char *payload, int retain)
+{
+    struct mqtt *m = ctx;
+    return publish(m, topic, payload, retain, retain ? 1 : m->cfg->mqtt.qos, NULL);
+}
+
+static void set_availability(struct mqtt *m, size_t port, size_t pack, int online)
+{
+    struct live_pack *lp = &m->packs[port][pack];
+    if (lp->available == online || !m->connected)
+        return;
+    char topic[256];
+    ha_topic_pack(m->cfg, m->cfg->ports[port].packs[pack].id, "availability", topic,
+                  sizeof topic);
+    if (publish(m, topic, online ? "online" : "offline", 1, 1, NULL) == MQTTASYNC_SUCCESS)
+        lp->available = online;
+}
+
+static void energy_of(struct mqtt *m, const char *pack_id, double *charged, double *discharged)
+{
+    *charged = *discharged = NAN;
+    if (m->q_energy == NULL)
+        return;
+    sqlite3_reset(m->q_energy);
+    sqlite3_bind_text(m->q_energy, 1, pack_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(m->q_energy) == SQLITE_ROW) {
+        *charged = sqlite3_column_double(m->q_energy, 0) / 1e6;
+        *discharged = sqlite3_column_double(m->q_energy, 1) / 1e6;
+    }
+    sqlite3_reset(m->q_energy);
+}
+
+static void discover_pack(struct mqtt *m, size_t port, size_t pack)
+{
+    struct live_pack *lp = &m->packs[port][pack];
+    uint8_t roles[SAMPLE_MAX_TEMPS];
+    memcpy(roles, lp->s.temp_role, sizeof roles);
+    struct ha_pack_info info = {
+        .port = &m->cfg->ports[port],
+        .pack = &m->cfg->ports[port].packs[pack],
+        .id = NULL,
+        .ncells = lp->have ? lp->s.ncells : 0,
+        .ntemps = lp->have ? lp->s.ntemps : 0,
+        .temp_roles = roles,
+    };
+    ha_pack_discovery(m->cfg, &info, emit, m);
+    lp->discovered_cells = info.ncells;
+}
+
+static void publish_bank(struct mqtt *m, const char *bank_id)
+{
+    struct bank_input in[CONFIG_MAX_PORTS * CONFIG_MAX_PACKS_PER_PORT];
+    size_t n = 0;
+    int64_t now = wall_ms();
+    for (size_t i = 0; i < m->cfg->nports; i++) {
+        const struct config_port *port = &m->cfg->ports[i];
+        for (size_t k = 0; k < port->npacks; k++) {
+            if (strcmp(port->packs[k].bank, bank_id) != 0)
+                continue;
+            struct live_pack *lp = &m->packs[i][k];
+            in[n].pack_id = port->packs[k].id;
+            in[n].s = lp->have ? &lp->s : NULL;
+            in[n].fresh = lp->have && lp->available != 0 &&
+                          now - lp->ts_ms < (int64_t)port->interval_s * 1000 * FRESH_INTERVALS;
+            energy_of(m, port->packs[k].id, &in[n].charged_kwh, &in[n].discharged_kwh);
+            n++;
+        }
+    }
+    int32_t margin = 1000; /* 10 % */
+    for (size_t b = 0; b < m->cfg->nbanks; b++) {
+        if (strcmp(m->cfg->banks[b].id, bank_id) == 0)
+            margin = m->cfg->banks[b].soc_divergence_pct * 100;
+    }
+    struct bank_state bs;
+    bank_aggregate(in, n, margin, &bs);
+    char *json = ha_bank_state(&bs);
+    char topic[256];
+    if (json)
+        publish(m, ha_topic_bank(m->cfg, bank_id, topic, sizeof topic), json, 0,
+                m->cfg->mqtt.qos, NULL);
+    free(json);
+}
+
+static void publish_pack(struct mqtt *m, size_t port, size_t pack)
+{
+    struct live_pack *lp = &m->packs[port][pack];
+    const struct config_port *cp = &m->cfg->ports[port];
+    const struct config_pack *pk = &cp->packs[pack];
+    if (!lp->have || !m->connected)
+        return;
+    if (lp->discovered_cells != lp->s.ncells)
+        discover_pack(m, port, pack); /* the first sample tells how many cells to announce */
+    struct ha_pack_extra x = {.ts_ms = lp->ts_ms,
+                              .polls = lp->polls,
+                              .timeouts = lp->timeouts,
+                              .checksum_errors = lp->checksum_errors,
+                              .malformed = lp->malformed};
+    energy_of(m, pk->id, &x.charged_kwh, &x.discharged_kwh);
+    char *json = ha_pack_state(&lp->s, config_protocol_name(cp->protocol), &x);
+    char topic[256];
+    if (json)
+        publish(m, ha_topic_pack(m->cfg, pk->id, "state", topic, sizeof topic), json, 0,
+                m->cfg->mqtt.qos, NULL);
+    free(json);
+    /* the replaced program had one pack: its topics follow the first pack of the first port */
+    if (m->cfg->mqtt.compat && port == 0 && pack == 0)
+        ha_compat_states(m->cfg, &lp->s, emit, m);
+    publish_bank(m, pk->bank);
+}
+
+/* Discovery for everything, availability and the current state: on every (re)connection and
+ * when Home Assistant announces itself. */
+static void publish_all(struct mqtt *m)
+{
+    for (size_t i = 0; i < m->cfg->nports; i++) {
+        for (size_t k = 0; k < m->cfg->ports[i].npacks; k++)
+            discover_pack(m, i, k);
+    }
+    for (size_t b = 0; b < m->cfg->nbanks; b++)
+        ha_bank_discovery(m->cfg, b, emit, m);
+    if (m->cfg->mqtt.compat)
+        ha_compat_discovery(m->cfg, emit, m);
+    /* packs known to the history but gone from the configuration: clear their entities */
+    sqlite3_stmt *st;
+    if (m->db && sqlite3_prepare_v2(m->db, "SELECT pack_id, serial FROM packs", -1, &st, NULL) ==
+                     SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *id = (const char *)sqlite3_column_text(st, 0);
+            const char *serial = (const char *)sqlite3_column_text(st, 1);
+            int known = 0;
+            for (size_t i = 0; i < m->cfg->nports && !known; i++) {
+                for (size_t k = 0; k < m->cfg->ports[i].npacks && !known; k++)
+                    known = strcmp(m->cfg->ports[i].packs[k].id, id) == 0;
+            }
+            if (!known)
+                ha_pack_clear(m->cfg, id, serial ? serial : "", emit, m);
+        }
+        sqlite3_finalize(st);
+    }
+    for (size_t i = 0; i < m->cfg->nports; i++) {
+        for (size_t k = 0; k < m->cfg->ports[i].npacks; k++) {
+            struct live_pack *lp = &m->packs[i][k];
+            int want = lp->available;
+            lp->available = -1;
+            if (want >= 0)
+                set_availability(m, i, k, want);
+            publish_pack(m, i, k);
+        }
+    }
+}
+
+/* ---- history replay ---- */
+
+static void save_cursor(struct mqtt *m)
+{
+    if (m->q_save == NULL || m->cursor == m->saved_cursor)
+        return;
+    sqlite3_reset(m->q_save);
+    sqlite3_bind_int64(m->q_save, 1, m->cursor);
+    if (sqlite3_step(m->q_save) == SQLITE_DONE)
+        m->saved_cursor = m->cursor;
+    sqlite3_reset(m->q_save);
+    m->last_save_ms = mono_ms();
+}
+
+static void take_acks(struct mqtt *m)
+{
+    MQTTAsync_token acks[WINDOW * 2];
+    pthread_mutex_lock(&m->lock);
+    size_t n = m->nacks;
+    memcpy(acks, m->acks, n * sizeof acks[0]);
+    m->nacks = 0;
+    pthread_mutex_unlock(&m->lock);
+    for (size_t a = 0; a < n; a++) {
+        for (size_t i = 0; i < m->ring_len; i++) {
+            struct flight *f = &m->ring[(m->ring_head + i) % WINDOW];
+            if (f->token == acks[a] && !f->acked) {
+                f->acked = 1;
+                break;
+            }
+        }
+    }
+    /* the cursor moves over the acknowledged prefix only */
+    while (m->ring_len && m->ring[m->ring_head].acked) {
+        m->cursor = m->ring[m->ring_head].id;
+        m->ring_head = (m->ring_head + 1) % WINDOW;
+        m->ring_len--;
+    }
+}
+
+static void replay(struct mqtt *m)
+{
+    if (m->q_backlog == NULL)
+        return;
+    int budget = REPLAY_PER_TICK;
+    while (budget > 0 && m->ring_len < WINDOW) {
+        int want = (int)(WINDOW - m->ring_len) < budget ? (int)(WINDOW - m->ring_len) : budget;
+        sqlite3_reset(m->q_backlog);
+        sqlite3_bind_int64(m->q_backlog, 1, m->sent_upto);
+        sqlite3_bind_int(m->q_backlog, 2, want);
+        int got = 0;
+        while (sqlite3_step(m->q_backlog) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(m->q_backlog, 0);
+            const char *pack = (const char *)sqlite3_column_text(m->q_backlog, 1);
+            const char *proto = (const char *)sqlite3_column_text(m->q_backlog, 2);
+            const char *roles = (const char *)sqlite3_column_text(m->q_backlog, 3);
+            int64_t ts = sqlite3_column_int64(m->q_backlog, 4);
+            struct sample s;
+            got++;
+            if (store_sample_from_row(m->q_backlog, 6, roles, &s) != 0) {
+                m->sent_upto = id; /* an undecodable row cannot be sent: skip it, say so */
+                log_warn("mqtt: history sample %lld cannot be decoded; skipped", (long long)id);
+                continue;
+            }
+            s.address = (uint8_t)sqlite3_column_int(m->q_backlog, 5);
+            cJSON *o = report_sample_json(&s, proto, ts);
+            cJSON_AddNumberToObject(o, "seq", (double)id);
+            cJSON_AddStringToObject(o, "pack", pack);
+            char *json = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            char topic[256];
+            MQTTAsync_token tok = 0;
+            int rc = json ? publish(m, ha_topic_pack(m->cfg, pack, "history", topic,
+                                                     sizeof topic),
+                                    json, 0, 1, &tok)
+                          : MQTTASYNC_FAILURE;
+            free(json);
+            if (rc != MQTTASYNC_SUCCESS) {
+                budget = 0; /* the client is full or disconnected: try again next turn */
+                break;
+            }
+            struct flight *f = &m->ring[(m->ring_head + m->ring_len) % WINDOW];
+            f->id = id;
+            f->token = tok;
+            f->acked = 0;
+            m->ring_len++;
+            m->sent_upto = id;
+            budget--;
+        }
+        sqlite3_reset(m->q_backlog);
+        if (got < want)
+            break;
+    }
+}
+
+/* ---- connection ---- */
+
+static void start_connect(struct mqtt *m)
+{
+    const struct config_mqtt *c = &m->cfg->mqtt;
+    char will_topic[256];
+    ha_topic_status(m->cfg, will_topic, sizeof will_topic);
+    MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    will.topicName = will_topic;
+    will.message = "offline";
+    will.retained = 1;
+    will.qos = 1;
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+    co.keepAliveInterval = c->keepalive_s;
+    co.cleansession = 1;
+    co.maxInflight = WINDOW + 64;
+    co.connectTimeout = 10;
+    co.will = &will;
+    co.onSuccess = on_connect;
+    co.onFailure = on_connect_failure;
+    co.context = m;
+    if (c->username[0])
+        co.username = c->username;
+    if (c->password[0])
+        co.password = c->password;
+    if (c->tls_ca_file[0] || c->tls_cert_file[0]) {
+        ssl.trustStore = c->tls_ca_file[0] ? c->tls_ca_file : NULL;
+        ssl.keyStore = c->tls_cert_file[0] ? c->tls_cert_file : NULL;
+        ssl.privateKey = c->tls_key_file[0] ? c->tls_key_file : NULL;
+        ssl.enableServerCertAuth = !c->tls_insecure;
+        ssl.verify = !c->tls_insecure;
+        co.ssl = &ssl;
+    }
+    int rc = MQTTAsync_connect(m->client, &co);
+    if (rc == MQTTASYNC_SUCCESS) {
+        m->connecting = 1;
+    } else {
+        pthread_mutex_lock(&m->lock);
+        m->ev_failed = 1;
+        snprintf(m->fail_msg, sizeof m->fail_msg, "cannot start connecting (code %d)", rc);
+        pthread_mutex_unlock(&m->lock);
+    }
+}
+
+static void handle_events(struct mqtt *m)
+{
+    pthread_mutex_lock(&m->lock);
+    int connected = m->ev_connected, failed = m->ev_failed, lost = m->ev_lost,
+        birth = m->ev_birth;
+    char why[200];
+    snprintf(why, sizeof why, "%s", m->fail_msg);
+    m->ev_connected = m->ev_failed = m->ev_lost = m->ev_birth = 0;
+    pthread_mutex_unlock(&m->lock);
+
+    if (failed || lost) {
+        m->connected = m->connecting = 0;
+        /* unacknowledged history is sent again after the next connection */
+        m->ring_len = 0;
+        m->sent_upto = m->cursor;
+        if (lost || strcmp(why, m->last_error) != 0)
+            log_warn("mqtt: %s %s: %s; retrying in %d s", lost ? "lost" : "cannot connect to",
+                     m->uri, why, m->backoff_ms / 1000);
+        else
+            log_debug("mqtt: %s: %s", m->uri, why);
+        snprintf(m->last_error, sizeof m->last_error, "%s", why);
+        m->next_attempt_ms = mono_ms() + m->backoff_ms;
+        m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+        if (lost)
+            m->backoff_ms = 1000; /* a lost connection is retried at once, then backs off */
+    }
+    if (connected) {
+        m->connected = 1;
+        m->connecting = 0;
+        m->backoff_ms = 1000;
+        m->last_error[0] = '\0';
+        log_info("mqtt: connected to %s", m->uri);
+        char topic[256];
+        publish(m, ha_topic_status(m->cfg, topic, sizeof topic), "online", 1, 1, NULL);
+        snprintf(topic, sizeof topic, "%s/status", m->cfg->mqtt.discovery_prefix);
+        MQTTAsync_responseOptions so = MQTTAsync_responseOptions_initializer;
+        MQTTAsync_subscribe(m->client, topic, 1, &so);
+        m->ring_len = 0;
+        m->sent_upto = m->cursor;
+        publish_all(m);
+    } else if (birth && m->connected) {
+        log_info("mqtt: Home Assistant is online: sending discovery again");
+        publish_all(m);
+    }
+}
+
+static void take_reading(struct mqtt *m, const struct reading *r)
+{
+    if (r->port_idx >= m->cfg->nports || r->pack_idx >= m->cfg->ports[r->port_idx].npacks)
+        return;
+    struct live_pack *lp = &m->packs[r->port_idx][r->pack_idx];
+    if (r->kind == READING_HEALTH) {
+        if (r->health == PACK_OFFLINE || r->health == PACK_ONLINE) {
+            int online = r->health == PACK_ONLINE;
+            if (m->connected)
+                set_availability(m, r->port_idx, r->pack_idx, online);
+            else
+                lp->available = online; /* published on connection */
+            if (!online && m->connected)
+                publish_bank(m, m->cfg->ports[r->port_idx].packs[r->pack_idx].bank);
+        }
+        return;
+    }
+    lp->s = r->s;
+    lp->have = 1;
+    lp->ts_ms = r->ts_ms;
+    lp->polls = r->polls;
+    lp->timeouts = r->timeouts;
+    lp->checksum_errors = r->checksum_errors;
+    lp->malformed = r->malformed;
+    if (m->connected) {
+        set_availability(m, r->port_idx, r->pack_idx, 1);
+        publish_pack(m, r->port_idx, r->pack_idx);
+    } else {
+        lp->available = 1;
+    }
+}
+
+static int stopping(const struct mqtt *m)
+{
+    struct pollfd pfd = {.fd = m->cancel_fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) > 0;
+}
+
+static void *mqtt_main(void *arg)
+{
+    struct mqtt *m = arg;
+    while (!stopping(m)) {
+        handle_events(m);
+        if (!m->connected && !m->connecting && mono_ms() >= m->next_attempt_ms)
+            start_connect(m);
+        struct reading r;
+        int got = queue_pop(m->q, &r, TICK_MS);
+        while (got == 0) {
+            take_reading(m, &r);
+            got = queue_pop(m->q, &r, 0);
+        }
+        if (m->connected) {
+            take_acks(m);
+            replay(m);
+        }
+        if (mono_ms() - m->last_save_ms >= CURSOR_SAVE_MS)
+            save_cursor(m);
+    }
+    /* drain what the pollers left, say goodbye */
+    struct reading r;
+    while (queue_pop(m->q, &r, 0) == 0)
+        take_reading(m, &r);
+    if (m->connected) {
+        char topic[256];
+        MQTTAsync_token tok = 0;
+        publish(m, ha_topic_status(m->cfg, topic, sizeof topic), "offline", 1, 1, &tok);
+        MQTTAsync_waitForCompletion(m->client, tok, 1000);
+        take_acks(m);
+        MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+        d.timeout = 1000;
+        MQTTAsync_disconnect(m->client, &d);
+    }
+    save_cursor(m);
+    return NULL;
+}
+
+static int open_history(struct mqtt *m)
+{
+    if (!m->cfg->storage.enabled)
+        return 0;
+    if (sqlite3_open_v2(m->cfg->storage.path, &m->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(m->db, 5000);
+    if (sqlite3_prepare_v2(m->db,
+                           "SELECT s.id, p.pack_id, p.protocol, p.temp_roles, s.ts, p.address, "
+                           STORE_SAMPLE_COLUMNS
+                           " FROM samples s JOIN packs p ON p.id = s.pack WHERE s.id > ?"
+                           " ORDER BY s.id LIMIT ?",
+                           -1, &m->q_backlog, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(m->db,
+                           "SELECT e.charged_mwh, e.discharged_mwh FROM energy e JOIN packs p"
+                           " ON p.id = e.pack WHERE p.pack_id = ?",
+                           -1, &m->q_energy, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(m->db,
+                           "INSERT INTO meta (key, value) VALUES ('" MQTT_CURSOR_KEY "', ?)"
+                           " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                           -1, &m->q_save, NULL) != SQLITE_OK)
+        return -1;
+    /* The first time MQTT runs on a database, history starts now, not at the first sample. */
+    sqlite3_stmt *st;
+    int have = 0;
+    if (sqlite3_prepare_v2(m->db, "SELECT value FROM meta WHERE key = '" MQTT_CURSOR_KEY "'", -1,
+                           &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            m->cursor = sqlite3_column_int64(st, 0);
+            have = 1;
+        }
+        sqlite3_finalize(st);
+    }
+    if (!have && sqlite3_prepare_v2(m->db, "SELECT coalesce(max(id), 0) FROM samples", -1, &st,
+                                    NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            m->cursor = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        m->saved_cursor = -1;
+        save_cursor(m);
+    }
+    m->saved_cursor = m->cursor;
+    m->sent_upto = m->cursor;
+    return 0;
+}
+
+static void mqtt_free(struct mqtt *m)
+{
+    sqlite3_finalize(m->q_backlog);
+    sqlite3_finalize(m->q_energy);
+    sqlite3_finalize(m->q_save);
+    if (m->db)
+        sqlite3_close(m->db);
+    if (m->client)
+        MQTTAsync_destroy(&m->client);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct mqtt **out)
+{
+    struct mqtt *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return -ENOMEM;
+    m->cfg = cfg;
+    m->q = q;
+    m->cancel_fd = cancel_fd;
+    m->backoff_ms = 1000;
+    pthread_mutex_init(&m->lock, NULL);
+    for (size_t i = 0; i < CONFIG_MAX_PORTS; i++) {
+        for (size_t k = 0; k < CONFIG_MAX_PACKS_PER_PORT; k++)
+            m->packs[i][k].available = -1;
+    }
+    const struct config_mqtt *c = &cfg->mqtt;
+    int tls = c->tls_ca_file[0] || c->tls_cert_file[0];
+    int v6 = strchr(c->host, ':') != NULL;
+    snprintf(m->uri, sizeof m->uri, "%s://%s%s%s:%d", tls ? "ssl" : "tcp", v6 ? "[" : "", c->host,
+             v6 ? "]" : "", c->port);
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+    co.sendWhileDisconnected = 0;
+    if (MQTTAsync_createWithOptions(&m->client, m->uri, c->client_id, MQTTCLIENT_PERSISTENCE_NONE,
+                                    NULL, &co) != MQTTASYNC_SUCCESS ||
+        MQTTAsync_setCallbacks(m->client, m, on_lost, on_message, on_delivered) !=
+            MQTTASYNC_SUCCESS) {
+        mqtt_free(m);
+        return -EINVAL;
+    }
+    if (open_history(m) != 0) {
+        log_error("mqtt: cannot read the history at %s: %s; no replay", cfg->storage.path,
+                  m->db ? sqlite3_errmsg(m->db) : "cannot open");
+        mqtt_free(m);
+        return -EIO;
+    }
+    int err = pthread_create(&m->thread, NULL, mqtt_main, m);
+    if (err) {
+        mqtt_free(m);
+        return -err;
+    }
+    *out = m;
+    return 0;
+}
+
+void mqtt_stop(struct mqtt *m)
+{
+    if (m == NULL)
+        return;
+    pthread_join(m->thread, NULL);
+    mqtt_free(m);
+}
