@@ -291,6 +291,7 @@ static void publish_all(struct mqtt *m)
         for (size_t k = 0; k < m->cfg->ports[i].npacks; k++)
             discover_pack(m, i, k);
     }
+    ha_node_discovery(m->cfg, emit, m);
     for (size_t b = 0; b < m->cfg->nbanks; b++)
         ha_bank_discovery(m->cfg, b, emit, m);
     if (m->cfg->mqtt.compat)
