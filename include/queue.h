@@ -9,11 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "s42.h"
 #include "sample.h"
 
 enum reading_kind {
     READING_SAMPLE = 0, /* a decoded sample */
     READING_HEALTH,     /* a pack's health changed (online / stale / offline) */
+    READING_IDENTITY,   /* what the pack says it is (serial, firmware), once per connection */
 };
 
 enum pack_health { PACK_UNKNOWN = 0, PACK_ONLINE, PACK_STALE, PACK_OFFLINE };
@@ -30,6 +32,7 @@ struct reading {
     enum pack_health health; /* READING_HEALTH: the new health */
     char detail[256];        /* READING_HEALTH: why (the last error) */
     struct sample s;         /* READING_SAMPLE */
+    struct s42_identity id;  /* READING_IDENTITY */
     /* the pack's poll counters at that moment (diagnostics in Home Assistant) */
     uint64_t polls, timeouts, checksum_errors, malformed;
 };

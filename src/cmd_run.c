@@ -54,6 +54,10 @@ static void print_reading(const struct config *cfg, const struct reading *r)
     cJSON *o;
     if (r->kind == READING_SAMPLE) {
         o = report_sample_json(&r->s, config_protocol_name(port->protocol), r->ts_ms);
+    } else if (r->kind == READING_IDENTITY) {
+        o = report_identity_json(&r->id);
+        cJSON_AddNumberToObject(o, "ts", (double)r->ts_ms / 1000.0);
+        cJSON_AddStringToObject(o, "event", "identity");
     } else {
         o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "ts", (double)r->ts_ms / 1000.0);

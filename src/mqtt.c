@@ -33,6 +33,8 @@ struct live_pack {
     int64_t ts_ms;
     int available;        /* -1 unknown, 0 offline, 1 online */
     unsigned discovered_cells; /* cells in the discovery published so far */
+    struct s42_identity id;    /* valid when have_id */
+    int have_id;
     uint64_t polls, timeouts, checksum_errors, malformed;
 };
 
@@ -213,7 +215,7 @@ static void discover_pack(struct mqtt *m, size_t port, size_t pack)
     struct ha_pack_info info = {
         .port = &m->cfg->ports[port],
         .pack = &m->cfg->ports[port].packs[pack],
-        .id = NULL,
+        .id = lp->have_id ? &lp->id : NULL,
         .ncells = lp->have ? lp->s.ncells : 0,
         .ntemps = lp->have ? lp->s.ntemps : 0,
         .temp_roles = roles,
@@ -515,6 +517,13 @@ static void take_reading(struct mqtt *m, const struct reading *r)
     if (r->port_idx >= m->cfg->nports || r->pack_idx >= m->cfg->ports[r->port_idx].npacks)
         return;
     struct live_pack *lp = &m->packs[r->port_idx][r->pack_idx];
+    if (r->kind == READING_IDENTITY) {
+        lp->id = r->id;
+        lp->have_id = 1;
+        if (m->connected)
+            discover_pack(m, r->port_idx, r->pack_idx); /* now with serial and firmware */
+        return;
+    }
     if (r->kind == READING_HEALTH) {
         if (r->health == PACK_OFFLINE || r->health == PACK_ONLINE) {
             int online = r->health == PACK_ONLINE;

@@ -28,7 +28,7 @@ struct pack_state {
     int64_t due_ms;       /* monotonic */
     int64_t last_ok_mono; /* monotonic time of the last good sample, 0 = never */
     int64_t last_poll_ms; /* duration of the last poll */
-    int serial_checked;
+    int identified, identify_tries;
     struct pack_stats st;
 };
 
@@ -153,20 +153,36 @@ static void age_health(struct poller *p, size_t i, const char *why)
         set_health(p, i, PACK_STALE, why);
 }
 
-static void check_serial(struct poller *p, size_t i)
+/* Once per pack and port session: ask who the pack is, pass it on, and compare the serial
+ * with the one the configuration expects. A pack that does not answer identity commands is
+ * asked again after its next good poll, at most a few times. */
+static void identify(struct poller *p, size_t i)
 {
     struct pack_state *ps = &p->packs[i];
-    if (ps->cfg->serial[0] == '\0' || ps->serial_checked)
+    if (ps->identified || ps->identify_tries >= 3)
         return;
-    struct s42_identity id;
+    ps->identify_tries++;
+    struct reading r;
     struct driver_error e;
-    if (driver_identify(p->sp, p->port->variant, ps->cfg->address, &id, &e))
-        return; /* asked again after the next good poll */
-    ps->serial_checked = 1;
-    if (id.serial[0] && strcmp(id.serial, ps->cfg->serial) != 0)
+    memset(&r, 0, sizeof r);
+    if (driver_identify(p->sp, p->port->variant, ps->cfg->address, &r.id, &e))
+        return;
+    ps->identified = 1;
+    r.kind = READING_IDENTITY;
+    r.ts_ms = wall_ms();
+    r.port_idx = (uint16_t)p->port_idx;
+    r.pack_idx = (uint16_t)i;
+    snprintf(r.pack_id, sizeof r.pack_id, "%s", ps->cfg->id);
+    push(p, &r);
+    if (r.id.serial[0])
+        log_info("pack %s (address %u on %s): serial %s%s%s", ps->cfg->id, ps->cfg->address,
+                 p->port->name, r.id.serial, r.id.software[0] ? ", firmware " : "",
+                 r.id.software);
+    if (ps->cfg->serial[0] && strcmp(r.id.serial, ps->cfg->serial) != 0)
         log_warn("pack %s (address %u on %s): serial number is %s, the configuration expects %s: "
                  "is the right pack at this address?",
-                 ps->cfg->id, ps->cfg->address, p->port->name, id.serial, ps->cfg->serial);
+                 ps->cfg->id, ps->cfg->address, p->port->name,
+                 r.id.serial[0] ? r.id.serial : "(not reported)", ps->cfg->serial);
 }
 
 static void count_error(struct pack_stats *st, const struct driver_error *e)
@@ -228,8 +244,10 @@ static void try_open(struct poller *p)
     p->reopen_backoff_ms = 1000;
     p->sp = sp;
     int64_t now = mono_ms();
-    for (size_t i = 0; i < p->port->npacks; i++)
+    for (size_t i = 0; i < p->port->npacks; i++) {
         p->packs[i].due_ms = now;
+        p->packs[i].identified = p->packs[i].identify_tries = 0; /* maybe another pack now */
+    }
 }
 
 /* Warns once when the packs of this port take longer per round than the interval. */
@@ -291,7 +309,7 @@ static void poll_pack(struct poller *p, size_t i)
         r.detail[0] = '\0';
         set_health(p, i, PACK_ONLINE, NULL);
         push(p, &r);
-        check_serial(p, i);
+        identify(p, i);
     } else {
         log_debug("pack %s: %s", ps->cfg->id, e.msg);
         ps->due_ms = now + interval * poller_backoff_factor(failures);

@@ -151,6 +151,7 @@ static int prepare(struct store *s, char *err, size_t cap)
          "UPDATE packs SET last_seen = max(coalesce(last_seen, 0), ?2),"
          " first_seen = coalesce(first_seen, ?2) WHERE id = ?1"},
         {&s->up_roles, "UPDATE packs SET temp_roles = ?2 WHERE id = ?1"},
+        {&s->up_serial, "UPDATE packs SET serial = coalesce(?2, serial) WHERE id = ?1"},
     };
 #undef ROLLUP_UPSERT
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
@@ -312,7 +313,7 @@ void store_close(struct store *s)
     if (s == NULL)
         return;
     sqlite3_stmt *all[] = {s->ins_sample, s->ins_event, s->up_1m, s->up_1h,
-                           s->up_energy,  s->up_seen,   s->up_roles};
+                           s->up_energy,  s->up_seen,   s->up_roles, s->up_serial};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     if (s->db)

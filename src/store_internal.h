@@ -49,7 +49,8 @@ struct store {
     int failing;
     int64_t next_retention_ms;
     int retention_busy;
-    sqlite3_stmt *ins_sample, *ins_event, *up_1m, *up_1h, *up_energy, *up_seen, *up_roles;
+    sqlite3_stmt *ins_sample, *ins_event, *up_1m, *up_1h, *up_energy, *up_seen, *up_roles,
+        *up_serial;
 };
 
 static inline int64_t store_mono_ms(void)

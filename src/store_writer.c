@@ -238,10 +238,18 @@ static int write_batch(struct store *s)
     for (size_t i = 0; i < s->npending && rc == SQLITE_OK; i++) {
         const struct reading *r = &s->pending[i];
         struct pack_state *ps = &s->scratch[r->port_idx][r->pack_idx];
-        if (r->kind == READING_HEALTH)
+        if (r->kind == READING_HEALTH) {
             rc = write_event(s, ps->db_id, r->ts_ms, pack_health_name(r->health), r->detail);
-        else
+        } else if (r->kind == READING_IDENTITY) {
+            sqlite3_bind_int64(s->up_serial, 1, ps->db_id);
+            if (r->id.serial[0])
+                sqlite3_bind_text(s->up_serial, 2, r->id.serial, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(s->up_serial, 2);
+            rc = step_done(s->up_serial);
+        } else {
             rc = write_sample(s, ps, r);
+        }
         if (rc == SQLITE_OK) {
             sqlite3_bind_int64(s->up_seen, 1, ps->db_id);
             sqlite3_bind_int64(s->up_seen, 2, r->ts_ms);

@@ -216,7 +216,8 @@ static void tally(struct counts *c, const char *proto_a, const char *proto_b)
         assert_true(seq != last_seq);
         last_seq = seq;
         if (cJSON_GetObjectItem(o, "event")) {
-            if (strcmp(cJSON_GetObjectItem(o, "health")->valuestring, "offline") == 0)
+            const cJSON *h = cJSON_GetObjectItem(o, "health");
+            if (h && strcmp(h->valuestring, "offline") == 0)
                 (*offline)++;
             cJSON_Delete(o);
             continue;
@@ -252,8 +253,9 @@ static void test_two_ports(void **state)
     start_sim(1, path_b, "pace", "1-4");
     write_config("daren", "pace");
     start_daemon(1);
-    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"b4\"", 3, WAIT_MS), 0);
-    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a4\"", 3, WAIT_MS), 0);
+    /* each pack's lines: its "online" event, its identity, then samples */
+    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"b4\"", 4, WAIT_MS), 0);
+    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a4\"", 4, WAIT_MS), 0);
     assert_int_equal(stop_daemon(), 0);
     struct counts c;
     tally(&c, "daren", "pace");
@@ -277,8 +279,8 @@ static void test_dead_pack(void **state)
     start_sim(1, path_b, "daren", "1,2,4");
     write_config("daren", "daren");
     start_daemon(1);
-    /* 8 lines of a4 (one of them its "online" event): 7 samples of a4, as many of a1-a3 */
-    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a4\"", 8, WAIT_MS), 0);
+    /* 9 lines of a4 (its "online" and identity events): 7 samples of a4, as many of a1-a3 */
+    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a4\"", 9, WAIT_MS), 0);
     assert_int_equal(stop_daemon(), 0);
     struct counts c;
     tally(&c, "daren", "daren");
