@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "queue.h"
+#include "store.h"
 
 struct mqtt;
 
@@ -22,6 +23,6 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
 void mqtt_stop(struct mqtt *m);
 
 /* The meta key holding the last acknowledged history sample id. */
-#define MQTT_CURSOR_KEY "mqtt_history_cursor"
+#define MQTT_CURSOR_KEY STORE_MQTT_CURSOR_KEY
 
 #endif

@@ -18,6 +18,10 @@
 
 struct store;
 
+/* The meta key where the MQTT side keeps the id of the last history sample the broker
+ * acknowledged (retention reports samples deleted before they were delivered). */
+#define STORE_MQTT_CURSOR_KEY "mqtt_history_cursor"
+
 /* Opens (creating the directory and the file when missing) and migrates the database, and
  * registers the configuration's packs. On failure *err holds a sentence. */
 int store_open(const struct config *cfg, struct store **out, char *err, size_t errcap);
@@ -63,6 +67,7 @@ struct store_stats {
     uint64_t commits, failed_commits;
     uint64_t dropped;     /* readings lost because memory was full while writing failed */
     uint64_t pruned;      /* rows deleted by retention */
+    uint64_t pruned_undelivered; /* samples deleted before MQTT delivered them */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 

@@ -343,6 +343,33 @@ static int64_t retention_step(struct store *s, int64_t now, int *more)
         " WHERE pack = ?1 AND bucket < ?2 LIMIT ?3)"};
     int64_t deleted = 0;
     *more = 0;
+    /* samples MQTT has not delivered yet (an outage longer than raw_days) are lost: say so */
+    sqlite3_stmt *lost;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT count(*) FROM (SELECT id FROM samples WHERE pack = ?1 AND ts < ?2"
+                           " LIMIT ?3) WHERE id > (SELECT value FROM meta WHERE key = '"
+                           STORE_MQTT_CURSOR_KEY "')",
+                           -1, &lost, NULL) == SQLITE_OK) {
+        int64_t n = 0;
+        for (size_t i = 0; i < s->cfg->nports; i++) {
+            for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
+                sqlite3_bind_int64(lost, 1, s->packs[i][k].db_id);
+                sqlite3_bind_int64(lost, 2, raw_cut);
+                sqlite3_bind_int(lost, 3, RETENTION_BATCH);
+                if (sqlite3_step(lost) == SQLITE_ROW)
+                    n += sqlite3_column_int64(lost, 0);
+                sqlite3_reset(lost);
+            }
+        }
+        sqlite3_finalize(lost);
+        pthread_mutex_lock(&s->lock);
+        s->stats.pruned_undelivered += (uint64_t)n;
+        pthread_mutex_unlock(&s->lock);
+        if (n)
+            log_warn("history: retention deletes %lld sample(s) older than %d days that were "
+                     "never delivered to MQTT (the broker has been unreachable that long)",
+                     (long long)n, c->raw_days);
+    }
     for (size_t t = 0; t < 2; t++) {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(s->db, sql[t], -1, &st, NULL) != SQLITE_OK)
