@@ -69,6 +69,7 @@ struct mqtt {
     int64_t cursor, saved_cursor, sent_upto, last_save_ms;
     struct flight ring[WINDOW];
     size_t ring_head, ring_len;
+    int replay_busy;
 
     struct live_pack packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
 };
@@ -368,6 +369,7 @@ static void take_acks(struct mqtt *m)
 
 static void replay(struct mqtt *m)
 {
+    m->replay_busy = 0;
     if (m->q_backlog == NULL)
         return;
     int budget = REPLAY_PER_TICK;
@@ -417,8 +419,9 @@ static void replay(struct mqtt *m)
         }
         sqlite3_reset(m->q_backlog);
         if (got < want)
-            break;
+            return; /* caught up */
     }
+    m->replay_busy = 1; /* more to send: the window or the budget is full */
 }
 
 /* ---- connection ---- */
@@ -565,7 +568,8 @@ static void *mqtt_main(void *arg)
         if (!m->connected && !m->connecting && mono_ms() >= m->next_attempt_ms)
             start_connect(m);
         struct reading r;
-        int got = queue_pop(m->q, &r, TICK_MS);
+        /* while a backlog is being sent, come back as soon as acknowledgements can arrive */
+        int got = queue_pop(m->q, &r, m->replay_busy ? 1 : TICK_MS);
         while (got == 0) {
             take_reading(m, &r);
             got = queue_pop(m->q, &r, 0);
