@@ -25,6 +25,12 @@ struct store;
 /* Opens (creating the directory and the file when missing) and migrates the database, and
  * registers the configuration's packs. On failure *err holds a sentence. */
 int store_open(const struct config *cfg, struct store **out, char *err, size_t errcap);
+/* The same in two steps, for the daemon: store_new does no I/O; store_connect opens the
+ * database and returns 0, -EAGAIN when the failure may pass by itself (disk full, I/O error,
+ * lock) — the writer thread then keeps trying, keeping the readings in memory — or -EINVAL
+ * when it will not (a database from a newer bmsfleet, not a database, no permission). */
+int store_new(const struct config *cfg, struct store **out);
+int store_connect(struct store *s, char *err, size_t errcap);
 /* Starts the writer thread on q. */
 int store_start(struct store *s, struct queue *q);
 /* Call after queue_close(q): the writer drains the queue, commits, and is joined. */

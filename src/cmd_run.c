@@ -141,8 +141,18 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     if (cfg->storage.enabled) {
-        if (store_open(cfg, &k.store, why, sizeof why) || store_start(k.store, k.hist)) {
+        int err = store_new(cfg, &k.store);
+        if (err == 0)
+            err = store_connect(k.store, why, sizeof why);
+        if (err == -EAGAIN) /* a full disk must not stop the monitoring: the writer retries */
+            log_debug("history: %s; the writer will retry", why);
+        else if (err) {
             fprintf(stderr, "bmsfleet run: history database: %s\n", why);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        if (store_start(k.store, k.hist)) {
+            fprintf(stderr, "bmsfleet run: cannot start the history writer\n");
             rc = CLI_EXIT_FAIL;
             goto out;
         }

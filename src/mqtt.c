@@ -66,7 +66,7 @@ struct mqtt {
 
     sqlite3 *db;
     sqlite3_stmt *q_backlog, *q_energy, *q_save;
-    int64_t cursor, saved_cursor, sent_upto, last_save_ms;
+    int64_t cursor, saved_cursor, sent_upto, last_save_ms, next_history_ms;
     struct flight ring[WINDOW];
     size_t ring_head, ring_len;
     int replay_busy;
@@ -87,6 +87,9 @@ static int64_t wall_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+static int open_history(struct mqtt *m);
+static void close_history_if_broken(struct mqtt *m);
 
 /* ---- paho callbacks: record, never act ---- */
 
@@ -578,8 +581,15 @@ static void *mqtt_main(void *arg)
             take_acks(m);
             replay(m);
         }
-        if (mono_ms() - m->last_save_ms >= CURSOR_SAVE_MS)
+        if (mono_ms() - m->last_save_ms >= CURSOR_SAVE_MS) {
             save_cursor(m);
+            if (m->cfg->storage.enabled && m->db == NULL && mono_ms() >= m->next_history_ms) {
+                if (open_history(m) == 0 && m->q_save)
+                    log_info("mqtt: history at %s readable; replay starts", m->cfg->storage.path);
+                close_history_if_broken(m);
+                m->next_history_ms = mono_ms() + 5000;
+            }
+        }
     }
     /* drain what the pollers left, say goodbye */
     struct reading r;
@@ -645,13 +655,27 @@ static int open_history(struct mqtt *m)
     return 0;
 }
 
-static void mqtt_free(struct mqtt *m)
+static void close_history(struct mqtt *m)
 {
     sqlite3_finalize(m->q_backlog);
     sqlite3_finalize(m->q_energy);
     sqlite3_finalize(m->q_save);
+    m->q_backlog = m->q_energy = m->q_save = NULL;
     if (m->db)
         sqlite3_close(m->db);
+    m->db = NULL;
+}
+
+/* A half-opened history (a statement failed) is closed so that it is retried whole. */
+static void close_history_if_broken(struct mqtt *m)
+{
+    if (m->db && (m->q_backlog == NULL || m->q_energy == NULL || m->q_save == NULL))
+        close_history(m);
+}
+
+static void mqtt_free(struct mqtt *m)
+{
+    close_history(m);
     if (m->client)
         MQTTAsync_destroy(&m->client);
     pthread_mutex_destroy(&m->lock);
@@ -686,12 +710,10 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
         mqtt_free(m);
         return -EINVAL;
     }
-    if (open_history(m) != 0) {
-        log_error("mqtt: cannot read the history at %s: %s; no replay", cfg->storage.path,
-                  m->db ? sqlite3_errmsg(m->db) : "cannot open");
-        mqtt_free(m);
-        return -EIO;
-    }
+    if (open_history(m) != 0)
+        log_warn("mqtt: cannot read the history at %s yet (%s); the replay starts when it can",
+                 cfg->storage.path, m->db ? sqlite3_errmsg(m->db) : "cannot open");
+    close_history_if_broken(m);
     int err = pthread_create(&m->thread, NULL, mqtt_main, m);
     if (err) {
         mqtt_free(m);

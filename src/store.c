@@ -270,40 +270,93 @@ static int make_parent_dir(const char *path)
     return mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-int store_open(const struct config *cfg, struct store **out, char *err, size_t cap)
+int store_new(const struct config *cfg, struct store **out)
+{
+    struct store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    s->cfg = cfg;
+    snprintf(s->path, sizeof s->path, "%s", cfg->storage.path);
+    pthread_mutex_init(&s->lock, NULL);
+    *out = s;
+    return 0;
+}
+
+static void disconnect(struct store *s)
+{
+    sqlite3_stmt **all[] = {&s->ins_sample, &s->ins_event, &s->up_1m,    &s->up_1h,
+                            &s->up_energy,  &s->up_seen,   &s->up_roles, &s->up_serial};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        sqlite3_finalize(*all[i]);
+        *all[i] = NULL;
+    }
+    if (s->db)
+        sqlite3_close(s->db);
+    s->db = NULL;
+}
+
+/* A failure that may go away by itself: a full disk, an I/O error, a lock held too long. */
+static int transient(int rc)
+{
+    int base = rc & 0xFF;
+    return base == SQLITE_FULL || base == SQLITE_IOERR || base == SQLITE_BUSY ||
+           base == SQLITE_LOCKED || base == SQLITE_NOMEM;
+}
+
+/* The same from a message: the failing step was rolled back since, which reset the error
+ * code, so its text (SQLite's own wording) is what is left. */
+static int transient_text(const char *why)
+{
+    static const int codes[] = {SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY, SQLITE_LOCKED,
+                                SQLITE_NOMEM};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        if (strstr(why, sqlite3_errstr(codes[i])))
+            return 1;
+    }
+    return 0;
+}
+
+int store_connect(struct store *s, char *err, size_t cap)
 {
     err[0] = '\0';
-    const char *path = cfg->storage.path;
-    if (make_parent_dir(path) != 0) {
-        snprintf(err, cap, "cannot create the directory of %s: %s", path, strerror(errno));
-        return -1;
+    if (s->db)
+        return 0;
+    if (make_parent_dir(s->path) != 0) {
+        snprintf(err, cap, "cannot create the directory of %s: %s", s->path, strerror(errno));
+        return -EINVAL;
     }
-    struct store *s = calloc(1, sizeof *s);
-    if (s == NULL) {
-        snprintf(err, cap, "out of memory");
-        return -1;
-    }
-    s->cfg = cfg;
-    snprintf(s->path, sizeof s->path, "%s", path);
-    pthread_mutex_init(&s->lock, NULL);
     char why[256] = "";
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        snprintf(err, cap, "cannot open %s: %s", path, sqlite3_errmsg(s->db));
-        store_close(s);
-        return -1;
+    int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, cap, "cannot open %s: %s", s->path, sqlite3_errmsg(s->db));
+        disconnect(s);
+        return transient(rc) ? -EAGAIN : -EINVAL;
     }
+    sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, 5000);
     /* migrate first: a new database must get auto_vacuum before WAL writes the header */
     if (store_migrate(s->db, why, sizeof why) ||
         exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", why, sizeof why) ||
-        prepare(s, why, sizeof why) ||
-        register_packs(s, why, sizeof why)) {
-        snprintf(err, cap, "%s: %s", path, why);
+        prepare(s, why, sizeof why) || register_packs(s, why, sizeof why)) {
+        snprintf(err, cap, "%s: %s", s->path, why);
+        disconnect(s);
+        return transient_text(why) ? -EAGAIN : -EINVAL;
+    }
+    s->next_retention_ms = store_mono_ms() + 10000;
+    return 0;
+}
+
+int store_open(const struct config *cfg, struct store **out, char *err, size_t cap)
+{
+    struct store *s;
+    if (store_new(cfg, &s) != 0) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    if (store_connect(s, err, cap) != 0) {
         store_close(s);
         return -1;
     }
-    s->next_retention_ms = store_mono_ms() + 10000;
     *out = s;
     return 0;
 }
@@ -312,12 +365,7 @@ void store_close(struct store *s)
 {
     if (s == NULL)
         return;
-    sqlite3_stmt *all[] = {s->ins_sample, s->ins_event, s->up_1m, s->up_1h,
-                           s->up_energy,  s->up_seen,   s->up_roles, s->up_serial};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        sqlite3_finalize(all[i]);
-    if (s->db)
-        sqlite3_close(s->db);
+    disconnect(s);
     free(s->pending);
     free(s->accs);
     free(s->scratch);

@@ -286,6 +286,20 @@ static void commit_pending(struct store *s)
 {
     if (s->npending == 0)
         return;
+    if (s->db == NULL) { /* it could not be opened at start: try again */
+        char why[320];
+        if (store_connect(s, why, sizeof why) != 0) {
+            if (!s->failing)
+                log_error("history: cannot write to %s (opening it failed: %s); %zu reading(s) "
+                          "kept in memory, retrying every %d s (polling goes on)",
+                          s->path, why, s->npending, s->cfg->storage.commit_interval_s);
+            s->failing = 1;
+            pthread_mutex_lock(&s->lock);
+            s->stats.failed_commits++;
+            pthread_mutex_unlock(&s->lock);
+            return;
+        }
+    }
     int rc = write_batch(s);
     pthread_mutex_lock(&s->lock);
     if (rc == SQLITE_OK) {
@@ -447,7 +461,7 @@ static void *writer_main(void *arg)
             commit_pending(s);
             last_commit = now;
         }
-        if (!s->failing && (s->retention_busy || now >= s->next_retention_ms)) {
+        if (!s->failing && s->db && (s->retention_busy || now >= s->next_retention_ms)) {
             int more;
             retention_step(s, store_wall_ms(), &more);
             s->retention_busy = more;
