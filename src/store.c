@@ -149,7 +149,7 @@ static int prepare(struct store *s, char *err, size_t cap)
          " last_ts = excluded.last_ts, last_power_mw = excluded.last_power_mw"},
         {&s->up_seen,
          "UPDATE packs SET last_seen = max(coalesce(last_seen, 0), ?2),"
-         " first_seen = coalesce(first_seen, ?2) WHERE id = ?1"},
+         " first_seen = coalesce(first_seen, ?3), last_sample = ?4 WHERE id = ?1"},
         {&s->up_roles, "UPDATE packs SET temp_roles = ?2 WHERE id = ?1"},
         {&s->up_serial, "UPDATE packs SET serial = coalesce(?2, serial) WHERE id = ?1"},
     };
@@ -179,8 +179,8 @@ static int register_packs(struct store *s, char *err, size_t cap)
                            " protocol = excluded.protocol RETURNING id",
                            -1, &up, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
-                           "SELECT alarms, protection FROM samples WHERE pack = ?"
-                           " ORDER BY id DESC LIMIT 1",
+                           "SELECT alarms, protection FROM samples WHERE id ="
+                           " (SELECT last_sample FROM packs WHERE id = ?)",
                            -1, &last, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "SELECT charged_mwh, discharged_mwh, last_ts, last_power_mw"

@@ -20,6 +20,8 @@ struct pack_state {
     uint32_t alarms, protection;
     int have_flags;
     int roles_written;
+    /* this batch: newest sample id, first and last timestamps (0 = no sample) */
+    int64_t batch_last_id, batch_min_ts, batch_max_ts;
 };
 
 struct acc { /* one rollup bucket's delta */

@@ -203,6 +203,11 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
     int rc = step_done(st);
     if (rc != SQLITE_OK)
         return rc;
+    ps->batch_last_id = sqlite3_last_insert_rowid(s->db);
+    if (ps->batch_min_ts == 0 || r->ts_ms < ps->batch_min_ts)
+        ps->batch_min_ts = r->ts_ms;
+    if (r->ts_ms > ps->batch_max_ts)
+        ps->batch_max_ts = r->ts_ms;
 
     double charge = 0, discharge = 0;
     if (m->voltage_mv != SAMPLE_ABSENT && m->current_ma != SAMPLE_ABSENT)
@@ -233,6 +238,11 @@ static int write_batch(struct store *s)
 {
     size_t packs_bytes = sizeof s->packs;
     memcpy(s->scratch, s->packs, packs_bytes);
+    for (size_t i = 0; i < CONFIG_MAX_PORTS; i++) {
+        for (size_t k = 0; k < CONFIG_MAX_PACKS_PER_PORT; k++)
+            s->scratch[i][k].batch_last_id = s->scratch[i][k].batch_min_ts =
+                s->scratch[i][k].batch_max_ts = 0;
+    }
     s->naccs = 0;
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (size_t i = 0; i < s->npending && rc == SQLITE_OK; i++) {
@@ -250,14 +260,22 @@ static int write_batch(struct store *s)
         } else {
             rc = write_sample(s, ps, r);
         }
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_int64(s->up_seen, 1, ps->db_id);
-            sqlite3_bind_int64(s->up_seen, 2, r->ts_ms);
-            rc = r->kind == READING_SAMPLE ? step_done(s->up_seen) : SQLITE_OK;
-        }
     }
     for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++)
         rc = write_acc(s, &s->accs[i]);
+    /* once per pack and batch: first/last seen and the newest sample (for v_latest) */
+    for (size_t i = 0; i < s->cfg->nports && rc == SQLITE_OK; i++) {
+        for (size_t k = 0; k < s->cfg->ports[i].npacks && rc == SQLITE_OK; k++) {
+            const struct pack_state *ps = &s->scratch[i][k];
+            if (ps->batch_last_id == 0)
+                continue;
+            sqlite3_bind_int64(s->up_seen, 1, ps->db_id);
+            sqlite3_bind_int64(s->up_seen, 2, ps->batch_max_ts);
+            sqlite3_bind_int64(s->up_seen, 3, ps->batch_min_ts);
+            sqlite3_bind_int64(s->up_seen, 4, ps->batch_last_id);
+            rc = step_done(s->up_seen);
+        }
+    }
     for (size_t i = 0; i < s->cfg->nports && rc == SQLITE_OK; i++) {
         for (size_t k = 0; k < s->cfg->ports[i].npacks && rc == SQLITE_OK; k++) {
             const struct pack_state *ps = &s->scratch[i][k];

@@ -24,6 +24,7 @@
 #include "queue.h"
 #include "sample.h"
 #include "store.h"
+#include "store_schema.h"
 
 #define T0     1767225600000LL /* 2026-01-01T00:00:00Z */
 #define DAY_MS 86400000LL
@@ -484,6 +485,34 @@ static void test_schema_older_migrated(void **state)
     fill_full(&r.s, 52000, 1000, 5000, 100000, 3300);
     write_ok(f->st, &r, 1);
     assert_int_equal(q_int(db, "SELECT count(*) FROM samples"), 1);
+}
+
+/* A database of schema version 1 with samples in it: 002 adds packs.last_sample, fills it
+ * from the samples already there, and v_latest reads through it. */
+static void test_schema_v1_with_data_migrated(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, store_migrations[0].sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA user_version = 1;"
+                                  "INSERT INTO packs (pack_id, port, address, name, bank, protocol)"
+                                  " VALUES ('old', 'a', 9, 'old', 'house', 'daren');"
+                                  "INSERT INTO samples (pack, ts, voltage_mv) VALUES"
+                                  " (1, 1000, 52000), (1, 2000, 52100), (1, 1500, 52200);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    f->st = open_store(f->cfg);
+    db = store_db(f->st);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    assert_true(store_schema_version() >= 2);
+    /* the newest stored sample (id 3), whatever its timestamp */
+    assert_int_equal(q_int(db, "SELECT last_sample FROM packs WHERE pack_id = 'old'"), 3);
+    assert_int_equal(q_int(db, "SELECT voltage_v * 1000 FROM v_latest WHERE pack = 'old'"),
+                     52200);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM v_bank_latest"), 1);
 }
 
 /* ======================= 2. samples and their views ======================= */
@@ -1675,6 +1704,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_fresh_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_newer_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_older_migrated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_v1_with_data_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sample_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cells_blob_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latest_and_bank, setup, teardown),
