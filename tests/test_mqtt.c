@@ -171,6 +171,11 @@ static void test_discovery_state_availability(void **state)
     assert_non_null(strstr(cell, "\"enabled_by_default\":false"));
     free(cell);
     char *bank = last_payload("homeassistant/sensor/bmsfleet_cabin_bank_house_soc/config");
+    if (bank == NULL) {
+        char *t = proc_slurp(sub_path);
+        print_error("no bank discovery in:\n%s\n", t);
+        free(t);
+    }
     assert_non_null(bank);
     free(bank);
 
@@ -276,6 +281,52 @@ static void test_ha_birth(void **state)
     free(r);
     expect_in(sub_path, "bmsfleet_cabin_p2_soc/config", n + 1);
     expect_in(err_path, "Home Assistant is online: sending discovery again", 1);
+}
+
+/* A pack removed from the configuration: its retained discovery configs are emptied. */
+static void test_removed_pack_cleared(void **state)
+{
+    (void)state;
+    assert_int_equal(broker_start(&br, dir, NULL), 0);
+    start_sim("1-2");
+    write_config(NULL);
+    start_daemon();
+    expect_in(err_path, "pack p2 (address 2 on a): online", 1);
+    usleep(2500000); /* p2's first samples are committed: the history knows it */
+    assert_int_equal(proc_stop(daemon_pid), 0);
+    /* the same site without p2 */
+    FILE *f = fopen(cfg_path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "node: { id: cabin }\n"
+            "ports:\n  - name: a\n    device: %s\n    baud: 115200\n    interval_s: 1\n"
+            "    packs:\n      - { address: 1, id: p1, bank: house }\n"
+            "banks:\n  - { id: house, name: House }\n"
+            "storage:\n  path: %s\n  commit_interval_s: 1\n"
+            "mqtt:\n  host: 127.0.0.1\n  port: %d\n",
+            bus, db_path, br.port);
+    fclose(f);
+    subscribe("homeassistant/+/+/config");
+    start_daemon();
+    expect_in(sub_path, "bmsfleet_cabin_p1_voltage/config {", 1);
+    /* retained configs are delivered first; the clearing comes with the new connection */
+    long long deadline = proc_now_ms() + WAIT_MS;
+    char *p = NULL;
+    while (proc_now_ms() < deadline) {
+        free(p);
+        p = last_payload("homeassistant/sensor/bmsfleet_cabin_p2_voltage/config");
+        if (p && (*p == '\0' || strcmp(p, "(null)") == 0))
+            break;
+        usleep(100000);
+    }
+    assert_non_null(p);
+    /* the last retained message for it is empty (mosquitto_sub shows it as "(null)") */
+    assert_true(*p == '\0' || strcmp(p, "(null)") == 0);
+    free(p);
+    char *q = last_payload("homeassistant/sensor/bmsfleet_cabin_p1_voltage/config");
+    assert_non_null(q);
+    assert_true(*q == '{'); /* p1 stays */
+    free(q);
 }
 
 static int64_t db_int(const char *sql)
@@ -439,9 +490,12 @@ int main(void)
         cmocka_unit_test_teardown(test_discovery_state_availability, stop_all),
         cmocka_unit_test_teardown(test_compat_topics, stop_all),
         cmocka_unit_test_teardown(test_ha_birth, stop_all),
+        cmocka_unit_test_teardown(test_removed_pack_cleared, stop_all),
         cmocka_unit_test_teardown(test_outage_replay, stop_all),
         cmocka_unit_test_teardown(test_bad_credentials_recover, stop_all),
         cmocka_unit_test_teardown(test_tls, stop_all),
     };
+    if (getenv("BMSFLEET_TEST_FILTER")) /* run one test: BMSFLEET_TEST_FILTER=test_tls */
+        cmocka_set_test_filter(getenv("BMSFLEET_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }
