@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "bus.h"
 #include "driver.h"
 #include "report.h"
 #include "serial.h"
@@ -15,7 +16,8 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: bmsfleet read --port DEV --address A [--protocol daren|pace|pylontech|seplos]\n"
+    fputs("usage: bmsfleet read --port DEV --address A\n"
+          "                     [--protocol daren|pace|pylontech|seplos|modbus]\n"
           "                     [--baud B] [--timeout MS] [--gap MS] [--rs485] [--identity]\n"
           "                     [--json] [--watch SECONDS]\n"
           "Polls the pack(s) at A (1, 0x01, 1-4 or 1,3,7) once and prints their values.\n"
@@ -35,7 +37,7 @@ static void usage(FILE *f)
 
 struct read_args {
     const char *port;
-    const struct s42_variant *v;
+    const char *protocol;
     struct serial_opts so;
     uint8_t addrs[SIM_MAX_PACKS];
     size_t naddrs;
@@ -44,7 +46,7 @@ struct read_args {
 };
 
 /* One round over every address. Returns an exit code. */
-static int read_round(struct serial_port *port, const struct read_args *a, int table)
+static int read_round(struct bus *port, const struct read_args *a, int table)
 {
     int rc = CLI_EXIT_OK;
     if (table && !a->json)
@@ -52,7 +54,7 @@ static int read_round(struct serial_port *port, const struct read_args *a, int t
     for (size_t i = 0; i < a->naddrs && !cli_stop; i++) {
         struct sample s;
         struct driver_error e;
-        if (driver_poll(port, a->v, a->addrs[i], &s, &e)) {
+        if (bus_poll(port, a->addrs[i], &s, &e)) {
             if (table && !a->json)
                 report_bank_row_missing(stdout, a->addrs[i], driver_status_name(e.status));
             fprintf(stderr, "bmsfleet read: %s\n", e.msg);
@@ -62,13 +64,13 @@ static int read_round(struct serial_port *port, const struct read_args *a, int t
             continue;
         }
         struct s42_identity id;
-        int have_id = a->identity && driver_identify(port, a->v, a->addrs[i], &id, &e) == 0;
+        int have_id = a->identity && bus_identify(port, a->addrs[i], &id, &e) == 0;
         if (a->identity && !have_id)
             fprintf(stderr, "bmsfleet read: identity: %s\n", e.msg);
         if (a->json) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            cJSON *o = report_sample_json(&s, s42_variant_name(a->v),
+            cJSON *o = report_sample_json(&s, a->protocol,
                                           (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
             if (have_id)
                 cJSON_AddItemToObject(o, "identity", report_identity_json(&id));
@@ -76,7 +78,7 @@ static int read_round(struct serial_port *port, const struct read_args *a, int t
         } else if (table) {
             report_bank_row(stdout, &s);
         } else {
-            report_sample_table(stdout, &s, s42_variant_name(a->v));
+            report_sample_table(stdout, &s, a->protocol);
             if (have_id)
                 report_identity_table(stdout, &id);
         }
@@ -85,17 +87,18 @@ static int read_round(struct serial_port *port, const struct read_args *a, int t
     return rc;
 }
 
-static int open_port(const struct read_args *a, struct serial_port **port)
+static int open_port(const struct read_args *a, struct bus **port)
 {
-    int err = serial_open(a->port, &a->so, port);
+    struct driver_error e;
+    int err = bus_open(a->port, a->protocol, &a->so, port, &e);
     if (err)
-        fprintf(stderr, "bmsfleet read: cannot open %s: %s\n", a->port, serial_strerror(err));
+        fprintf(stderr, "bmsfleet read: cannot open %s\n", e.msg);
     return err;
 }
 
 static int watch(const struct read_args *a)
 {
-    struct serial_port *port = NULL;
+    struct bus *port = NULL;
     int tty = isatty(STDOUT_FILENO);
     int rc = CLI_EXIT_OK;
     while (!cli_stop) {
@@ -110,12 +113,12 @@ static int watch(const struct read_args *a)
             char when[32];
             strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&now));
             printf("bmsfleet read  %s  %s (%s)  every %.0f s, Ctrl-C to stop\n\n", when, a->port,
-                   s42_variant_name(a->v), a->watch_s);
+                   a->protocol, a->watch_s);
         }
         if (port) {
             rc = read_round(port, a, 1);
             if (rc == CLI_EXIT_FAIL) {
-                serial_close(port);
+                bus_close(port);
                 port = NULL;
             }
         } else {
@@ -133,7 +136,7 @@ static int watch(const struct read_args *a)
             nanosleep(&nap, NULL);
         }
     }
-    serial_close(port);
+    bus_close(port);
     return rc == CLI_EXIT_FAIL ? CLI_EXIT_OK : rc;
 }
 
@@ -149,7 +152,7 @@ int cmd_read(int argc, char **argv)
     struct read_args a;
     memset(&a, 0, sizeof a);
     serial_opts_default(&a.so);
-    a.v = s42_variant_find("daren");
+    a.protocol = "daren";
     const char *addr = NULL;
     long n;
     int c;
@@ -163,11 +166,13 @@ int cmd_read(int argc, char **argv)
             addr = optarg;
             break;
         case 'p':
-            if ((a.v = s42_variant_find(optarg)) == NULL) {
-                fprintf(stderr, "read: unknown protocol '%s' (daren, pace, pylontech, seplos)\n",
+            if (!bus_protocol_known(optarg)) {
+                fprintf(stderr,
+                        "read: unknown protocol '%s' (daren, pace, pylontech, seplos, modbus)\n",
                         optarg);
                 return CLI_EXIT_USAGE;
             }
+            a.protocol = optarg;
             break;
         case 'b':
             if (cli_parse_long(optarg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
@@ -230,10 +235,10 @@ int cmd_read(int argc, char **argv)
     cli_install_signals();
     if (a.watch_s > 0)
         return watch(&a);
-    struct serial_port *port;
+    struct bus *port;
     if (open_port(&a, &port))
         return CLI_EXIT_FAIL;
     int rc = read_round(port, &a, a.naddrs > 1);
-    serial_close(port);
+    bus_close(port);
     return rc;
 }

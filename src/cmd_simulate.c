@@ -7,12 +7,13 @@
 
 #include "cli.h"
 #include "log.h"
+#include "mbsim.h"
 #include "serial.h"
 #include "sim.h"
 
 static void usage(FILE *f)
 {
-    fputs("usage: bmsfleet simulate --protocol daren|pace|pylontech|seplos --addresses LIST\n"
+    fputs("usage: bmsfleet simulate --protocol daren|pace|pylontech|seplos|modbus --addresses LIST\n"
           "                         [--link PATH] [--baud B] [--seed N] [--cells N]\n"
           "                         [--turnaround MS] [--time-scale X] [--fault SPEC]...\n"
           "                         [--collide ADDR]... [--chatter MS]\n"
@@ -31,6 +32,34 @@ static void usage(FILE *f)
           f);
 }
 
+/* The Modbus RTU packs: the same model and options, another server. */
+static int run_modbus(const struct sim_opts *o, int cnt, const char *addrs)
+{
+    struct mbsim *s;
+    int err = mbsim_new(o, &s);
+    if (err == -EOPNOTSUPP || err == -EINVAL) {
+        fprintf(stderr, "simulate: %s\n",
+                err == -EOPNOTSUPP ? "--collide and --chatter are not available for modbus"
+                                   : "modbus slaves are 1..247 with at most 16 cells");
+        return CLI_EXIT_USAGE;
+    }
+    if (err) {
+        fprintf(stderr, "simulate: cannot start: %s\n", strerror(-err));
+        return CLI_EXIT_FAIL;
+    }
+    printf("%s\n", mbsim_slave_path(s));
+    fflush(stdout);
+    log_info("simulating %d modbus pack(s) at %s on %s%s%s", cnt, addrs, mbsim_slave_path(s),
+             o->link ? " -> " : "", o->link ? o->link : "");
+    err = mbsim_run(s, &cli_stop);
+    mbsim_free(s);
+    if (err) {
+        fprintf(stderr, "simulate: %s\n", strerror(-err));
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
+}
+
 int cmd_simulate(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -44,6 +73,7 @@ int cmd_simulate(int argc, char **argv)
     struct sim_opts o;
     sim_opts_default(&o);
     o.variant = NULL;
+    int modbus = 0;
     const char *addrs = NULL;
     long n;
     int c;
@@ -51,8 +81,11 @@ int cmd_simulate(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "p:a:l:b:s:c:t:T:f:C:m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if ((o.variant = s42_variant_find(optarg)) == NULL) {
-                fprintf(stderr, "simulate: unknown protocol '%s' (daren, pace, pylontech, seplos)\n",
+            modbus = strcmp(optarg, "modbus") == 0;
+            if (!modbus && (o.variant = s42_variant_find(optarg)) == NULL) {
+                fprintf(stderr,
+                        "simulate: unknown protocol '%s' (daren, pace, pylontech, seplos, "
+                        "modbus)\n",
                         optarg);
                 return CLI_EXIT_USAGE;
             }
@@ -128,7 +161,7 @@ int cmd_simulate(int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
-    if (optind < argc || o.variant == NULL || addrs == NULL) {
+    if (optind < argc || (o.variant == NULL && !modbus) || addrs == NULL) {
         fprintf(stderr, "simulate: --protocol and --addresses are required\n");
         usage(stderr);
         return CLI_EXIT_USAGE;
@@ -147,6 +180,8 @@ int cmd_simulate(int argc, char **argv)
         }
     }
     cli_install_signals();
+    if (modbus)
+        return run_modbus(&o, cnt, addrs);
     struct sim *s;
     int err = sim_new(&o, &s);
     if (err) {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bus.h"
 #include "driver.h"
 #include "log.h"
 #include "serial.h"
@@ -42,7 +43,7 @@ struct poller {
     pthread_t thread;
     int joined;
     pthread_mutex_t lock; /* guards packs[].st for readers in other threads */
-    struct serial_port *sp;
+    struct bus *bus;
     int64_t started_mono;    /* when the thread started */
     int64_t reopen_ms;       /* monotonic time of the next open attempt */
     int reopen_backoff_ms;
@@ -159,13 +160,13 @@ static void age_health(struct poller *p, size_t i, const char *why)
 static void identify(struct poller *p, size_t i)
 {
     struct pack_state *ps = &p->packs[i];
-    if (ps->identified || ps->identify_tries >= 3)
+    if (ps->identified || ps->identify_tries >= 3 || !bus_can_identify(p->bus))
         return;
     ps->identify_tries++;
     struct reading r;
     struct driver_error e;
     memset(&r, 0, sizeof r);
-    if (driver_identify(p->sp, p->port->variant, ps->cfg->address, &r.id, &e))
+    if (bus_identify(p->bus, ps->cfg->address, &r.id, &e))
         return;
     ps->identified = 1;
     r.kind = READING_IDENTITY;
@@ -200,8 +201,8 @@ static void count_error(struct pack_stats *st, const struct driver_error *e)
 
 static void close_port(struct poller *p, const char *why)
 {
-    serial_close(p->sp);
-    p->sp = NULL;
+    bus_close(p->bus);
+    p->bus = NULL;
     p->reopen_backoff_ms = 1000;
     p->reopen_ms = mono_ms() + p->reopen_backoff_ms;
     log_warn("port %s (%s): %s; reopening", p->port->name, p->port->device, why);
@@ -218,12 +219,13 @@ static void try_open(struct poller *p)
     so.rs485 = p->port->rs485;
     so.rs485_delay_before_us = p->port->rs485_delay_before_us;
     so.rs485_delay_after_us = p->port->rs485_delay_after_us;
-    struct serial_port *sp;
-    int err = serial_open(p->port->device, &so, &sp);
+    struct bus *bus;
+    struct driver_error e;
+    int err = bus_open(p->port->device, config_protocol_name(p->port->protocol), &so, &bus, &e);
     if (err) {
         if (!p->port_down_logged)
             log_warn("port %s: cannot open %s: %s; retrying in the background", p->port->name,
-                     p->port->device, serial_strerror(err));
+                     p->port->device, e.msg);
         p->port_down_logged = 1;
         p->reopen_ms = mono_ms() + p->reopen_backoff_ms;
         p->reopen_backoff_ms = p->reopen_backoff_ms * 2 > REOPEN_MAX_MS
@@ -233,7 +235,7 @@ static void try_open(struct poller *p)
             age_health(p, i, "port unavailable");
         return;
     }
-    serial_set_cancel_fd(sp, p->cancel_fd);
+    bus_set_cancel_fd(bus, p->cancel_fd);
     if (p->port_down_logged)
         log_info("port %s: %s is open again; polling resumes", p->port->name, p->port->device);
     else
@@ -242,7 +244,7 @@ static void try_open(struct poller *p)
                  p->port->npacks, p->port->interval_s);
     p->port_down_logged = 0;
     p->reopen_backoff_ms = 1000;
-    p->sp = sp;
+    p->bus = bus;
     int64_t now = mono_ms();
     for (size_t i = 0; i < p->port->npacks; i++) {
         p->packs[i].due_ms = now;
@@ -276,7 +278,7 @@ static void poll_pack(struct poller *p, size_t i)
     struct reading r;
     struct driver_error e;
     int64_t start = mono_ms();
-    int err = driver_poll(p->sp, p->port->variant, ps->cfg->address, &r.s, &e);
+    int err = bus_poll(p->bus, ps->cfg->address, &r.s, &e);
     int64_t now = mono_ms();
     if (err && e.err == -ECANCELED)
         return; /* shutting down: not a failure of the pack */
@@ -324,7 +326,7 @@ static void *poller_main(void *arg)
 {
     struct poller *p = arg;
     while (!stopping(p)) {
-        if (p->sp == NULL) {
+        if (p->bus == NULL) {
             if (wait_until(p, p->reopen_ms))
                 break;
             try_open(p);
@@ -339,8 +341,8 @@ static void *poller_main(void *arg)
             break;
         poll_pack(p, next);
     }
-    serial_close(p->sp);
-    p->sp = NULL;
+    bus_close(p->bus);
+    p->bus = NULL;
     return NULL;
 }
 
@@ -348,8 +350,6 @@ int poller_start(const struct config *cfg, size_t port_idx, const struct poller_
                  _Atomic uint64_t *seq, int cancel_fd, struct poller **out)
 {
     const struct config_port *port = &cfg->ports[port_idx];
-    if (port->variant == NULL)
-        return -EPROTONOSUPPORT; /* modbus: not yet */
     if (port->npacks == 0)
         return -EINVAL;
     struct poller *p = calloc(1, sizeof *p);

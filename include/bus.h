@@ -1,0 +1,32 @@
+/* bus: one open RS485 bus and the protocol its packs speak, behind one interface: Service 42
+ * over the serial module (driver.c), or Modbus RTU over libmodbus (mbpack.c). The poller and
+ * the commands poll "a pack on a bus" without caring which. */
+#ifndef BMSFLEET_BUS_H
+#define BMSFLEET_BUS_H
+
+#include <stdint.h>
+
+#include "driver.h"
+#include "s42.h"
+#include "sample.h"
+#include "serial.h"
+
+struct bus;
+
+/* protocol: a Service 42 variant name (daren, pace, pylontech, seplos) or "modbus". On failure
+ * e->msg says why (e->err is -errno; -EINVAL for an unknown protocol). */
+int bus_open(const char *device, const char *protocol, const struct serial_opts *o,
+             struct bus **out, struct driver_error *e);
+void bus_close(struct bus *b);
+void bus_set_cancel_fd(struct bus *b, int fd);
+const char *bus_protocol(const struct bus *b);
+/* 1 when the protocol has identity commands (Modbus packs have none). */
+int bus_can_identify(const struct bus *b);
+
+int bus_poll(struct bus *b, uint8_t adr, struct sample *out, struct driver_error *e);
+int bus_identify(struct bus *b, uint8_t adr, struct s42_identity *out, struct driver_error *e);
+
+/* True for the protocol names bus_open accepts. */
+int bus_protocol_known(const char *protocol);
+
+#endif
