@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mbpack.h"
 #include "report.h"
 #include "s42.h"
 
@@ -15,7 +16,8 @@ static void usage(FILE *f)
           "Validates one Service 42 response frame (argument, or stdin) and prints its values,\n"
           "or the exact reason it is rejected. The command defaults to 42 (analog values);\n"
           "44 decodes alarms/status, 4F/51/47/93/C1/C2 identity. Without --protocol the\n"
-          "variant is recognised from VER/CID1.\n"
+          "variant is recognised from VER/CID1. With --protocol modbus, FRAME is a hex dump of\n"
+          "a Modbus RTU answer to function 03 from register 0 (or of the 37 registers alone).\n"
           "exit: 0 decoded, 1 frame rejected, 2 usage\n",
           f);
 }
@@ -35,8 +37,36 @@ static char *read_stdin(size_t *len)
     return buf;
 }
 
+/* Modbus: a hex dump of an RTU answer (or of the 37 registers) through the register map. */
+static int decode_modbus(const char *text, int json)
+{
+    uint16_t regs[MBPACK_NREGS];
+    uint8_t slave = 0;
+    char why[200];
+    struct sample s;
+    if (mbpack_parse_hex(text, regs, &slave, why, sizeof why) != 0 ||
+        mbpack_decode(regs, &s) != 0) {
+        fprintf(stderr, "rejected: %s\n", why);
+        return CLI_EXIT_FAIL;
+    }
+    s.address = slave;
+    if (json)
+        report_print_json(stdout, report_sample_json(&s, "modbus", 0));
+    else
+        report_sample_table(stdout, &s, "modbus");
+    return CLI_EXIT_OK;
+}
+
 static int decode_frame(const char *text, size_t len, const char *proto, long cid2, int json)
 {
+    if (proto && strcmp(proto, "modbus") == 0) {
+        char *copy = strndup(text, len);
+        if (copy == NULL)
+            return CLI_EXIT_FAIL;
+        int rc = decode_modbus(copy, json);
+        free(copy);
+        return rc;
+    }
     /* As pasted: leading blanks and a trailing newline are not part of the frame; a frame
      * copied without its CR gets one. Anything else stays and is judged by the parser. */
     while (len > 0 && (*text == ' ' || *text == '\t' || *text == '\n'))
@@ -133,8 +163,9 @@ int cmd_decode(int argc, char **argv)
         switch (c) {
         case 'p':
             proto = optarg;
-            if (s42_variant_find(proto) == NULL) {
-                fprintf(stderr, "decode: unknown protocol '%s' (daren, pace, pylontech, seplos)\n",
+            if (s42_variant_find(proto) == NULL && strcmp(proto, "modbus") != 0) {
+                fprintf(stderr,
+                        "decode: unknown protocol '%s' (daren, pace, pylontech, seplos, modbus)\n",
                         proto);
                 return CLI_EXIT_USAGE;
             }

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 
+#include "mbpack.h"
 #include "s42.h"
 #include "sim.h"
 
@@ -40,6 +41,19 @@ static inline void fixture_wire_sample(const char *proto, uint64_t seed, uint8_t
         fixture_wire_frame(v, S42_CID2_ALARM, adr, &model, &f);
         assert_int_equal(s42_decode_alarm(v, &f, out, NULL), 0);
     }
+}
+
+/* The same for a Modbus pack: the model through the register map once. */
+static inline void fixture_modbus_sample(uint64_t seed, uint8_t adr, struct sample *out)
+{
+    struct sim_pack p;
+    struct sample model;
+    uint16_t regs[MBPACK_NREGS];
+    sim_pack_init(&p, seed, adr, 16);
+    sim_pack_sample(&p, &model);
+    assert_int_equal(mbpack_encode(&model, regs), 0);
+    assert_int_equal(mbpack_decode(regs, out), 0);
+    out->address = adr;
 }
 
 #endif

@@ -79,7 +79,10 @@ static void check_json_line(const char *line, const char *proto, uint8_t adr)
     assert_non_null(got);
     cJSON_DeleteItemFromObject(got, "ts");
     struct sample s;
-    fixture_wire_sample(proto, strtoull(SEED, NULL, 10), adr, &s);
+    if (strcmp(proto, "modbus") == 0)
+        fixture_modbus_sample(strtoull(SEED, NULL, 10), adr, &s);
+    else
+        fixture_wire_sample(proto, strtoull(SEED, NULL, 10), adr, &s);
     cJSON *want = report_sample_json(&s, proto, 0);
     if (!cJSON_Compare(got, want, 1)) {
         char *a = cJSON_PrintUnformatted(got), *b = cJSON_PrintUnformatted(want);
@@ -134,6 +137,64 @@ static void test_read_daren(void **state) { (void)state; test_read_four_packs("d
 static void test_read_pace(void **state) { (void)state; test_read_four_packs("pace"); }
 static void test_read_pylontech(void **state) { (void)state; test_read_four_packs("pylontech"); }
 static void test_read_seplos(void **state) { (void)state; test_read_four_packs("seplos"); }
+static void test_read_modbus(void **state) { (void)state; test_read_four_packs("modbus"); }
+
+/* Modbus faults through the real binaries: a silent slave, a CRC error, an exception. */
+static void test_modbus_faults(void **state)
+{
+    (void)state;
+    struct proc_result *r = malloc(sizeof *r);
+    start_sim("modbus", "1-3", "silent:2");
+    run_read(r, "modbus", "1-3", "300", 1);
+    assert_int_equal(r->status, 3);
+    assert_non_null(strstr(r->err, "no answer from slave 2"));
+    const uint8_t adrs[] = {1, 3};
+    check_json_output(r, "modbus", adrs, 2);
+    stop_sim(NULL);
+    start_sim("modbus", "1", "checksum:1");
+    run_read(r, "modbus", "1", "300", 0);
+    assert_int_equal(r->status, 3);
+    assert_non_null(strstr(r->err, "CRC error in the answer of slave 1"));
+    stop_sim(NULL);
+    start_sim("modbus", "1", "rtn=2:1");
+    run_read(r, "modbus", "1", "300", 0);
+    assert_int_equal(r->status, 3);
+    assert_non_null(strstr(r->err, "exception 02: illegal data address"));
+    free(r);
+}
+
+/* `decode --protocol modbus` takes a register dump. */
+static void test_decode_modbus(void **state)
+{
+    (void)state;
+    struct sample s;
+    fixture_modbus_sample(3, 1, &s);
+    struct sim_pack p;
+    struct sample model;
+    uint16_t regs[MBPACK_NREGS];
+    sim_pack_init(&p, 3, 1, 16);
+    sim_pack_sample(&p, &model);
+    assert_int_equal(mbpack_encode(&model, regs), 0);
+    char hex[MBPACK_NREGS * 4 + 1];
+    for (size_t i = 0; i < MBPACK_NREGS; i++)
+        snprintf(hex + 4 * i, 5, "%04X", regs[i]);
+    struct proc_result *r = malloc(sizeof *r);
+    char *argv[] = {(char *)BMSFLEET_BIN, "decode", "--protocol", "modbus", "--json", hex, NULL};
+    assert_int_equal(proc_run(argv, NULL, 10000, r), 0);
+    assert_int_equal(r->status, 0);
+    cJSON *got = cJSON_Parse(r->out);
+    assert_non_null(got);
+    s.address = 0; /* bare registers carry no slave address */
+    cJSON *want = report_sample_json(&s, "modbus", 0);
+    assert_true(cJSON_Compare(got, want, 1));
+    cJSON_Delete(got);
+    cJSON_Delete(want);
+    char *bad[] = {(char *)BMSFLEET_BIN, "decode", "--protocol", "modbus", "0102", NULL};
+    assert_int_equal(proc_run(bad, NULL, 10000, r), 0);
+    assert_int_equal(r->status, 1);
+    assert_non_null(strstr(r->err, "rejected: "));
+    free(r);
+}
 
 static void test_read_table(void **state)
 {
@@ -320,6 +381,9 @@ int main(void)
         cmocka_unit_test_teardown(test_read_pace, stop_sim),
         cmocka_unit_test_teardown(test_read_pylontech, stop_sim),
         cmocka_unit_test_teardown(test_read_seplos, stop_sim),
+        cmocka_unit_test_teardown(test_read_modbus, stop_sim),
+        cmocka_unit_test_teardown(test_modbus_faults, stop_sim),
+        cmocka_unit_test_teardown(test_decode_modbus, stop_sim),
         cmocka_unit_test_teardown(test_read_table, stop_sim),
         cmocka_unit_test_teardown(test_silent_pack, stop_sim),
         cmocka_unit_test_teardown(test_checksum_fault, stop_sim),

@@ -195,7 +195,10 @@ static int offline_of(const struct counts *c, const char *id)
 static void expected_json(const char *proto, uint8_t adr, cJSON **out)
 {
     struct sample s;
-    fixture_wire_sample(proto, strtoull(SEED, NULL, 10), adr, &s);
+    if (strcmp(proto, "modbus") == 0)
+        fixture_modbus_sample(strtoull(SEED, NULL, 10), adr, &s);
+    else
+        fixture_wire_sample(proto, strtoull(SEED, NULL, 10), adr, &s);
     *out = report_sample_json(&s, proto, 0);
 }
 
@@ -272,18 +275,17 @@ static void test_two_ports(void **state)
 
 /* Pack b3 does not exist: it costs its port one timeout per backoff period, and the other
  * packs of that port are polled as often as the packs of the healthy port. */
-static void test_dead_pack(void **state)
+static void dead_pack(const char *proto)
 {
-    (void)state;
-    start_sim(0, path_a, "daren", "1-4");
-    start_sim(1, path_b, "daren", "1,2,4");
-    write_config("daren", "daren");
+    start_sim(0, path_a, proto, "1-4");
+    start_sim(1, path_b, proto, "1,2,4");
+    write_config(proto, proto);
     start_daemon(1);
     /* 9 lines of a4 (its "online" and identity events): 7 samples of a4, as many of a1-a3 */
     assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a4\"", 9, WAIT_MS), 0);
     assert_int_equal(stop_daemon(), 0);
     struct counts c;
-    tally(&c, "daren", "daren");
+    tally(&c, proto, proto);
     int least_a = count_of(&c, "a1");
     for (const char *const *id = (const char *const[]){"a2", "a3", "a4", NULL}; *id; id++)
         least_a = count_of(&c, *id) < least_a ? count_of(&c, *id) : least_a;
@@ -301,6 +303,19 @@ static void test_dead_pack(void **state)
     assert_int_equal(proc_count(err, "communication lost"), 1);
     assert_non_null(strstr(err, "pack b3: offline, "));
     free(err);
+}
+
+static void test_dead_pack(void **state)
+{
+    (void)state;
+    dead_pack("daren");
+}
+
+/* The same on a Modbus bus: a dead slave does not cost the others their polls. */
+static void test_dead_modbus_slave(void **state)
+{
+    (void)state;
+    dead_pack("modbus");
 }
 
 /* The adapter disappears (the simulator and its pty go away) and comes back: the port is
@@ -423,6 +438,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_two_ports, stop_all),
         cmocka_unit_test_teardown(test_dead_pack, stop_all),
+        cmocka_unit_test_teardown(test_dead_modbus_slave, stop_all),
         cmocka_unit_test_teardown(test_unplug_replug, stop_all),
         cmocka_unit_test_teardown(test_env_mode, stop_all),
         cmocka_unit_test_teardown(test_sigint_and_bad_config, stop_all),
