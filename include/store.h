@@ -46,6 +46,10 @@ int store_prune_now(struct store *s, int64_t now_ms, uint64_t *deleted);
 /* The open connection (read and write), for tools and tests on the caller's thread. */
 sqlite3 *store_db(struct store *s);
 
+/* Opens an existing history read-only for people's tools (export, top): never creates it,
+ * refuses what is not a bmsfleet history or comes from a newer bmsfleet. 0 or -1 with *err. */
+int store_open_readonly(const char *path, int busy_ms, sqlite3 **out, char *err, size_t cap);
+
 /* Applies the embedded migrations to db (inside one transaction each). A database newer than
  * this binary is refused. 0 or -1 with *err set. */
 int store_migrate(sqlite3 *db, char *err, size_t errcap);

@@ -430,3 +430,39 @@ int store_sample_from_row(sqlite3_stmt *st, int col, const char *temp_roles, str
     *out = s;
     return 0;
 }
+
+int store_open_readonly(const char *path, int busy_ms, sqlite3 **out, char *err, size_t cap)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, cap, "cannot open the database %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, cap, "%s is not a database file", path);
+        return -1;
+    }
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, cap, "cannot open the database %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, busy_ms); /* the writer holds its lock for one commit at most */
+    int version = user_version(db);
+    if (version < 0)
+        snprintf(err, cap, "cannot read %s: %s", path, sqlite3_errmsg(db));
+    else if (version == 0)
+        snprintf(err, cap, "%s is not a bmsfleet history (no schema version)", path);
+    else if (version > store_schema_version())
+        snprintf(err, cap,
+                 "%s has schema version %d, newer than this bmsfleet knows (%d): upgrade bmsfleet",
+                 path, version, store_schema_version());
+    if (version <= 0 || version > store_schema_version()) {
+        sqlite3_close(db);
+        return -1;
+    }
+    *out = db;
+    return 0;
+}
