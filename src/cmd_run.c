@@ -20,7 +20,9 @@
 #include "report.h"
 #include "store.h"
 
-#define QUEUE_CAPACITY 4096
+/* Per consumer. Consumers take readings within a commit (the writer) or a tick (MQTT), so a
+ * few hundred cover any bank; each slot is about 1 KiB and the ring touches them all in turn. */
+#define QUEUE_CAPACITY 512
 
 static void usage(FILE *f)
 {

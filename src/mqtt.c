@@ -616,6 +616,7 @@ static int open_history(struct mqtt *m)
     if (sqlite3_open_v2(m->cfg->storage.path, &m->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
         return -1;
     sqlite3_busy_timeout(m->db, 5000);
+    sqlite3_exec(m->db, "PRAGMA cache_size = -512", NULL, NULL, NULL); /* reads in id order */
     if (sqlite3_prepare_v2(m->db,
                            "SELECT s.id, p.pack_id, p.protocol, p.temp_roles, s.ts, p.address, "
                            STORE_SAMPLE_COLUMNS

@@ -336,7 +336,10 @@ int store_connect(struct store *s, char *err, size_t cap)
     sqlite3_busy_timeout(s->db, 5000);
     /* migrate first: a new database must get auto_vacuum before WAL writes the header */
     if (store_migrate(s->db, why, sizeof why) ||
-        exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", why, sizeof why) ||
+        exec(s->db,
+             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+             " PRAGMA cache_size = -1024", /* 1 MiB: the writer appends, it rarely rereads */
+             why, sizeof why) ||
         prepare(s, why, sizeof why) || register_packs(s, why, sizeof why)) {
         snprintf(err, cap, "%s: %s", s->path, why);
         disconnect(s);
