@@ -1,23 +1,28 @@
 /* scan: the engine behind `bmsfleet scan`. It asks the addresses of one bus in each candidate
- * protocol, classifies what comes back, and detects two packs on one address and another master
- * on the bus; the results are plain data in struct scan, printed by cmd_scan. */
+ * protocol (the Service 42 variants, Modbus RTU), classifies what comes back, and detects two
+ * packs on one address and another master on the bus; the results are plain data in struct scan,
+ * printed by cmd_scan. */
 #ifndef BMSFLEET_SCAN_H
 #define BMSFLEET_SCAN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bus.h"
 #include "s42.h"
 #include "sample.h"
 #include "serial.h"
 
 #define SCAN_MAX_VARIANTS 8
 #define SCAN_TEXT         192
+#define SCAN_MODBUS       ((const struct s42_variant *)NULL) /* the candidate for Modbus RTU */
 
 /* What to scan. */
 struct scan_opts {
     const char *port;
-    const struct s42_variant *cands[SCAN_MAX_VARIANTS]; /* in the order to try */
+    /* in the order to try: Service 42 variants, and SCAN_MODBUS for Modbus RTU (asked only at
+     * slave addresses 1..247) */
+    const struct s42_variant *cands[SCAN_MAX_VARIANTS];
     size_t ncands;
     struct serial_opts so;
     int from, to, listen_ms;
@@ -45,23 +50,30 @@ enum scan_probe_kind {
 
 struct scan_row {
     uint8_t address;
-    enum scan_probe_kind kind; /* the best outcome of the tries */
-    const struct s42_variant *v;
+    enum scan_probe_kind kind;   /* the best outcome of the tries */
+    const struct s42_variant *v; /* the Service 42 variant that answered */
+    int modbus;                  /* or: a Modbus RTU slave answered (v is NULL) */
     int tries, corrupted;
     int have_sample, have_id;
-    struct sample s; /* the first valid answer */
-    struct s42_identity id;
-    char serials[2][64]; /* distinct serials seen (the first two) */
+    struct sample s;        /* the first valid answer */
+    struct s42_identity id; /* Service 42 only: Modbus packs have none */
+    char serials[2][64];    /* distinct serials seen (the first two) */
     int nserials;
     char disagree[64]; /* how valid answers disagree, "" when they agree */
     char note[SCAN_TEXT];
 };
 
-/* One scan and its results. The caller opens and closes port, and counts the rows it keeps. */
+/* One scan and its results. The caller counts the rows it keeps.
+ *
+ * A port cannot be open twice (exclusive lock), and Service 42 needs the raw frames while Modbus
+ * goes through libmodbus: the engine holds at most one of port and mb open, and switches when
+ * the next candidate needs the other (closing one before opening the other). */
 struct scan {
     const struct scan_opts *a;
-    struct serial_port *port;
+    struct serial_port *port; /* open while Service 42 is asked (and to listen) */
+    struct bus *mb;           /* open while Modbus RTU is asked */
     const struct s42_variant *order[SCAN_MAX_VARIANTS]; /* a protocol that answered goes first */
+    long long heard_ms; /* when the last probe that heard something ended: the gap counts from it */
     struct scan_traffic t;
     struct scan_row *rows; /* the addresses where something answered */
     size_t nrows, nsilent;
@@ -71,15 +83,23 @@ struct scan {
 /* Ready to scan the addresses of a (which must outlive sc): room for a row per address. 0 or
  * -ENOMEM. */
 int scan_init(struct scan *sc, const struct scan_opts *a);
-/* Frees what scan_init allocated; sc->port is left to the caller. */
+/* Opens the port the way the scan starts (raw serial to listen or ask Service 42, libmodbus for
+ * Modbus alone). 0 or -errno (-ENOENT, -EBUSY, ...). */
+int scan_open(struct scan *sc);
+/* Closes whatever port is open and frees what scan_init allocated. */
 void scan_release(struct scan *sc);
 
-/* Listens ms without sending: anything heard comes from another master or the packs it polls.
- * 0 or -errno when the port failed. */
-int scan_listen(struct serial_port *port, int ms, struct scan_traffic *t);
+/* Listens a->listen_ms without sending: anything heard comes from another master or the packs it
+ * polls (Modbus traffic counts as bytes). 0 or -errno when the port failed. */
+int scan_listen(struct scan *sc);
 /* Tries the candidate protocols at one address, then asks the one that answered again. row is
  * written in full; 0 or -errno when the port failed. */
 int scan_address(struct scan *sc, uint8_t adr, struct scan_row *row);
+
+/* "modbus" for SCAN_MODBUS, else the variant's name. */
+const char *scan_proto_name(const struct s42_variant *cand);
+/* The protocol a row answered in, NULL when none did. */
+const char *scan_row_protocol(const struct scan_row *row);
 
 /* A pack answered at this address (with values or without). */
 int scan_row_found(const struct scan_row *row);
@@ -87,7 +107,5 @@ int scan_row_found(const struct scan_row *row);
 int scan_row_shared(const struct scan_row *row);
 /* The notes of a row, "; "-separated. */
 void scan_row_notes(const struct scan_row *row, char *buf, size_t cap);
-/* Collects the warnings in the order they are printed; calls add(text, ctx) for each. */
-void scan_warnings(const struct scan *sc, void (*add)(const char *, void *), void *ctx);
 
 #endif

@@ -1,13 +1,14 @@
-/* cmd_scan: `bmsfleet scan` finds the packs on a bus (address, protocol variant, serial), warns
- * about an address two packs share and about another master on the bus, and prints a `packs:`
- * snippet for the configuration (or one JSON document). The probing is scan.c; this file owns
- * the options and the table, snippet and JSON output. */
+/* cmd_scan: `bmsfleet scan` finds the packs on a bus (address, protocol variant or Modbus,
+ * serial), warns about an address two packs share and about another master on the bus, and
+ * prints a `packs:` snippet for the configuration (or one JSON document). The probing is scan.c;
+ * this file owns the options and the wording of the table, warnings, snippet and JSON. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "mbpack.h"
 #include "report.h"
 #include "s42.h"
 #include "scan.h"
@@ -18,15 +19,17 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: bmsfleet scan --port DEV [--protocol auto|daren|pace|pylontech|seplos]\n"
-          "                     [--from A] [--to A] [--baud B] [--timeout MS] [--gap MS]\n"
-          "                     [--listen MS] [--rs485] [--json]\n"
+    fputs("usage: bmsfleet scan --port DEV [--protocol P] [--from A] [--to A] [--baud B]\n"
+          "                     [--timeout MS] [--gap MS] [--listen MS] [--rs485] [--json]\n"
           "Finds the packs on a bus: asks each address in each protocol until one answers,\n"
-          "reads its identity, checks for two packs on one address and for another master,\n"
-          "and prints a `packs:` snippet for the configuration.\n"
+          "reads its identity (Service 42; Modbus packs have none), checks for two packs on\n"
+          "one address and for another master, and prints a `packs:` snippet for the\n"
+          "configuration.\n"
           "  --port DEV        serial device, e.g. /dev/serial/by-id/usb-FTDI_...\n"
-          "  --protocol P      auto (default): daren, pace, pylontech, seplos in turn; or one\n"
-          "  --from A, --to A  addresses to ask, 0..254 (default 1..16)\n"
+          "  --protocol P      daren, pace, pylontech, seplos, modbus (RTU), or auto (default):\n"
+          "                    the four Service 42 ones in turn, then modbus only at the\n"
+          "                    addresses where none of them answered\n"
+          "  --from A, --to A  addresses to ask, 0..254 (default 1..16; Modbus: 1..247)\n"
           "  --baud B          1200..115200 (default 9600)\n"
           "  --timeout MS      answer deadline per request (default 300); a silent address\n"
           "                    costs it once per protocol tried\n"
@@ -49,6 +52,82 @@ static int present(int32_t v)
     return v != SAMPLE_ABSENT;
 }
 
+/* ---- warnings ---- */
+
+static void row_warning(const struct scan_row *row, int other_master, char *buf, size_t cap)
+{
+    char extra[128] = "";
+    if (row->nserials > 1)
+        snprintf(extra, sizeof extra, ", %d different serials", row->nserials);
+    else if (row->disagree[0])
+        snprintf(extra, sizeof extra, ", %s", row->disagree);
+    snprintf(buf, cap,
+             "address %u: answers are garbled or inconsistent (%d of %d corrupted%s): two packs "
+             "may share this address; check their DIP switches%s",
+             row->address, row->corrupted, row->tries, extra,
+             other_master ? " (or it is the other master's traffic: scan again with it off)" : "");
+}
+
+/* Collects the warnings in the order they are printed; calls add(text, ctx) for each. */
+static void collect_warnings(const struct scan *sc, void (*add)(const char *, void *), void *ctx)
+{
+    char w[512];
+    const struct scan_traffic *t = &sc->t;
+    int other_master = t->requests > 0 || t->scan_requests > 0;
+    if (t->bytes > 0) {
+        snprintf(w, sizeof w,
+                 "traffic on the bus while bmsfleet was silent: another master (inverter, "
+                 "monitoring dongle) may be polling; two masters collide (%llu bytes in %d ms, "
+                 "%u frames, %u of them requests%s%s)",
+                 t->bytes, sc->a->listen_ms, t->frames, t->requests, t->requests ? ", e.g. " : "",
+                 t->requests ? t->example : "");
+        add(w, ctx);
+    }
+    if (t->scan_requests > 0) {
+        snprintf(w, sizeof w,
+                 "requests from another master during the scan (%u, e.g. %s): two masters "
+                 "collide; stop the other one or give bmsfleet a bus of its own",
+                 t->scan_requests, t->example);
+        add(w, ctx);
+    }
+    if (t->echoes > 0) {
+        snprintf(w, sizeof w,
+                 "our own requests came back %u times: the adapter echoes what it sends "
+                 "(an RS232 bridge, or RS485 with local echo)",
+                 t->echoes);
+        add(w, ctx);
+    }
+    for (size_t i = 0; i < sc->nrows; i++) {
+        const struct scan_row *row = &sc->rows[i];
+        if (scan_row_shared(row)) {
+            row_warning(row, other_master, w, sizeof w);
+            add(w, ctx);
+        } else if (row->corrupted == 1) {
+            snprintf(w, sizeof w,
+                     "address %u: 1 of %d answers garbled: noise on the bus (termination, "
+                     "wiring), or an occasional collision",
+                     row->address, row->tries);
+            add(w, ctx);
+        }
+    }
+    const char *first = NULL;
+    int mixed = 0;
+    for (size_t i = 0; i < sc->nrows; i++) {
+        if (!scan_row_found(&sc->rows[i]))
+            continue;
+        if (first == NULL)
+            first = scan_row_protocol(&sc->rows[i]);
+        mixed = mixed || strcmp(scan_row_protocol(&sc->rows[i]), first) != 0;
+    }
+    if (mixed) {
+        add("several protocols answered on this bus: a port polls in one protocol, so move the "
+            "packs of the others to a port of their own",
+            ctx);
+    }
+    if (sc->interrupted)
+        add("interrupted: the scan did not reach every address", ctx);
+}
+
 /* ---- table and snippet ---- */
 
 static void print_warning(const char *text, void *ctx)
@@ -64,7 +143,7 @@ static void print_header(const struct scan *sc)
     printf("scan of %s: addresses %d..%d, %s", sc->a->port, sc->a->from, sc->a->to,
            sc->a->ncands > 1 ? "protocols " : "protocol ");
     for (size_t i = 0; i < sc->a->ncands; i++)
-        printf("%s%s", i ? ", " : "", s42_variant_name(sc->a->cands[i]));
+        printf("%s%s", i ? ", " : "", scan_proto_name(sc->a->cands[i]));
     printf(", %d baud, timeout %d ms\n", sc->a->so.baud, sc->a->so.timeout_ms);
     if (sc->a->listen_ms > 0)
         printf("listened %d ms before sending: %s\n", sc->a->listen_ms,
@@ -86,44 +165,49 @@ static void print_row(const struct scan_row *row)
             snprintf(volt, sizeof volt, "%.2f", s->voltage_mv / 1000.0);
     }
     scan_row_notes(row, notes, sizeof notes);
-    printf("%-7u %-9s %5s %6s %8s  %-20s %-8s %s\n", row->address,
-           row->v ? s42_variant_name(row->v) : "-", cells, soc, volt,
-           row->have_id && row->id.serial[0] ? row->id.serial : "-",
+    const char *proto = scan_row_protocol(row);
+    printf("%-7u %-9s %5s %6s %8s  %-20s %-8s %s\n", row->address, proto ? proto : "-", cells, soc,
+           volt, row->have_id && row->id.serial[0] ? row->id.serial : "-",
            row->have_id && row->id.software[0] ? row->id.software : "-", notes);
     fflush(stdout);
 }
 
+/* The protocol of the first pack found: the one the port's entry names. NULL: none found. */
+static const char *port_protocol(const struct scan *sc)
+{
+    for (size_t i = 0; i < sc->nrows; i++)
+        if (scan_row_found(&sc->rows[i]))
+            return scan_row_protocol(&sc->rows[i]);
+    return NULL;
+}
+
 static void print_snippet(const struct scan *sc)
 {
-    const struct s42_variant *first = NULL;
-    size_t found = 0;
-    for (size_t i = 0; i < sc->nrows; i++) {
-        if (scan_row_found(&sc->rows[i]) && first == NULL)
-            first = sc->rows[i].v;
-        found += (size_t)scan_row_found(&sc->rows[i]);
-    }
-    if (found == 0) {
+    const char *first = port_protocol(sc);
+    if (first == NULL) {
         printf("\nno pack answered at addresses %d..%d: check the wiring (A and B swapped?), the "
                "baud rate and the protocol\n",
                sc->a->from, sc->a->to);
         return;
     }
-    printf("\n# port: %s, protocol %s, %d baud\n", sc->a->port, s42_variant_name(first),
-           sc->a->so.baud);
+    printf("\n# port: %s, protocol %s, %d baud\n", sc->a->port, first, sc->a->so.baud);
     int mixed = 0;
     for (size_t i = 0; i < sc->nrows; i++)
-        mixed = mixed || (scan_row_found(&sc->rows[i]) && sc->rows[i].v != first);
+        mixed = mixed || (scan_row_found(&sc->rows[i]) &&
+                          strcmp(scan_row_protocol(&sc->rows[i]), first) != 0);
     if (mixed)
         printf("# several protocols answered on this bus: the packs marked with another one need "
                "a port of their own\n");
+    if (strcmp(first, "daren") != 0)
+        printf("protocol: %s\n", first); /* the port's key: the default is daren */
     printf("packs:\n");
     for (size_t i = 0; i < sc->nrows; i++) {
         const struct scan_row *row = &sc->rows[i];
         if (!scan_row_found(row))
             continue;
         printf("  - { address: 0x%02X, id: pack%u }", row->address, row->address);
-        if (row->v != first)
-            printf("  # %s", s42_variant_name(row->v));
+        if (strcmp(scan_row_protocol(row), first) != 0)
+            printf("  # %s", scan_row_protocol(row));
         if (scan_row_shared(row))
             printf("  # two packs may share this address");
         putchar('\n');
@@ -143,8 +227,8 @@ static cJSON *json_row(const struct scan_row *row)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "address", row->address);
     cJSON_AddStringToObject(o, "status", probe_name(row->kind));
-    if (row->v)
-        cJSON_AddStringToObject(o, "protocol", s42_variant_name(row->v));
+    if (scan_row_protocol(row) != NULL)
+        cJSON_AddStringToObject(o, "protocol", scan_row_protocol(row));
     else
         cJSON_AddNullToObject(o, "protocol");
     cJSON_AddNumberToObject(o, "tries", row->tries);
@@ -182,7 +266,11 @@ static void print_json(const struct scan *sc)
     cJSON_AddNumberToObject(doc, "to", sc->a->to);
     cJSON *protos = cJSON_AddArrayToObject(doc, "protocols");
     for (size_t i = 0; i < sc->a->ncands; i++)
-        cJSON_AddItemToArray(protos, cJSON_CreateString(s42_variant_name(sc->a->cands[i])));
+        cJSON_AddItemToArray(protos, cJSON_CreateString(scan_proto_name(sc->a->cands[i])));
+    if (port_protocol(sc) != NULL) /* what the port's `protocol:` key should say */
+        cJSON_AddStringToObject(doc, "protocol", port_protocol(sc));
+    else
+        cJSON_AddNullToObject(doc, "protocol");
     cJSON *lis = cJSON_AddObjectToObject(doc, "listen");
     cJSON_AddNumberToObject(lis, "ms", sc->a->listen_ms);
     cJSON_AddNumberToObject(lis, "bytes", (double)sc->t.bytes);
@@ -200,11 +288,11 @@ static void print_json(const struct scan *sc)
         cJSON *p = cJSON_CreateObject();
         cJSON_AddNumberToObject(p, "address", row->address);
         cJSON_AddStringToObject(p, "id", id);
-        cJSON_AddStringToObject(p, "protocol", s42_variant_name(row->v));
+        cJSON_AddStringToObject(p, "protocol", scan_row_protocol(row));
         cJSON_AddItemToArray(packs, p);
     }
     cJSON_AddNumberToObject(doc, "silent", (double)sc->nsilent);
-    scan_warnings(sc, json_warning, cJSON_AddArrayToObject(doc, "warnings"));
+    collect_warnings(sc, json_warning, cJSON_AddArrayToObject(doc, "warnings"));
     report_print_json(stdout, doc);
 }
 
@@ -216,7 +304,7 @@ static int run_scan(struct scan *sc, int json)
     if (sc->a->listen_ms > 0) {
         if (tty)
             fprintf(stderr, "listening %d ms for other traffic...", sc->a->listen_ms);
-        int rc = scan_listen(sc->port, sc->a->listen_ms, &sc->t);
+        int rc = scan_listen(sc);
         if (tty)
             fputs("\r\033[K", stderr);
         if (rc != 0) {
@@ -257,7 +345,7 @@ static int run_scan(struct scan *sc, int json)
     } else {
         int n = 0;
         printf("%zu pack(s) found, %zu address(es) silent\n", found, sc->nsilent);
-        scan_warnings(sc, print_warning, &n);
+        collect_warnings(sc, print_warning, &n);
         print_snippet(sc);
     }
     fflush(stdout);
@@ -356,12 +444,22 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
     }
     if (strcmp(proto, "auto") == 0) {
         const struct s42_variant *v;
-        for (size_t i = 0; (v = s42_variant_at(i)) != NULL && a->ncands < SCAN_MAX_VARIANTS; i++)
+        for (size_t i = 0; (v = s42_variant_at(i)) != NULL && a->ncands + 1 < SCAN_MAX_VARIANTS;
+             i++)
             a->cands[a->ncands++] = v;
+        a->cands[a->ncands++] = SCAN_MODBUS; /* last: only where no Service 42 pack answered */
+    } else if (strcmp(proto, "modbus") == 0) {
+        a->cands[a->ncands++] = SCAN_MODBUS;
+        if (a->from < 1 || a->to > MBPACK_MAX_SLAVE) {
+            fprintf(stderr, "scan: Modbus slave addresses are 1..%d (asked %d..%d)\n",
+                    MBPACK_MAX_SLAVE, a->from, a->to);
+            return CLI_EXIT_USAGE;
+        }
     } else if ((a->cands[0] = s42_variant_find(proto)) != NULL) {
         a->ncands = 1;
     } else {
-        fprintf(stderr, "scan: unknown protocol '%s' (auto, daren, pace, pylontech, seplos)\n",
+        fprintf(stderr,
+                "scan: unknown protocol '%s' (auto, daren, pace, pylontech, seplos, modbus)\n",
                 proto);
         return CLI_EXIT_USAGE;
     }
@@ -381,14 +479,13 @@ int cmd_scan(int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     cli_install_signals();
-    int err = serial_open(a.port, &a.so, &sc.port);
+    int err = scan_open(&sc);
     if (err) {
         fprintf(stderr, "bmsfleet scan: cannot open %s: %s\n", a.port, serial_strerror(err));
         scan_release(&sc);
         return CLI_EXIT_FAIL;
     }
     rc = run_scan(&sc, json);
-    serial_close(sc.port);
     scan_release(&sc);
     return rc;
 }

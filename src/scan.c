@@ -1,10 +1,14 @@
 /* scan: the engine of `bmsfleet scan`: probes addresses, classifies the answers, and tells two
  * packs on one address and another master on the bus from a pack that simply answers.
  *
- * Each address gets the 0x42 request of each candidate protocol until something answers; an
- * address that answers is asked SCAN_TRIES times in all, and garbled or disagreeing answers are
- * the mark of two packs set to one DIP address. Silence is the common case, so a silent address
- * costs one timeout per distinct request and nothing more. */
+ * Each address gets the 0x42 request of each candidate protocol (or a Modbus register read) until
+ * something answers; an address that answers is asked SCAN_TRIES times in all, and garbled or
+ * disagreeing answers are the mark of two packs set to one DIP address. Silence is the common
+ * case, so a silent address costs one timeout per distinct request and nothing more.
+ *
+ * Service 42 is read as raw frames from the serial module (to see other masters and collisions);
+ * Modbus goes through the bus module (libmodbus), whose errors are already classified. One port
+ * opens once, so the engine closes one before it opens the other. */
 #include "scan.h"
 
 #include <errno.h>
@@ -15,6 +19,7 @@
 
 #include "cli.h"
 #include "driver.h"
+#include "mbpack.h"
 
 #define SCAN_TRIES       3   /* 0x42 requests per answering address */
 #define SCAN_MAX_SKIPPED 8   /* frames read past while waiting for ours (late answers, requests) */
@@ -23,6 +28,7 @@
 struct probe {
     enum scan_probe_kind kind;
     const struct s42_variant *v; /* NOVALUES, VALID: the variant the answer is read as */
+    int modbus;                  /* a Modbus RTU probe (v is NULL) */
     struct sample s;             /* VALID */
     char note[SCAN_TEXT];
 };
@@ -38,6 +44,10 @@ int scan_init(struct scan *sc, const struct scan_opts *a)
 
 void scan_release(struct scan *sc)
 {
+    serial_close(sc->port);
+    bus_close(sc->mb);
+    sc->port = NULL;
+    sc->mb = NULL;
     free(sc->rows);
     sc->rows = NULL;
 }
@@ -47,6 +57,56 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the port: raw serial for Service 42, libmodbus for Modbus, one at a time ---- */
+
+/* A port just opened does not know when the bus last carried a frame: keep the gap here. */
+static void wait_gap(const struct scan *sc)
+{
+    long long left = sc->heard_ms + sc->a->so.gap_ms - now_ms();
+    if (sc->heard_ms > 0 && left > 0) {
+        struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000};
+        nanosleep(&ts, NULL); /* a signal ends it early: cli_stop is looked at next */
+    }
+}
+
+static int use_serial(struct scan *sc)
+{
+    if (sc->port != NULL)
+        return 0;
+    bus_close(sc->mb);
+    sc->mb = NULL;
+    wait_gap(sc);
+    return serial_open(sc->a->port, &sc->a->so, &sc->port);
+}
+
+static int use_modbus(struct scan *sc)
+{
+    struct driver_error e;
+    if (sc->mb != NULL)
+        return 0;
+    serial_close(sc->port);
+    sc->port = NULL;
+    wait_gap(sc);
+    return bus_open(sc->a->port, "modbus", &sc->a->so, &sc->mb, &e);
+}
+
+int scan_open(struct scan *sc)
+{
+    if (sc->a->listen_ms > 0 || sc->order[0] != SCAN_MODBUS)
+        return use_serial(sc);
+    return use_modbus(sc);
+}
+
+const char *scan_proto_name(const struct s42_variant *cand)
+{
+    return cand == SCAN_MODBUS ? "modbus" : s42_variant_name(cand);
+}
+
+const char *scan_row_protocol(const struct scan_row *row)
+{
+    return row->modbus ? "modbus" : row->v != NULL ? s42_variant_name(row->v) : NULL;
 }
 
 /* Adds text to a "; "-separated list, once. */
@@ -118,12 +178,17 @@ static int header_not_ours(const char *buf, int len, const struct s42_variant *v
 }
 
 /* Listens without sending: anything heard comes from another master or the packs it polls. */
-int scan_listen(struct serial_port *port, int ms, struct scan_traffic *t)
+int scan_listen(struct scan *sc)
 {
     char buf[S42_MAX_FRAME + 2];
     struct s42_frame f;
+    struct scan_traffic *t = &sc->t;
+    int rc = use_serial(sc);
+    if (rc != 0)
+        return rc;
+    struct serial_port *port = sc->port;
     unsigned long long discarded = serial_get_stats(port)->discarded;
-    long long deadline = now_ms() + ms;
+    long long deadline = now_ms() + sc->a->listen_ms;
     for (;;) {
         long long left = deadline - now_ms();
         if (left <= 0 || cli_stop)
@@ -141,6 +206,8 @@ int scan_listen(struct serial_port *port, int ms, struct scan_traffic *t)
             note_request(t, &f, &t->requests);
     }
     t->bytes += serial_get_stats(port)->discarded - discarded;
+    if (t->bytes > 0)
+        sc->heard_ms = now_ms();
     return 0;
 }
 
@@ -263,6 +330,74 @@ static int probe(struct scan *sc, const struct s42_variant *v, uint8_t adr, stru
     return 0;
 }
 
+/* What a Modbus poll's outcome means here, by driver_status; -1: the port failed. */
+static const int modbus_kinds[] = {
+    [DRIVER_OK] = SCAN_PROBE_VALID,
+    [DRIVER_TIMEOUT] = SCAN_PROBE_SILENT,
+    [DRIVER_CHECKSUM] = SCAN_PROBE_GARBLED,
+    [DRIVER_MALFORMED] = SCAN_PROBE_GARBLED,
+    [DRIVER_REFUSED] = SCAN_PROBE_NOVALUES,
+    [DRIVER_FOREIGN] = SCAN_PROBE_FOREIGN,
+    [DRIVER_PORT] = -1,
+};
+
+/* The driver's sentence for a row's notes: without the port (the table is about one port) and
+ * without the advice after "; " (the warnings give it). */
+static void modbus_note(const char *msg, const char *port, char *out, size_t cap)
+{
+    char buf[sizeof((struct driver_error *)NULL)->msg];
+    size_t plen = strlen(port);
+    const char *on = strstr(msg, " on ");
+    while (on != NULL && strncmp(on + 4, port, plen) != 0)
+        on = strstr(on + 1, " on ");
+    if (on != NULL)
+        snprintf(buf, sizeof buf, "%.*s%s", (int)(on - msg), msg, on + 4 + plen);
+    else
+        snprintf(buf, sizeof buf, "%s", msg);
+    char *advice = strstr(buf, "; ");
+    if (advice != NULL)
+        *advice = '\0';
+    snprintf(out, cap, "%s", buf);
+}
+
+/* One read of registers 0..36 of slave adr, classified like a 0x42 probe: values, an exception
+ * (no values), CRC or framing errors (garbled), another slave (foreign), or silence. 0 or
+ * -errno when the port failed. */
+static int probe_modbus(struct scan *sc, uint8_t adr, struct probe *out)
+{
+    struct driver_error e;
+    memset(out, 0, sizeof *out);
+    out->modbus = 1;
+    if (bus_poll(sc->mb, adr, &out->s, &e) == 0) {
+        out->kind = SCAN_PROBE_VALID;
+        return 0;
+    }
+    int kind = (size_t)e.status < sizeof modbus_kinds / sizeof modbus_kinds[0]
+                   ? modbus_kinds[e.status]
+                   : -1;
+    if (kind < 0)
+        return e.err < 0 ? e.err : -EIO;
+    /* another master's Service 42 frames are noise or another slave to libmodbus: then only
+     * Modbus-shaped answers (values, an exception, a CRC error) are taken as ours */
+    if (master_heard(&sc->t) && (e.status == DRIVER_MALFORMED || e.status == DRIVER_FOREIGN))
+        kind = SCAN_PROBE_SILENT;
+    out->kind = (enum scan_probe_kind)kind;
+    if (out->kind != SCAN_PROBE_SILENT)
+        modbus_note(e.msg, sc->a->port, out->note, sizeof out->note);
+    return 0;
+}
+
+/* One probe of candidate c at adr, on the port it needs. */
+static int ask(struct scan *sc, const struct s42_variant *c, uint8_t adr, struct probe *out)
+{
+    int rc = c == SCAN_MODBUS ? use_modbus(sc) : use_serial(sc);
+    if (rc == 0)
+        rc = c == SCAN_MODBUS ? probe_modbus(sc, adr, out) : probe(sc, c, adr, out);
+    if (rc == 0 && out->kind != SCAN_PROBE_SILENT)
+        sc->heard_ms = now_ms();
+    return rc;
+}
+
 static void add_serial(struct scan_row *row, const char *serial)
 {
     if (serial[0] == '\0')
@@ -298,7 +433,9 @@ static int account(struct scan *sc, struct scan_row *row, const struct probe *p)
     row->tries++;
     if (p->kind > row->kind)
         row->kind = p->kind;
-    if (p->v != NULL && row->v == NULL)
+    if (p->modbus)
+        row->modbus = 1;
+    else if (p->v != NULL && row->v == NULL)
         row->v = p->v;
     if (p->kind == SCAN_PROBE_GARBLED)
         row->corrupted++;
@@ -317,7 +454,11 @@ static int account(struct scan *sc, struct scan_row *row, const struct probe *p)
     }
     struct s42_identity id;
     struct driver_error e;
-    if (driver_identify(sc->port, p->v, row->address, &id, &e) == 0) {
+    if (p->modbus && !bus_can_identify(sc->mb))
+        return 0; /* Modbus packs have no identity registers */
+    int rc = p->modbus ? bus_identify(sc->mb, row->address, &id, &e)
+                       : driver_identify(sc->port, p->v, row->address, &id, &e);
+    if (rc == 0) {
         add_serial(row, id.serial);
         if (!row->have_id) {
             row->id = id;
@@ -336,20 +477,26 @@ int scan_address(struct scan *sc, uint8_t adr, struct scan_row *row)
     size_t nasked = 0;
     struct probe p;
     const struct s42_variant *v = NULL;
+    int answered = 0; /* v answered (SCAN_MODBUS, NULL, is a candidate too) */
     memset(row, 0, sizeof *row);
     row->address = adr;
     row->kind = SCAN_PROBE_SILENT;
-    for (size_t i = 0; i < sc->a->ncands && v == NULL && !cli_stop; i++) {
-        char req[64];
-        int known = 0;
-        if (s42_request(sc->order[i], S42_CID2_ANALOG, adr, req, sizeof req) < 0)
-            continue;
-        for (size_t k = 0; k < nasked; k++)
-            known = known || strcmp(asked[k], req) == 0;
-        if (known)
-            continue; /* Pylontech and Seplos ask alike: one timeout covers both */
-        snprintf(asked[nasked++], sizeof asked[0], "%s", req);
-        int rc = probe(sc, sc->order[i], adr, &p);
+    for (size_t i = 0; i < sc->a->ncands && !answered && !cli_stop; i++) {
+        const struct s42_variant *c = sc->order[i];
+        if (c == SCAN_MODBUS && (adr < 1 || adr > MBPACK_MAX_SLAVE))
+            continue; /* not a slave address */
+        if (c != SCAN_MODBUS) {
+            char req[64];
+            int known = 0;
+            if (s42_request(c, S42_CID2_ANALOG, adr, req, sizeof req) < 0)
+                continue;
+            for (size_t k = 0; k < nasked; k++)
+                known = known || strcmp(asked[k], req) == 0;
+            if (known)
+                continue; /* Pylontech and Seplos ask alike: one timeout covers both */
+            snprintf(asked[nasked++], sizeof asked[0], "%s", req);
+        }
+        int rc = ask(sc, c, adr, &p);
         if (rc != 0)
             return rc;
         if (p.kind == SCAN_PROBE_FOREIGN) {
@@ -357,14 +504,15 @@ int scan_address(struct scan *sc, uint8_t adr, struct scan_row *row)
                 row->kind = SCAN_PROBE_FOREIGN;
             append(row->note, sizeof row->note, p.note);
         } else if (p.kind != SCAN_PROBE_SILENT) {
-            v = sc->order[i];
+            v = c;
+            answered = 1;
         }
     }
-    if (v == NULL)
+    if (!answered)
         return 0;
     int rc = account(sc, row, &p);
     for (int k = 1; k < SCAN_TRIES && rc == 0 && !cli_stop; k++) {
-        rc = probe(sc, v, adr, &p);
+        rc = ask(sc, v, adr, &p);
         if (rc == 0)
             rc = account(sc, row, &p);
     }
@@ -391,20 +539,6 @@ int scan_row_shared(const struct scan_row *row)
     return row->corrupted >= 2 || row->nserials > 1 || row->disagree[0] != '\0';
 }
 
-static void row_warning(const struct scan_row *row, int other_master, char *buf, size_t cap)
-{
-    char extra[128] = "";
-    if (row->nserials > 1)
-        snprintf(extra, sizeof extra, ", %d different serials", row->nserials);
-    else if (row->disagree[0])
-        snprintf(extra, sizeof extra, ", %s", row->disagree);
-    snprintf(buf, cap,
-             "address %u: answers are garbled or inconsistent (%d of %d corrupted%s): two packs "
-             "may share this address; check their DIP switches%s",
-             row->address, row->corrupted, row->tries, extra,
-             other_master ? " (or it is the other master's traffic: scan again with it off)" : "");
-}
-
 void scan_row_notes(const struct scan_row *row, char *buf, size_t cap)
 {
     char part[160];
@@ -419,64 +553,4 @@ void scan_row_notes(const struct scan_row *row, char *buf, size_t cap)
     }
     append(buf, cap, row->disagree);
     append(buf, cap, row->note);
-}
-
-/* Collects the warnings in the order they are printed; calls add(text, ctx) for each. */
-void scan_warnings(const struct scan *sc, void (*add)(const char *, void *), void *ctx)
-{
-    char w[512];
-    const struct scan_traffic *t = &sc->t;
-    int other_master = t->requests > 0 || t->scan_requests > 0;
-    if (t->bytes > 0) {
-        snprintf(w, sizeof w,
-                 "traffic on the bus while bmsfleet was silent: another master (inverter, "
-                 "monitoring dongle) may be polling; two masters collide (%llu bytes in %d ms, "
-                 "%u frames, %u of them requests%s%s)",
-                 t->bytes, sc->a->listen_ms, t->frames, t->requests, t->requests ? ", e.g. " : "",
-                 t->requests ? t->example : "");
-        add(w, ctx);
-    }
-    if (t->scan_requests > 0) {
-        snprintf(w, sizeof w,
-                 "requests from another master during the scan (%u, e.g. %s): two masters "
-                 "collide; stop the other one or give bmsfleet a bus of its own",
-                 t->scan_requests, t->example);
-        add(w, ctx);
-    }
-    if (t->echoes > 0) {
-        snprintf(w, sizeof w,
-                 "our own requests came back %u times: the adapter echoes what it sends "
-                 "(an RS232 bridge, or RS485 with local echo)",
-                 t->echoes);
-        add(w, ctx);
-    }
-    for (size_t i = 0; i < sc->nrows; i++) {
-        const struct scan_row *row = &sc->rows[i];
-        if (scan_row_shared(row)) {
-            row_warning(row, other_master, w, sizeof w);
-            add(w, ctx);
-        } else if (row->corrupted == 1) {
-            snprintf(w, sizeof w,
-                     "address %u: 1 of %d answers garbled: noise on the bus (termination, "
-                     "wiring), or an occasional collision",
-                     row->address, row->tries);
-            add(w, ctx);
-        }
-    }
-    const struct s42_variant *first = NULL;
-    int mixed = 0;
-    for (size_t i = 0; i < sc->nrows; i++) {
-        if (!scan_row_found(&sc->rows[i]))
-            continue;
-        if (first == NULL)
-            first = sc->rows[i].v;
-        mixed = mixed || sc->rows[i].v != first;
-    }
-    if (mixed) {
-        add("several protocols answered on this bus: a port polls in one protocol, so move the "
-            "packs of the others to a port of their own",
-            ctx);
-    }
-    if (sc->interrupted)
-        add("interrupted: the scan did not reach every address", ctx);
 }

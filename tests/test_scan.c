@@ -1,10 +1,11 @@
 /* test_scan: `bmsfleet scan` (the real binary) against the real simulator over a pty.
  *
  * The scan must find exactly the simulated packs and print them as a `packs:` snippet, tell the
- * protocol variants apart in auto mode, flag an address two packs share (simulate --collide),
- * notice another master on the bus (simulate --chatter), and exit 3 on a bus where nothing
- * answers. The simulator runs frozen (--time-scale 0) from a known seed and fast (115200 baud,
- * 2 ms turnaround) so the values are exact and the whole file runs in seconds. */
+ * protocol variants apart in auto mode (Modbus RTU included), flag an address two packs share
+ * (simulate --collide, or Modbus CRC faults), notice another master on the bus (simulate
+ * --chatter), and exit 3 on a bus where nothing answers. The simulator runs frozen (--time-scale 0)
+ * from a known seed and fast (115200 baud, 2 ms turnaround) so the values are exact and the whole
+ * file runs in seconds. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* cfmakeraw */
 #endif
@@ -194,11 +195,14 @@ static void test_auto(void **state)
                                       "0", NULL});
     assert_int_equal(r->status, 0);
     char head[400];
-    snprintf(head, sizeof head, "# port: %s, protocol %s, 115200 baud\npacks:\n", link_path, proto);
+    /* a port that is not Daren needs its protocol key: the snippet carries it */
+    snprintf(head, sizeof head, "# port: %s, protocol %s, 115200 baud\nprotocol: %s\npacks:\n",
+             link_path, proto, proto);
     assert_contains(r->out, head);
     const uint8_t adrs[] = {1, 2};
     check_snippet(r->out, adrs, 2);
-    assert_contains(r->out, "protocols daren, pace, pylontech, seplos");
+    assert_contains(r->out, "protocols daren, pace, pylontech, seplos, modbus");
+    assert_lacks(r->out, "protocol: modbus");
     char row[64];
     snprintf(row, sizeof row, "\n1       %-9s    16 ", proto);
     assert_contains(r->out, row);
@@ -294,7 +298,8 @@ static void test_other_master_and_shared_address(void **state)
     run_scan(r, (const char *const[]){"--from", "1", "--to", "4", "--listen", "500", NULL});
     assert_int_equal(r->status, 0);
     char head[400];
-    snprintf(head, sizeof head, "# port: %s, protocol pace, 115200 baud\npacks:\n", link_path);
+    snprintf(head, sizeof head, "# port: %s, protocol pace, 115200 baud\nprotocol: pace\npacks:\n",
+             link_path);
     assert_contains(r->out, head);
     const uint8_t adrs[] = {1, 2, 3};
     check_snippet(r->out, adrs, 3);
@@ -322,6 +327,182 @@ static void test_quiet_listen_json(void **state)
     assert_int_equal(cJSON_GetObjectItem(lis, "bytes")->valueint, 0);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "warnings")), 0);
     cJSON_Delete(doc);
+    free(r);
+}
+
+/* ---- Modbus RTU ---- */
+
+/* The values of a JSON row equal what the frozen Modbus model serves at adr. */
+static void check_modbus_row(cJSON *row, uint8_t adr)
+{
+    struct sample s;
+    fixture_modbus_sample(strtoull(SEED, NULL, 10), adr, &s);
+    assert_int_equal(cJSON_GetObjectItem(row, "address")->valueint, adr);
+    assert_string_equal(cJSON_GetObjectItem(row, "status")->valuestring, "ok");
+    assert_string_equal(cJSON_GetObjectItem(row, "protocol")->valuestring, "modbus");
+    assert_int_equal(cJSON_GetObjectItem(row, "tries")->valueint, 3);
+    assert_int_equal(cJSON_GetObjectItem(row, "corrupted")->valueint, 0);
+    assert_int_equal(cJSON_GetObjectItem(row, "cells")->valueint, 16);
+    assert_true(cJSON_GetObjectItem(row, "soc")->valuedouble == s.soc_cpct / 100.0);
+    assert_true(cJSON_GetObjectItem(row, "voltage")->valuedouble == s.voltage_mv / 1000.0);
+    assert_null(cJSON_GetObjectItem(row, "identity")); /* Modbus packs have none */
+    assert_string_equal(cJSON_GetObjectItem(row, "notes")->valuestring, "");
+}
+
+static void test_modbus_bank(void **state)
+{
+    (void)state;
+    start_sim("modbus", "1-4", NULL);
+    struct proc_result *r = malloc(sizeof *r);
+    run_scan(r, (const char *const[]){"--protocol", "modbus", "--from", "1", "--to", "6",
+                                      "--listen", "300", NULL});
+    assert_int_equal(r->status, 0);
+    const uint8_t adrs[] = {1, 2, 3, 4};
+    check_snippet(r->out, adrs, 4);
+    char head[400];
+    snprintf(head, sizeof head,
+             "# port: %s, protocol modbus, 115200 baud\nprotocol: modbus\npacks:\n", link_path);
+    assert_contains(r->out, head);
+    assert_contains(r->out, "addresses 1..6, protocol modbus, 115200 baud");
+    assert_contains(r->out, "listened 300 ms before sending: quiet");
+    assert_contains(r->out, "4 pack(s) found, 2 address(es) silent");
+    assert_contains(r->out, "\n1       modbus       16 ");
+    assert_lacks(r->out, "warnings:");
+
+    run_scan(r, (const char *const[]){"--protocol", "modbus", "--from", "1", "--to", "5",
+                                      "--listen", "0", "--json", NULL});
+    assert_int_equal(r->status, 0);
+    cJSON *doc = cJSON_Parse(r->out);
+    assert_non_null(doc);
+    assert_string_equal(cJSON_GetObjectItem(doc, "protocol")->valuestring, "modbus");
+    cJSON *protos = cJSON_GetObjectItem(doc, "protocols");
+    assert_int_equal(cJSON_GetArraySize(protos), 1);
+    assert_string_equal(cJSON_GetArrayItem(protos, 0)->valuestring, "modbus");
+    cJSON *packs = cJSON_GetObjectItem(doc, "packs"), *rows = cJSON_GetObjectItem(doc, "addresses");
+    assert_int_equal(cJSON_GetArraySize(packs), 4);
+    assert_int_equal(cJSON_GetArraySize(rows), 4);
+    assert_int_equal(cJSON_GetObjectItem(doc, "silent")->valueint, 1);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "warnings")), 0);
+    for (int i = 0; i < 4; i++) {
+        cJSON *p = cJSON_GetArrayItem(packs, i);
+        assert_int_equal(cJSON_GetObjectItem(p, "address")->valueint, i + 1);
+        assert_string_equal(cJSON_GetObjectItem(p, "protocol")->valuestring, "modbus");
+        check_modbus_row(cJSON_GetArrayItem(rows, i), (uint8_t)(i + 1));
+    }
+    cJSON_Delete(doc);
+    free(r);
+}
+
+/* Auto mode asks Modbus after the Service 42 variants, and then first once it answered. */
+static void test_auto_modbus(void **state)
+{
+    (void)state;
+    start_sim("modbus", "1,2", NULL);
+    struct proc_result *r = malloc(sizeof *r);
+    run_scan(r, (const char *const[]){"--from", "1", "--to", "3", "--listen", "0", NULL});
+    assert_int_equal(r->status, 0);
+    assert_contains(r->out, "protocols daren, pace, pylontech, seplos, modbus");
+    char head[400];
+    snprintf(head, sizeof head,
+             "# port: %s, protocol modbus, 115200 baud\nprotocol: modbus\npacks:\n", link_path);
+    assert_contains(r->out, head);
+    const uint8_t adrs[] = {1, 2};
+    check_snippet(r->out, adrs, 2);
+    assert_contains(r->out, "\n1       modbus       16 ");
+    assert_contains(r->out, "\n2       modbus       16 ");
+    assert_contains(r->out, "2 pack(s) found, 1 address(es) silent");
+    assert_lacks(r->out, "warnings:");
+
+    run_scan(r, (const char *const[]){"--from", "2", "--to", "2", "--listen", "0", "--json", NULL});
+    assert_int_equal(r->status, 0);
+    cJSON *doc = cJSON_Parse(r->out);
+    assert_non_null(doc);
+    assert_string_equal(cJSON_GetObjectItem(doc, "protocol")->valuestring, "modbus");
+    check_modbus_row(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "addresses"), 0), 2);
+    cJSON_Delete(doc);
+    free(r);
+}
+
+/* Modbus slaves at 20-21 only: nothing at 1-4, exit 3; auto mode too. */
+static void test_modbus_silent_bus(void **state)
+{
+    (void)state;
+    start_sim("modbus", "20-21", NULL);
+    struct proc_result *r = malloc(sizeof *r);
+    run_scan(r, (const char *const[]){"--protocol", "modbus", "--from", "1", "--to", "4",
+                                      "--timeout", "100", "--listen", "0", NULL});
+    assert_int_equal(r->status, 3);
+    assert_contains(r->out, "0 pack(s) found, 4 address(es) silent");
+    assert_contains(r->out, "no pack answered at addresses 1..4");
+    assert_lacks(r->out, "packs:");
+    run_scan(r, (const char *const[]){"--from", "1", "--to", "2", "--timeout", "100", "--listen",
+                                      "0", "--json", NULL});
+    assert_int_equal(r->status, 3);
+    cJSON *doc = cJSON_Parse(r->out);
+    assert_non_null(doc);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "packs")), 0);
+    assert_int_equal(cJSON_GetObjectItem(doc, "silent")->valueint, 2);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(doc, "protocol")));
+    cJSON_Delete(doc);
+    free(r);
+}
+
+/* A slave that answers with exception 02 is there, without values; the others are unharmed. */
+static void test_modbus_exception(void **state)
+{
+    (void)state;
+    start_sim("modbus", "1-4", (const char *const[]){"--fault", "rtn=2:3", NULL});
+    struct proc_result *r = malloc(sizeof *r);
+    run_scan(r, (const char *const[]){"--protocol", "modbus", "--from", "1", "--to", "4",
+                                      "--listen", "0", NULL});
+    assert_int_equal(r->status, 0);
+    assert_contains(r->out, "\n3       modbus        -      -        -  ");
+    assert_contains(r->out, "slave 3 answered with exception 02: illegal data address");
+    assert_int_equal(count(r->out, "exception"), 1);
+    assert_contains(r->out, "4 pack(s) found, 0 address(es) silent");
+    const uint8_t adrs[] = {1, 2, 3, 4};
+    check_snippet(r->out, adrs, 4);
+
+    run_scan(r, (const char *const[]){"--protocol", "modbus", "--from", "2", "--to", "3",
+                                      "--listen", "0", "--json", NULL});
+    assert_int_equal(r->status, 0);
+    cJSON *doc = cJSON_Parse(r->out);
+    assert_non_null(doc);
+    cJSON *rows = cJSON_GetObjectItem(doc, "addresses");
+    check_modbus_row(cJSON_GetArrayItem(rows, 0), 2);
+    cJSON *row = cJSON_GetArrayItem(rows, 1);
+    assert_int_equal(cJSON_GetObjectItem(row, "address")->valueint, 3);
+    assert_string_equal(cJSON_GetObjectItem(row, "status")->valuestring, "no_values");
+    assert_string_equal(cJSON_GetObjectItem(row, "protocol")->valuestring, "modbus");
+    assert_null(cJSON_GetObjectItem(row, "cells"));
+    assert_non_null(strstr(cJSON_GetObjectItem(row, "notes")->valuestring,
+                           "exception 02: illegal data address"));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "packs")), 2);
+    cJSON_Delete(doc);
+    free(r);
+}
+
+/* CRC errors: 2 of 3 answers at slave 3 (the mark of two packs on one address), 1 of 3 at slave
+ * 2 (noise), every answer at slave 4 (garbled only: not counted as a pack). */
+static void test_modbus_garbled(void **state)
+{
+    (void)state;
+    start_sim("modbus", "1-4",
+              (const char *const[]){"--fault", "checksum:3:2", "--fault", "checksum:3:3", "--fault",
+                                    "checksum:2:2", "--fault", "checksum:4", NULL});
+    struct proc_result *r = malloc(sizeof *r);
+    run_scan(r, (const char *const[]){"--protocol", "modbus", "--from", "1", "--to", "4",
+                                      "--listen", "0", NULL});
+    assert_int_equal(r->status, 0);
+    assert_contains(r->out, "warnings:\n");
+    assert_contains(r->out, "address 3: answers are garbled or inconsistent (2 of 3 corrupted): "
+                            "two packs may share this address; check their DIP switches");
+    assert_contains(r->out, "address 2: 1 of 3 answers garbled: noise on the bus");
+    assert_contains(r->out, "address 4: answers are garbled or inconsistent (3 of 3 corrupted)");
+    assert_contains(r->out, "CRC error in the answer of slave 4");
+    assert_contains(r->out, "  - { address: 0x03, id: pack3 }  # two packs may share this address");
+    const uint8_t adrs[] = {1, 2, 3};
+    check_snippet(r->out, adrs, 3);
     free(r);
 }
 
@@ -514,8 +695,15 @@ static void test_usage_errors(void **state)
     expect_status(noport, 2, "scan: --port is required");
     char *bogus[] = {B, "scan", "--port", "/dev/null", "--bogus", NULL};
     expect_status(bogus, 2, "usage: bmsfleet scan");
-    char *proto[] = {B, "scan", "--port", "/dev/null", "--protocol", "modbus", NULL};
-    expect_status(proto, 2, "unknown protocol 'modbus'");
+    char *proto[] = {B, "scan", "--port", "/dev/null", "--protocol", "modbus2", NULL};
+    expect_status(proto, 2, "unknown protocol 'modbus2'");
+    char *mb0[] = {B, "scan", "--port", "/dev/null", "--protocol", "modbus", "--from", "0", NULL};
+    expect_status(mb0, 2, "Modbus slave addresses are 1..247 (asked 0..16)");
+    char *mb248[] = {B, "scan", "--port", "/dev/null", "--protocol", "modbus", "--to", "248", NULL};
+    expect_status(mb248, 2, "Modbus slave addresses are 1..247 (asked 1..248)");
+    char *mbnone[] = {B,          "scan", "--port", "/dev/ttyBMSFLEETNONE", "--protocol", "modbus",
+                      "--listen", "0",    NULL};
+    expect_status(mbnone, 1, "cannot open /dev/ttyBMSFLEETNONE: ");
     char *range[] = {B, "scan", "--port", "/dev/null", "--from", "9", "--to", "3", NULL};
     expect_status(range, 2, "--from 9 is above --to 3");
     char *to[] = {B, "scan", "--port", "/dev/null", "--to", "255", NULL};
@@ -555,6 +743,11 @@ int main(void)
         cmocka_unit_test_teardown(test_other_master, stop_sim),
         cmocka_unit_test_teardown(test_other_master_and_shared_address, stop_sim),
         cmocka_unit_test_teardown(test_quiet_listen_json, stop_sim),
+        cmocka_unit_test_teardown(test_modbus_bank, stop_sim),
+        cmocka_unit_test_teardown(test_auto_modbus, stop_sim),
+        cmocka_unit_test_teardown(test_modbus_silent_bus, stop_sim),
+        cmocka_unit_test_teardown(test_modbus_exception, stop_sim),
+        cmocka_unit_test_teardown(test_modbus_garbled, stop_sim),
         cmocka_unit_test_teardown(test_usage_errors, stop_sim),
         cmocka_unit_test(test_sim_collide),
         cmocka_unit_test(test_sim_chatter),
