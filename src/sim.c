@@ -1,18 +1,14 @@
 /* sim: a bank of simulated packs answering Service 42 on a pseudo-terminal.
  *
- * The thread in sim_run owns the pty, the packs and the frame buffers; other threads may only
- * read the request counter (atomic) and the last answered samples (under a mutex). We keep a
- * slave fd open ourselves so the master never sees EIO/HUP while no client is connected.
+ * The thread in sim_run owns the pty (sim_pty: link, pacing, noise), the packs and the frame
+ * buffers; other threads may only read the request counter (atomic) and the last answered
+ * samples (under a mutex). What is here is the protocol: framing, answers, faults.
  * Two bus troubles are modelled besides the faults: two packs sharing an address (their answers
  * collide on the wire) and another master polling the same packs (chatter). */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* posix_openpt, ptsname_r, cfmakeraw */
-#endif
 #include "sim.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
@@ -22,16 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <termios.h>
-#include <time.h>
-#include <unistd.h>
 
-#define RX_FRAME_MAX      512  /* a request longer than this is garbage */
-#define TX_CHUNK          8    /* bytes written per paced write */
-#define POLL_MS           100  /* the longest we go without looking at *stop */
-#define WRITE_STALL_MS    1000 /* nobody reads the slave: drop the rest of the answer */
-#define NOISE_MAX         12   /* garbage bytes before a frame */
+#include "sim_pty.h"
+
+#define RX_FRAME_MAX      512 /* a request longer than this is garbage */
 #define DEFAULT_SLOW_MS   2000
 #define DEFAULT_FAULT_RTN 0x91 /* battery/communication error, as a real Daren sends */
 #define RTN_CID2          0x04
@@ -43,10 +33,8 @@
 #define NS_PER_S          1000000000LL
 
 struct sim {
-    struct sim_opts o; /* o.link is not kept: see link */
-    char *link;
-    int master, slave;
-    char slave_path[128];
+    struct sim_opts o; /* o.link is not kept: pty.link is ours */
+    struct sim_pty pty;
     int64_t start_ns;
     uint64_t noise_rng;
     struct sim_pack packs[SIM_MAX_PACKS];
@@ -61,7 +49,7 @@ struct sim {
     size_t rxlen; /* 0 while waiting for '~' */
     struct s42_frame req;
     uint8_t info[S42_MAX_INFO];
-    char tx[NOISE_MAX + S42_MAX_FRAME + 1];
+    char tx[SIM_PTY_NOISE_MAX + S42_MAX_FRAME + 1]; /* garbage noise, then the frame */
     char tx2[S42_MAX_FRAME + 1]; /* the second pack's frame, before the collision */
     _Atomic uint64_t requests;
     _Atomic uint64_t invalid;
@@ -197,13 +185,6 @@ void sim_opts_default(struct sim_opts *o)
     o->time_scale = 1.0;
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
 static int check_opts(const struct sim_opts *o)
 {
     if (o->variant == NULL || o->naddresses < 1 || o->naddresses > SIM_MAX_PACKS || o->ncells < 1 ||
@@ -236,65 +217,6 @@ static int check_opts(const struct sim_opts *o)
     return 0;
 }
 
-/* The termios speed for a baud rate, B0 when there is none (pacing still uses the number). */
-static speed_t baud_speed(int baud)
-{
-    static const struct {
-        int baud;
-        speed_t speed;
-    } speeds[] = {{1200, B1200},   {2400, B2400},     {4800, B4800},
-                  {9600, B9600},   {19200, B19200},   {38400, B38400},
-                  {57600, B57600}, {115200, B115200}, {230400, B230400}};
-    for (size_t i = 0; i < sizeof speeds / sizeof speeds[0]; i++)
-        if (speeds[i].baud == baud)
-            return speeds[i].speed;
-    return B0;
-}
-
-static int open_pty(struct sim *s)
-{
-    struct termios tio;
-    s->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (s->master < 0)
-        return -errno;
-    if (grantpt(s->master) != 0 || unlockpt(s->master) != 0)
-        return -errno;
-    int rc = ptsname_r(s->master, s->slave_path, sizeof s->slave_path);
-    if (rc != 0)
-        return -rc;
-    s->slave = open(s->slave_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (s->slave < 0 || tcgetattr(s->slave, &tio) != 0)
-        return -errno;
-    cfmakeraw(&tio);
-    tio.c_cflag |= CLOCAL | CREAD;
-    speed_t sp = baud_speed(s->o.baud);
-    if (sp != B0 && (cfsetispeed(&tio, sp) != 0 || cfsetospeed(&tio, sp) != 0))
-        return -errno;
-    if (tcsetattr(s->slave, TCSANOW, &tio) != 0)
-        return -errno;
-    int fl = fcntl(s->master, F_GETFL);
-    if (fl < 0 || fcntl(s->master, F_SETFL, fl | O_NONBLOCK) != 0)
-        return -errno;
-    return 0;
-}
-
-/* Points link at target, replacing an existing symlink but never a file or directory. */
-static int make_link(const char *link, const char *target)
-{
-    struct stat st;
-    if (lstat(link, &st) == 0) {
-        if (!S_ISLNK(st.st_mode))
-            return -EEXIST;
-        if (unlink(link) != 0)
-            return -errno;
-    } else if (errno != ENOENT) {
-        return -errno;
-    }
-    if (symlink(target, link) != 0)
-        return -errno;
-    return 0;
-}
-
 int sim_new(const struct sim_opts *o, struct sim **out)
 {
     if (o == NULL || out == NULL)
@@ -306,28 +228,14 @@ int sim_new(const struct sim_opts *o, struct sim **out)
     if (s == NULL)
         return -ENOMEM;
     s->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-    s->master = s->slave = -1;
     s->o = *o;
     s->o.link = NULL;
     atomic_init(&s->requests, 0);
     atomic_init(&s->invalid, 0);
 
-    rc = open_pty(s);
+    rc = sim_pty_open(&s->pty, o->baud, o->link);
     if (rc != 0)
         goto fail;
-    if (o->link != NULL) {
-        char *link = strdup(o->link);
-        if (link == NULL) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        rc = make_link(link, s->slave_path);
-        if (rc != 0) {
-            free(link);
-            goto fail;
-        }
-        s->link = link;
-    }
     for (size_t i = 0; i < o->naddresses; i++) {
         sim_pack_init(&s->packs[i], o->seed, o->addresses[i], o->ncells);
         for (size_t j = 0; j < o->ncollide; j++)
@@ -336,7 +244,7 @@ int sim_new(const struct sim_opts *o, struct sim **out)
             sim_pack_init(&s->twins[i], o->seed ^ TWIN_SEED_SALT, o->addresses[i], o->ncells);
     }
     s->noise_rng = (o->seed ^ 0x5DEECE66Dull) | 1u;
-    s->start_ns = now_ns();
+    s->start_ns = sim_pty_now_ns();
     s->next_chatter_ns = s->start_ns + (int64_t)o->chatter_ms * NS_PER_MS;
     *out = s;
     return 0;
@@ -349,27 +257,14 @@ void sim_free(struct sim *s)
 {
     if (s == NULL)
         return;
-    if (s->link != NULL) {
-        char target[sizeof s->slave_path];
-        ssize_t n = readlink(s->link, target, sizeof target - 1);
-        if (n >= 0) {
-            target[n] = '\0';
-            if (strcmp(target, s->slave_path) == 0)
-                unlink(s->link);
-        }
-        free(s->link);
-    }
-    if (s->slave >= 0)
-        close(s->slave);
-    if (s->master >= 0)
-        close(s->master);
+    sim_pty_close(&s->pty);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
 const char *sim_slave_path(const struct sim *s)
 {
-    return s->slave_path;
+    return s->pty.slave_path;
 }
 
 uint64_t sim_requests(const struct sim *s)
@@ -401,54 +296,6 @@ int sim_last_sample(const struct sim *s, uint8_t address, struct sample *out)
 }
 
 /* ---- serving ---- */
-
-/* Sleeps until the monotonic deadline; returns true when *stop was raised meanwhile. */
-static bool sleep_until(int64_t deadline, const volatile int *stop)
-{
-    for (;;) {
-        if (*stop)
-            return true;
-        int64_t now = now_ns();
-        if (now >= deadline)
-            return false;
-        int64_t wake = now + POLL_MS * NS_PER_MS < deadline ? now + POLL_MS * NS_PER_MS : deadline;
-        struct timespec ts = {.tv_sec = (time_t)(wake / NS_PER_S),
-                              .tv_nsec = (long)(wake % NS_PER_S)};
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-    }
-}
-
-/* Writes n bytes in small chunks, each when its last byte would have left an 8N1 UART (10 bits
- * a byte), against absolute deadlines from the start so that sleep overshoot does not add up:
- * the last byte arrives n*10/baud seconds after the first one started. */
-static int write_paced(struct sim *s, const char *buf, size_t n, const volatile int *stop)
-{
-    int64_t t0 = now_ns();
-    size_t sent = 0;
-    int stalled_ms = 0;
-    while (sent < n) {
-        size_t chunk = n - sent < TX_CHUNK ? n - sent : TX_CHUNK;
-        if (sleep_until(t0 + (int64_t)(sent + chunk) * 10 * NS_PER_S / s->o.baud, stop))
-            return 0;
-        ssize_t w = write(s->master, buf + sent, chunk);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return -errno;
-            struct pollfd pfd = {.fd = s->master, .events = POLLOUT};
-            int r = poll(&pfd, 1, POLL_MS);
-            if (r < 0 && errno != EINTR)
-                return -errno;
-            if (r == 0 && (stalled_ms += POLL_MS) >= WRITE_STALL_MS)
-                return 0; /* the client does not read: the rest of the answer is lost */
-            continue;
-        }
-        stalled_ms = 0;
-        sent += (size_t)w;
-    }
-    return 0;
-}
 
 static bool is_identity_command(const struct s42_variant *v, uint8_t cid2)
 {
@@ -534,27 +381,6 @@ static void corrupt_checksum(char *frame, size_t n)
     memcpy(frame + n - 5, hex, 4);
 }
 
-static uint64_t noise_next(struct sim *s)
-{
-    s->noise_rng ^= s->noise_rng << 13;
-    s->noise_rng ^= s->noise_rng >> 7;
-    s->noise_rng ^= s->noise_rng << 17;
-    return s->noise_rng;
-}
-
-static size_t add_noise(struct sim *s, char *buf)
-{
-    size_t n = 4 + (size_t)(s->noise_rng % (NOISE_MAX - 3));
-    for (size_t i = 0; i < n; i++) {
-        char c;
-        do {
-            c = (char)(noise_next(s) & 0xFF);
-        } while (c == '~' || c == '\r');
-        buf[i] = c;
-    }
-    return n;
-}
-
 /* Two packs talking at once: during each character the stronger driver wins, and which one that
  * is changes every few characters. The receiver still sees one frame of the usual shape, but
  * made of both packs' hex, so its checksum fails: the symptom reported when a second pack shares
@@ -568,7 +394,7 @@ static size_t collide_frames(struct sim *s, char *a, size_t na, const char *b, s
     for (size_t i = 0; i < n; i++) {
         if (run == 0) {
             from_b = !from_b;
-            run = 1 + (size_t)(noise_next(s) % COLLIDE_RUN_MAX);
+            run = 1 + (size_t)(sim_pty_rand(&s->noise_rng) % COLLIDE_RUN_MAX);
         }
         run--;
         if (i >= na || (from_b && i < nb))
@@ -635,7 +461,7 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
         return 0;
     }
     atomic_fetch_add(&s->requests, 1);
-    int64_t received = now_ns();
+    int64_t received = sim_pty_now_ns();
     /* like real packs on a shared bus: other families and other addresses get no answer */
     if (f->ver != s42_variant_ver(v) || f->cid1 != s42_variant_cid1(v) || is_broadcast(v, f))
         return 0;
@@ -660,7 +486,8 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
     const struct sim_pack *src = heard == HEARD_TWIN ? &s->twins[idx] : p;
     struct sample smp;
     bool carries_sample;
-    size_t noise = kind == SIM_FAULT_GARBAGE ? add_noise(s, s->tx) : 0;
+    /* noise never holds a '~' or '\r': the client would resync on it */
+    size_t noise = kind == SIM_FAULT_GARBAGE ? sim_pty_noise(&s->noise_rng, s->tx, "~\r") : 0;
     size_t len = pack_frame(s, src, heard == HEARD_TWIN, f->cid2, fault, s->tx + noise,
                             sizeof s->tx - noise, &smp, &carries_sample);
     if (len == 0)
@@ -680,27 +507,22 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
         s->have_last[idx] = true;
         pthread_mutex_unlock(&s->lock);
     }
-    /* A pty delivers the request at once; on a real bus its last byte arrives one wire time
-     * after the first, so the answer starts that much later (keeps poll timing realistic). */
-    int64_t request_wire = (int64_t)rxlen * 10 * NS_PER_S / s->o.baud;
-    if (sleep_until(received + request_wire + (int64_t)(s->o.turnaround_ms + slow_ms) * NS_PER_MS,
-                    stop))
-        return 0;
-    return write_paced(s, s->tx, noise + len, stop);
+    return sim_pty_answer(&s->pty, received, rxlen, s->o.turnaround_ms + slow_ms, s->tx,
+                          noise + len, stop);
 }
 
 /* Another master polls the next of our packs: its request goes on the wire and the pack answers
  * it, as packs answer whoever asks. Skipped while the client does not read (the pty is full). */
 static int chatter(struct sim *s, const volatile int *stop)
 {
-    struct pollfd pfd = {.fd = s->master, .events = POLLOUT};
+    struct pollfd pfd = {.fd = s->pty.master, .events = POLLOUT};
     if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
         return 0;
     uint8_t adr = s->o.addresses[s->chatter_next++ % s->o.naddresses];
     int n = s42_request(s->o.variant, S42_CID2_ANALOG, adr, s->chatter_req, sizeof s->chatter_req);
     if (n < 0)
         return 0;
-    int rc = write_paced(s, s->chatter_req, (size_t)n, stop);
+    int rc = sim_pty_write_paced(&s->pty, s->chatter_req, (size_t)n, stop);
     if (rc != 0)
         return rc;
     return handle_request(s, s->chatter_req, (size_t)n, stop);
@@ -740,37 +562,21 @@ int sim_run(struct sim *s, const volatile int *stop)
 {
     char buf[256];
     while (!*stop) {
-        int wait_ms = POLL_MS;
+        int wait_ms = SIM_PTY_POLL_MS;
         if (s->o.chatter_ms > 0) {
-            if (now_ns() >= s->next_chatter_ns) {
+            if (sim_pty_now_ns() >= s->next_chatter_ns) {
                 int rc = chatter(s, stop);
                 if (rc != 0)
                     return rc;
-                s->next_chatter_ns = now_ns() + (int64_t)s->o.chatter_ms * NS_PER_MS;
+                s->next_chatter_ns = sim_pty_now_ns() + (int64_t)s->o.chatter_ms * NS_PER_MS;
             }
-            int64_t left = (s->next_chatter_ns - now_ns() + NS_PER_MS - 1) / NS_PER_MS;
+            int64_t left = (s->next_chatter_ns - sim_pty_now_ns() + NS_PER_MS - 1) / NS_PER_MS;
             if (left < wait_ms)
                 wait_ms = left < 1 ? 1 : (int)left;
         }
-        struct pollfd pfd = {.fd = s->master, .events = POLLIN};
-        int r = poll(&pfd, 1, wait_ms);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r == 0)
-            continue;
-        ssize_t got = read(s->master, buf, sizeof buf);
-        if (got < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-                continue;
-            if (errno != EIO)
-                return -errno;
-            /* HUP/EIO: should not happen while we hold the slave; do not spin */
-            sleep_until(now_ns() + POLL_MS * NS_PER_MS, stop);
-            continue;
-        }
+        ssize_t got = sim_pty_read(&s->pty, buf, sizeof buf, wait_ms, stop);
+        if (got < 0)
+            return (int)got;
         int rc = feed(s, buf, (size_t)got, stop);
         if (rc != 0)
             return rc;
