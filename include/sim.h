@@ -93,6 +93,12 @@ struct sim_opts {
 };
 
 void sim_opts_default(struct sim_opts *o);
+/* Index of address in o->addresses, or -1. */
+int sim_opts_index(const struct sim_opts *o, uint8_t address);
+/* The fault that applies to the nth answer (1-based) of the pack at adr: the first matching
+ * non-slow fault, or NULL; *slow_ms gets the sum of the matching slow faults. */
+const struct sim_fault *sim_fault_pick(const struct sim_opts *o, uint8_t adr, uint64_t nth,
+                                       int *slow_ms);
 
 struct sim;
 

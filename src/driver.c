@@ -1,4 +1,5 @@
 /* driver: Service 42 exchanges over a serial port, with every failure classified. */
+#include "now.h"
 #include "driver.h"
 
 #include <errno.h>
@@ -18,13 +19,6 @@ static int fail(struct driver_error *e, enum driver_status st, int err)
     e->status = st;
     e->err = err;
     return -1;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static enum driver_status classify(int s42err)
@@ -52,7 +46,7 @@ int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8
                  s42_strerror(n));
         return fail(e, DRIVER_MALFORMED, n);
     }
-    long long deadline = now_ms() + serial_timeout_ms(port);
+    long long deadline = now_mono_ms() + serial_timeout_ms(port);
     int r = serial_transact(port, req, (size_t)n, resp, sizeof resp);
     struct s42_diag d = {0};
     char why[160];
@@ -78,7 +72,7 @@ int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8
         err = s42_parse(resp, (size_t)r, out, &d);
         if (err == 0)
             err = s42_check(out, v, adr, &d);
-        long long left = deadline - now_ms();
+        long long left = deadline - now_mono_ms();
         if (err != -S42_E_ADR || late >= 3 || left <= 0)
             break;
         r = serial_read_frame(port, '~', '\r', resp, sizeof resp, (int)left);

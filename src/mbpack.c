@@ -10,6 +10,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "now.h"
 #include "mbpack.h"
 
 #include <ctype.h>
@@ -316,13 +317,6 @@ static const char *describe(int err)
 
 /* ---- the port ---- */
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* Same flags and delays as serial.c: RTS high while sending, delays rounded up to whole ms. */
 static int enable_rs485(modbus_t *ctx, const struct serial_opts *o)
 {
@@ -438,7 +432,7 @@ void mbpack_set_cancel_fd(struct mbpack *p, int fd)
 static int wait_port(struct mbpack *p, int64_t deadline, bool watch_port)
 {
     for (;;) {
-        int64_t left = deadline - now_ns();
+        int64_t left = deadline - now_mono_ns();
         if (left <= 0)
             return 0;
         struct pollfd pfd[2] = {{.fd = watch_port ? mbpack_fd(p) : -1, .events = POLLIN},
@@ -468,10 +462,10 @@ static void drop_stale_input(struct mbpack *p)
  * clean line even without a gap. */
 static void drain(struct mbpack *p)
 {
-    int64_t end = now_ns() + (int64_t)p->opts.timeout_ms * NS_PER_MS;
+    int64_t end = now_mono_ns() + (int64_t)p->opts.timeout_ms * NS_PER_MS;
     uint8_t junk[256];
     for (;;) {
-        int64_t quiet = now_ns() + (int64_t)p->byte_ms * NS_PER_MS;
+        int64_t quiet = now_mono_ns() + (int64_t)p->byte_ms * NS_PER_MS;
         if (wait_port(p, quiet < end ? quiet : end, true) <= 0 ||
             read(mbpack_fd(p), junk, sizeof junk) <= 0)
             return;
@@ -575,12 +569,12 @@ int mbpack_read_regs(struct mbpack *p, uint8_t slave, uint16_t regs[MBPACK_NREGS
         int err = errno;
         n = fail(e, -err, "%s: %s", path, describe(err));
     } else {
-        n = receive(p, slave, now_ns() + (int64_t)p->opts.timeout_ms * NS_PER_MS, rsp, e);
+        n = receive(p, slave, now_mono_ns() + (int64_t)p->opts.timeout_ms * NS_PER_MS, rsp, e);
     }
     if (n < 0 && (e->status == DRIVER_CHECKSUM || e->status == DRIVER_MALFORMED ||
                   e->status == DRIVER_FOREIGN))
         drain(p);
-    p->last_ns = now_ns();
+    p->last_ns = now_mono_ns();
     if (n < 0)
         return n;
     if (rsp[1] == (MBPACK_FC_READ | 0x80)) {

@@ -126,10 +126,7 @@ uint64_t mbsim_invalid(const struct mbsim *s)
 
 static int pack_index(const struct mbsim *s, uint8_t slave)
 {
-    for (size_t i = 0; i < s->o.naddresses; i++)
-        if (s->o.addresses[i] == slave)
-            return (int)i;
-    return -1;
+    return sim_opts_index(&s->o, slave);
 }
 
 int mbsim_last_sample(const struct mbsim *s, uint8_t slave, struct sample *out)
@@ -150,23 +147,6 @@ int mbsim_last_sample(const struct mbsim *s, uint8_t slave, struct sample *out)
 /* ---- serving ---- */
 
 /* The first matching non-SLOW fault for this answer, and the sum of matching SLOW delays. */
-static const struct sim_fault *pick_fault(const struct mbsim *s, uint8_t slave, uint64_t nth,
-                                          int *slow_ms)
-{
-    const struct sim_fault *chosen = NULL;
-    *slow_ms = 0;
-    for (size_t i = 0; i < s->o.nfaults; i++) {
-        const struct sim_fault *f = &s->o.faults[i];
-        if ((f->address != 0 && f->address != slave) || nth % (uint64_t)f->every != 0)
-            continue;
-        if (f->kind == SIM_FAULT_SLOW)
-            *slow_ms += f->slow_ms;
-        else if (chosen == NULL)
-            chosen = f;
-    }
-    return chosen;
-}
-
 static size_t put_crc(uint8_t *frame, size_t n)
 {
     uint16_t crc = mbpack_crc16(frame, n);
@@ -232,7 +212,7 @@ static int handle_frame(struct mbsim *s, const uint8_t *rx, size_t len, const vo
         sim_pack_step(&s->packs[idx],
                       (double)(s->rx_last_ns - s->start_ns) / (double)NS_PER_S * s->o.time_scale);
     int slow_ms;
-    const struct sim_fault *fault = pick_fault(s, rx[0], ++s->answers[idx], &slow_ms);
+    const struct sim_fault *fault = sim_fault_pick(&s->o, rx[0], ++s->answers[idx], &slow_ms);
     enum sim_fault_kind kind = fault != NULL ? fault->kind : SIM_FAULT_NONE;
     if (kind == SIM_FAULT_SILENT)
         return 0;

@@ -1,6 +1,7 @@
 /* mqtt: the MQTT thread (see mqtt.h). Paho's asynchronous client runs its own network thread;
  * its callbacks only record events under a mutex, and everything else — connecting, publishing,
  * replay, the cursor — happens on our thread, which owns the client. */
+#include "now.h"
 #include "mqtt.h"
 
 #include <MQTTAsync.h>
@@ -73,20 +74,6 @@ struct mqtt {
 
     struct live_pack packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int open_history(struct mqtt *m);
 static void close_history_if_broken(struct mqtt *m);
@@ -232,7 +219,7 @@ static void publish_bank(struct mqtt *m, const char *bank_id)
 {
     struct bank_input in[CONFIG_MAX_PORTS * CONFIG_MAX_PACKS_PER_PORT];
     size_t n = 0;
-    int64_t now = wall_ms();
+    int64_t now = now_wall_ms();
     for (size_t i = 0; i < m->cfg->nports; i++) {
         const struct config_port *port = &m->cfg->ports[i];
         for (size_t k = 0; k < port->npacks; k++) {
@@ -342,7 +329,7 @@ static void save_cursor(struct mqtt *m)
     if (sqlite3_step(m->q_save) == SQLITE_DONE)
         m->saved_cursor = m->cursor;
     sqlite3_reset(m->q_save);
-    m->last_save_ms = mono_ms();
+    m->last_save_ms = now_mono_ms();
 }
 
 static void take_acks(struct mqtt *m)
@@ -493,7 +480,7 @@ static void handle_events(struct mqtt *m)
         else
             log_debug("mqtt: %s: %s", m->uri, why);
         snprintf(m->last_error, sizeof m->last_error, "%s", why);
-        m->next_attempt_ms = mono_ms() + m->backoff_ms;
+        m->next_attempt_ms = now_mono_ms() + m->backoff_ms;
         m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
         if (lost)
             m->backoff_ms = 1000; /* a lost connection is retried at once, then backs off */
@@ -568,7 +555,7 @@ static void *mqtt_main(void *arg)
     struct mqtt *m = arg;
     while (!stopping(m)) {
         handle_events(m);
-        if (!m->connected && !m->connecting && mono_ms() >= m->next_attempt_ms)
+        if (!m->connected && !m->connecting && now_mono_ms() >= m->next_attempt_ms)
             start_connect(m);
         struct reading r;
         /* while a backlog is being sent, come back as soon as acknowledgements can arrive */
@@ -581,13 +568,13 @@ static void *mqtt_main(void *arg)
             take_acks(m);
             replay(m);
         }
-        if (mono_ms() - m->last_save_ms >= CURSOR_SAVE_MS) {
+        if (now_mono_ms() - m->last_save_ms >= CURSOR_SAVE_MS) {
             save_cursor(m);
-            if (m->cfg->storage.enabled && m->db == NULL && mono_ms() >= m->next_history_ms) {
+            if (m->cfg->storage.enabled && m->db == NULL && now_mono_ms() >= m->next_history_ms) {
                 if (open_history(m) == 0 && m->q_save)
                     log_info("mqtt: history at %s readable; replay starts", m->cfg->storage.path);
                 close_history_if_broken(m);
-                m->next_history_ms = mono_ms() + 5000;
+                m->next_history_ms = now_mono_ms() + 5000;
             }
         }
     }

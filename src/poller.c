@@ -6,6 +6,7 @@
  * reopens it with its own backoff (1 s doubling to 60 s). Health is online after a good
  * sample, stale after a failure, offline when no good sample came for 3 intervals; the
  * transitions to and from offline are logged once each, not per poll. */
+#include "now.h"
 #include "poller.h"
 
 #include <errno.h>
@@ -52,20 +53,6 @@ struct poller {
     struct pack_state packs[CONFIG_MAX_PACKS_PER_PORT];
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 unsigned poller_backoff_factor(uint32_t failures)
 {
     /* Two failures in a row can be noise: keep the interval. Then double up to 8×. */
@@ -79,7 +66,7 @@ unsigned poller_backoff_factor(uint32_t failures)
 static int wait_until(const struct poller *p, int64_t until)
 {
     for (;;) {
-        int64_t left = until - mono_ms();
+        int64_t left = until - now_mono_ms();
         if (left <= 0)
             return 0;
         struct pollfd pfd = {.fd = p->cancel_fd, .events = POLLIN};
@@ -131,7 +118,7 @@ static void set_health(struct poller *p, size_t i, enum pack_health h, const cha
     struct reading r;
     memset(&r, 0, sizeof r);
     r.kind = READING_HEALTH;
-    r.ts_ms = wall_ms();
+    r.ts_ms = now_wall_ms();
     r.port_idx = (uint16_t)p->port_idx;
     r.pack_idx = (uint16_t)i;
     snprintf(r.pack_id, sizeof r.pack_id, "%s", ps->cfg->id);
@@ -147,7 +134,7 @@ static void age_health(struct poller *p, size_t i, const char *why)
     int64_t limit = (int64_t)p->port->interval_s * 1000 * OFFLINE_INTERVALS;
     /* a pack never heard from counts from the start of polling */
     int64_t since = ps->last_ok_mono ? ps->last_ok_mono : p->started_mono;
-    int old_enough = mono_ms() - since >= limit;
+    int old_enough = now_mono_ms() - since >= limit;
     if (old_enough)
         set_health(p, i, PACK_OFFLINE, why);
     else if (ps->st.health == PACK_ONLINE)
@@ -170,7 +157,7 @@ static void identify(struct poller *p, size_t i)
         return;
     ps->identified = 1;
     r.kind = READING_IDENTITY;
-    r.ts_ms = wall_ms();
+    r.ts_ms = now_wall_ms();
     r.port_idx = (uint16_t)p->port_idx;
     r.pack_idx = (uint16_t)i;
     snprintf(r.pack_id, sizeof r.pack_id, "%s", ps->cfg->id);
@@ -204,7 +191,7 @@ static void close_port(struct poller *p, const char *why)
     bus_close(p->bus);
     p->bus = NULL;
     p->reopen_backoff_ms = 1000;
-    p->reopen_ms = mono_ms() + p->reopen_backoff_ms;
+    p->reopen_ms = now_mono_ms() + p->reopen_backoff_ms;
     log_warn("port %s (%s): %s; reopening", p->port->name, p->port->device, why);
     p->port_down_logged = 1;
 }
@@ -227,7 +214,7 @@ static void try_open(struct poller *p)
             log_warn("port %s: cannot open %s: %s; retrying in the background", p->port->name,
                      p->port->device, e.msg);
         p->port_down_logged = 1;
-        p->reopen_ms = mono_ms() + p->reopen_backoff_ms;
+        p->reopen_ms = now_mono_ms() + p->reopen_backoff_ms;
         p->reopen_backoff_ms = p->reopen_backoff_ms * 2 > REOPEN_MAX_MS
                                    ? REOPEN_MAX_MS
                                    : p->reopen_backoff_ms * 2;
@@ -245,7 +232,7 @@ static void try_open(struct poller *p)
     p->port_down_logged = 0;
     p->reopen_backoff_ms = 1000;
     p->bus = bus;
-    int64_t now = mono_ms();
+    int64_t now = now_mono_ms();
     for (size_t i = 0; i < p->port->npacks; i++) {
         p->packs[i].due_ms = now;
         p->packs[i].identified = p->packs[i].identify_tries = 0; /* maybe another pack now */
@@ -277,9 +264,9 @@ static void poll_pack(struct poller *p, size_t i)
     struct pack_state *ps = &p->packs[i];
     struct reading r;
     struct driver_error e;
-    int64_t start = mono_ms();
+    int64_t start = now_mono_ms();
     int err = bus_poll(p->bus, ps->cfg->address, &r.s, &e);
-    int64_t now = mono_ms();
+    int64_t now = now_mono_ms();
     if (err && e.err == -ECANCELED)
         return; /* shutting down: not a failure of the pack */
     ps->last_poll_ms = now - start;
@@ -288,7 +275,7 @@ static void poll_pack(struct poller *p, size_t i)
     if (err == 0) {
         ps->st.ok++;
         ps->st.consecutive_failures = 0;
-        ps->st.last_ok_ms = wall_ms();
+        ps->st.last_ok_ms = now_wall_ms();
     } else {
         count_error(&ps->st, &e);
         ps->st.consecutive_failures++;
@@ -362,7 +349,7 @@ int poller_start(const struct config *cfg, size_t port_idx, const struct poller_
     p->seq = seq;
     p->cancel_fd = cancel_fd;
     p->reopen_backoff_ms = 1000;
-    p->reopen_ms = p->started_mono = mono_ms();
+    p->reopen_ms = p->started_mono = now_mono_ms();
     pthread_mutex_init(&p->lock, NULL);
     for (size_t i = 0; i < port->npacks; i++)
         p->packs[i].cfg = &port->packs[i];

@@ -9,6 +9,7 @@
  * Service 42 is read as raw frames from the serial module (to see other masters and collisions);
  * Modbus goes through the bus module (libmodbus), whose errors are already classified. One port
  * opens once, so the engine closes one before it opens the other. */
+#include "now.h"
 #include "scan.h"
 
 #include <errno.h>
@@ -52,19 +53,12 @@ void scan_release(struct scan *sc)
     sc->rows = NULL;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the port: raw serial for Service 42, libmodbus for Modbus, one at a time ---- */
 
 /* A port just opened does not know when the bus last carried a frame: keep the gap here. */
 static void wait_gap(const struct scan *sc)
 {
-    long long left = sc->heard_ms + sc->a->so.gap_ms - now_ms();
+    long long left = sc->heard_ms + sc->a->so.gap_ms - now_mono_ms();
     if (sc->heard_ms > 0 && left > 0) {
         struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000};
         nanosleep(&ts, NULL); /* a signal ends it early: cli_stop is looked at next */
@@ -188,9 +182,9 @@ int scan_listen(struct scan *sc)
         return rc;
     struct serial_port *port = sc->port;
     unsigned long long discarded = serial_get_stats(port)->discarded;
-    long long deadline = now_ms() + sc->a->listen_ms;
+    long long deadline = now_mono_ms() + sc->a->listen_ms;
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - now_mono_ms();
         if (left <= 0 || cli_stop)
             break;
         int r = serial_read_frame(port, '~', '\r', buf, sizeof buf, (int)left);
@@ -207,7 +201,7 @@ int scan_listen(struct scan *sc)
     }
     t->bytes += serial_get_stats(port)->discarded - discarded;
     if (t->bytes > 0)
-        sc->heard_ms = now_ms();
+        sc->heard_ms = now_mono_ms();
     return 0;
 }
 
@@ -280,7 +274,7 @@ static int probe(struct scan *sc, const struct s42_variant *v, uint8_t adr, stru
             note_request(&sc->t, &f, &sc->t.scan_requests);
     }
     unsigned long long discarded = serial_get_stats(sc->port)->discarded;
-    long long deadline = now_ms() + serial_timeout_ms(sc->port);
+    long long deadline = now_mono_ms() + serial_timeout_ms(sc->port);
     int r = serial_transact(sc->port, req, (size_t)n, buf, sizeof buf);
     int other_adr = -1;
     for (int skipped = 0;; skipped++) {
@@ -312,7 +306,7 @@ static int probe(struct scan *sc, const struct s42_variant *v, uint8_t adr, stru
             classify(v, err, &f, &d, out);
             return 0;
         }
-        long long left = deadline - now_ms();
+        long long left = deadline - now_mono_ms();
         if (left <= 0 || skipped >= SCAN_MAX_SKIPPED)
             break;
         r = serial_read_frame(sc->port, '~', '\r', buf, sizeof buf, (int)left);
@@ -394,7 +388,7 @@ static int ask(struct scan *sc, const struct s42_variant *c, uint8_t adr, struct
     if (rc == 0)
         rc = c == SCAN_MODBUS ? probe_modbus(sc, adr, out) : probe(sc, c, adr, out);
     if (rc == 0 && out->kind != SCAN_PROBE_SILENT)
-        sc->heard_ms = now_ms();
+        sc->heard_ms = now_mono_ms();
     return rc;
 }
 

@@ -5,6 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strerrordesc_np */
 #endif
+#include "now.h"
 #include "serial.h"
 
 #include <errno.h>
@@ -85,17 +86,10 @@ int serial_baud_supported(int baud)
     return baud_speed(baud, &s) == 0;
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Milliseconds left until deadline, rounded up so poll() never wakes just before it. */
 static int ms_left(int64_t deadline_ns)
 {
-    int64_t left = deadline_ns - now_ns();
+    int64_t left = deadline_ns - now_mono_ns();
     if (left <= 0)
         return 0;
     left = (left + 999999) / 1000000;
@@ -292,7 +286,7 @@ void serial_set_cancel_fd(struct serial_port *p, int fd)
 int serial_write(struct serial_port *p, const void *buf, size_t n)
 {
     const unsigned char *b = buf;
-    int64_t deadline = now_ns() + (int64_t)p->opts.timeout_ms * 1000000;
+    int64_t deadline = now_mono_ns() + (int64_t)p->opts.timeout_ms * 1000000;
     size_t done = 0;
 
     while (done < n) {
@@ -317,7 +311,7 @@ int serial_write(struct serial_port *p, const void *buf, size_t n)
         if (errno != EINTR)
             return gone_errno(errno);
     }
-    p->last_frame_ns = now_ns();
+    p->last_frame_ns = now_mono_ns();
     p->have_last = 1;
     return 0;
 }
@@ -355,7 +349,7 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
 
     if (!buf || cap < 3 || cap - 1 > INT_MAX || start == end || timeout_ms < 0)
         return -EINVAL;
-    deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+    deadline = now_mono_ns() + (int64_t)timeout_ms * 1000000;
     for (;;) {
         while (p->rx_off < p->rx_len) {
             char c = (char)p->rx[p->rx_off++];
@@ -376,7 +370,7 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
                 if (c == end) {
                     buf[len] = '\0';
                     p->stats.frames++;
-                    p->last_frame_ns = now_ns();
+                    p->last_frame_ns = now_mono_ns();
                     p->have_last = 1;
                     return (int)len;
                 }

@@ -272,12 +272,17 @@ uint64_t sim_requests(const struct sim *s)
     return atomic_load(&s->requests);
 }
 
-static int pack_index(const struct sim *s, uint8_t address)
+int sim_opts_index(const struct sim_opts *o, uint8_t address)
 {
-    for (size_t i = 0; i < s->o.naddresses; i++)
-        if (s->o.addresses[i] == address)
+    for (size_t i = 0; i < o->naddresses; i++)
+        if (o->addresses[i] == address)
             return (int)i;
     return -1;
+}
+
+static int pack_index(const struct sim *s, uint8_t address)
+{
+    return sim_opts_index(&s->o, address);
 }
 
 int sim_last_sample(const struct sim *s, uint8_t address, struct sample *out)
@@ -354,13 +359,13 @@ static size_t encode_answer(struct sim *s, const struct sim_pack *p, bool twin, 
 }
 
 /* The first matching non-SLOW fault for this answer, and the sum of matching SLOW delays. */
-static const struct sim_fault *pick_fault(const struct sim *s, uint8_t adr, uint64_t nth,
-                                          int *slow_ms)
+const struct sim_fault *sim_fault_pick(const struct sim_opts *o, uint8_t adr, uint64_t nth,
+                                       int *slow_ms)
 {
     const struct sim_fault *chosen = NULL;
     *slow_ms = 0;
-    for (size_t i = 0; i < s->o.nfaults; i++) {
-        const struct sim_fault *f = &s->o.faults[i];
+    for (size_t i = 0; i < o->nfaults; i++) {
+        const struct sim_fault *f = &o->faults[i];
         if ((f->address != 0 && f->address != adr) || nth % (uint64_t)f->every != 0)
             continue;
         if (f->kind == SIM_FAULT_SLOW)
@@ -477,7 +482,7 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
             sim_pack_step(&s->twins[idx], t);
     }
     int slow_ms;
-    const struct sim_fault *fault = pick_fault(s, f->adr, ++s->answers[idx], &slow_ms);
+    const struct sim_fault *fault = sim_fault_pick(&s->o, f->adr, ++s->answers[idx], &slow_ms);
     enum sim_fault_kind kind = fault != NULL ? fault->kind : SIM_FAULT_NONE;
     if (kind == SIM_FAULT_SILENT)
         return 0;

@@ -345,7 +345,7 @@ int store_connect(struct store *s, char *err, size_t cap)
         disconnect(s);
         return transient_text(why) ? -EAGAIN : -EINVAL;
     }
-    s->next_retention_ms = store_mono_ms() + 10000;
+    s->next_retention_ms = now_mono_ms() + 10000;
     return 0;
 }
 

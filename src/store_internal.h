@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "energy.h"
+#include "now.h"
 #include "store.h"
 
 #define PENDING_MAX 8192            /* readings kept in memory while writing fails */
@@ -54,19 +55,5 @@ struct store {
     sqlite3_stmt *ins_sample, *ins_event, *up_1m, *up_1h, *up_energy, *up_seen, *up_roles,
         *up_serial;
 };
-
-static inline int64_t store_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline int64_t store_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 #endif

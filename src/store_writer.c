@@ -466,13 +466,13 @@ static void *writer_main(void *arg)
 {
     struct store *s = arg;
     int64_t interval = (int64_t)s->cfg->storage.commit_interval_s * 1000;
-    int64_t last_commit = store_mono_ms();
+    int64_t last_commit = now_mono_ms();
     for (;;) {
         struct reading r;
         int got = queue_pop(s->q, &r, 200);
         if (got == 0)
             add_pending(s, &r);
-        int64_t now = store_mono_ms();
+        int64_t now = now_mono_ms();
         if (got == -ESHUTDOWN)
             break;
         if (now - last_commit >= interval) {
@@ -481,7 +481,7 @@ static void *writer_main(void *arg)
         }
         if (!s->failing && s->db && (s->retention_busy || now >= s->next_retention_ms)) {
             int more;
-            retention_step(s, store_wall_ms(), &more);
+            retention_step(s, now_wall_ms(), &more);
             s->retention_busy = more;
             if (!more)
                 s->next_retention_ms = now + RETENTION_EVERY_MS;
