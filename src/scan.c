@@ -351,7 +351,9 @@ static void modbus_note(const char *msg, const char *port, char *out, size_t cap
     char *advice = strstr(buf, "; ");
     if (advice != NULL)
         *advice = '\0';
-    snprintf(out, cap, "%s", buf);
+    size_t n = strnlen(buf, cap - 1); /* a note longer than the row's room is cut */
+    memcpy(out, buf, n);
+    out[n] = '\0';
 }
 
 /* One read of registers 0..36 of slave adr, classified like a 0x42 probe: values, an exception
