@@ -189,8 +189,8 @@ cJSON *report_sample_json(const struct sample *s, const char *protocol, long lon
     add_num(o, "cell_min", s->cell_min_mv, 1000.0, 3);
     add_num(o, "cell_max", s->cell_max_mv, 1000.0, 3);
     add_num(o, "cell_diff", s->cell_diff_mv, 1000.0, 3);
-    cJSON_AddNumberToObject(o, "cell_min_index", s->cell_min_idx);
-    cJSON_AddNumberToObject(o, "cell_max_index", s->cell_max_idx);
+    add_num(o, "cell_min_index", s->ncells ? s->cell_min_idx : SAMPLE_ABSENT, 1.0, 0);
+    add_num(o, "cell_max_index", s->ncells ? s->cell_max_idx : SAMPLE_ABSENT, 1.0, 0);
     cJSON *temps = cJSON_AddArrayToObject(o, "temperatures");
     for (unsigned i = 0; i < s->ntemps; i++) {
         cJSON *t = cJSON_CreateObject();
