@@ -315,6 +315,18 @@ static void finish_pack(struct config_ctx *x, struct config *c, size_t pi, size_
 }
 
 /* Pack k of port p against every pack before it: addresses on one bus, ids in the fleet. */
+/* Home Assistant ids are lower case with '_': ids that differ only there would be one entity. */
+static int same_entity_id(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a == '-' ? '_' : (char)tolower((unsigned char)*a);
+        char y = *b == '-' ? '_' : (char)tolower((unsigned char)*b);
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
 static void check_pack_dups(struct config_ctx *x, const struct config *c, size_t pi, size_t ki)
 {
     const struct config_section *s = &pack_section;
@@ -334,9 +346,17 @@ static void check_pack_dups(struct config_ctx *x, const struct config *c, size_t
         return;
     for (size_t q = 0; q <= pi; q++) {
         for (size_t j = 0; j < (q == pi ? ki : c->ports[q].npacks); j++) {
-            if (strcmp(c->ports[q].packs[j].id, k->id) == 0) {
+            const char *other = c->ports[q].packs[j].id;
+            if (strcmp(other, k->id) == 0) {
                 config_add_err(x, where(m, s, "id"), "pack id '%s' is already used at line %d",
                                k->id, where(&x->pack[q][j], s, "id").line);
+                return;
+            }
+            if (same_entity_id(other, k->id)) {
+                config_add_err(x, where(m, s, "id"),
+                               "pack id '%s' differs from '%s' at line %d only in case or '-'/'_'"
+                               ": Home Assistant would see one pack",
+                               k->id, other, where(&x->pack[q][j], s, "id").line);
                 return;
             }
         }

@@ -439,6 +439,10 @@ static const struct bad bad_configs[] = {
     {"ports:\n  - device: /dev/ttyUSB0\n    packs: [{ address: 1, id: p1 }]\n"
      "  - device: /dev/ttyUSB1\n    packs: [{ address: 1, id: p1 }]\n",
      "test.yaml:5:31: pack id 'p1' is already used at line 3"},
+    {"ports:\n  - device: /dev/ttyUSB0\n    packs: [{ address: 1, id: pack-1 }]\n"
+     "  - device: /dev/ttyUSB1\n    packs: [{ address: 1, id: Pack_1 }]\n",
+     "test.yaml:5:31: pack id 'Pack_1' differs from 'pack-1' at line 3 only in case or '-'/'_': "
+     "Home Assistant would see one pack"},
     {"ports:\n  - name: a\n    device: /dev/ttyUSB0\n    packs: [{ address: 1 }]\n"
      "  - name: a\n    device: /dev/ttyUSB1\n    packs: [{ address: 2 }]\n",
      "test.yaml:5:11: port name 'a' is already used at line 2"},
