@@ -586,10 +586,10 @@ static void *mqtt_main(void *arg)
         char topic[256];
         MQTTAsync_token tok = 0;
         publish(m, ha_topic_status(m->cfg, topic, sizeof topic), "offline", 1, 1, &tok);
-        MQTTAsync_waitForCompletion(m->client, tok, 1000);
+        MQTTAsync_waitForCompletion(m->client, tok, 500); /* the whole stop stays under 2 s */
         take_acks(m);
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
-        d.timeout = 1000;
+        d.timeout = 500;
         MQTTAsync_disconnect(m->client, &d);
     }
     save_cursor(m);
