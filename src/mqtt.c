@@ -166,10 +166,26 @@ static int publish(struct mqtt *m, const char *topic, const char *payload, int r
     return rc;
 }
 
+/* For discovery and states: a burst (discovery of a whole bank) can fill paho's in-flight
+ * window; then wait for acknowledgements instead of dropping the message. Up to 2 s. */
+static int publish_wait(struct mqtt *m, const char *topic, const char *payload, int retain,
+                        int qos)
+{
+    int rc = publish(m, topic, payload, retain, qos, NULL);
+    for (int i = 0; i < 400 && rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT; i++) {
+        struct timespec nap = {0, 5 * 1000000};
+        nanosleep(&nap, NULL);
+        rc = publish(m, topic, payload, retain, qos, NULL);
+    }
+    if (rc != MQTTASYNC_SUCCESS)
+        log_debug("mqtt: %s not published (code %d)", topic, rc);
+    return rc;
+}
+
 static int emit(void *ctx, const char *topic, const char *payload, int retain)
 {
     struct mqtt *m = ctx;
-    return publish(m, topic, payload, retain, retain ? 1 : m->cfg->mqtt.qos, NULL);
+    return publish_wait(m, topic, payload, retain, retain ? 1 : m->cfg->mqtt.qos);
 }
 
 static void set_availability(struct mqtt *m, size_t port, size_t pack, int online)
@@ -180,7 +196,7 @@ static void set_availability(struct mqtt *m, size_t port, size_t pack, int onlin
     char topic[256];
     ha_topic_pack(m->cfg, m->cfg->ports[port].packs[pack].id, "availability", topic,
                   sizeof topic);
-    if (publish(m, topic, online ? "online" : "offline", 1, 1, NULL) == MQTTASYNC_SUCCESS)
+    if (publish_wait(m, topic, online ? "online" : "offline", 1, 1) == MQTTASYNC_SUCCESS)
         lp->available = online;
 }
 
@@ -244,8 +260,8 @@ static void publish_bank(struct mqtt *m, const char *bank_id)
     char *json = ha_bank_state(&bs);
     char topic[256];
     if (json)
-        publish(m, ha_topic_bank(m->cfg, bank_id, topic, sizeof topic), json, 0,
-                m->cfg->mqtt.qos, NULL);
+        publish_wait(m, ha_topic_bank(m->cfg, bank_id, topic, sizeof topic), json, 0,
+                     m->cfg->mqtt.qos);
     free(json);
 }
 
@@ -267,8 +283,8 @@ static void publish_pack(struct mqtt *m, size_t port, size_t pack)
     char *json = ha_pack_state(&lp->s, config_protocol_name(cp->protocol), &x);
     char topic[256];
     if (json)
-        publish(m, ha_topic_pack(m->cfg, pk->id, "state", topic, sizeof topic), json, 0,
-                m->cfg->mqtt.qos, NULL);
+        publish_wait(m, ha_topic_pack(m->cfg, pk->id, "state", topic, sizeof topic), json, 0,
+                     m->cfg->mqtt.qos);
     free(json);
     /* the replaced program had one pack: its topics follow the first pack of the first port */
     if (m->cfg->mqtt.compat && port == 0 && pack == 0)
@@ -430,7 +446,7 @@ static void start_connect(struct mqtt *m)
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
     co.keepAliveInterval = c->keepalive_s;
     co.cleansession = 1;
-    co.maxInflight = WINDOW + 64;
+    co.maxInflight = WINDOW * 4; /* history window + a discovery burst */
     co.connectTimeout = 10;
     co.will = &will;
     co.onSuccess = on_connect;
