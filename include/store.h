@@ -3,7 +3,8 @@
  * transaction together with the rollups, energy counters and events they imply. A failed
  * commit (disk full, I/O error) is rolled back and retried with the same readings, so nothing
  * is lost beyond what memory can hold, and nothing half-written is ever committed. Retention
- * prunes in small batches between commits and gives space back with incremental vacuum. */
+ * prunes in small batches between commits, folding the samples it deletes into the 1-minute
+ * rollups, and gives space back with incremental vacuum. */
 #ifndef BMSFLEET_STORE_H
 #define BMSFLEET_STORE_H
 

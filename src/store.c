@@ -2,8 +2,10 @@
  *
  * The writer owns the only writing connection. Readings wait in memory (`pending`) until the
  * commit interval; then one transaction writes the samples, the events (health changes,
- * alarms raised and cleared), the rollup deltas (1 minute, 1 hour: sums that merge by
- * UPSERT, so buckets split across commits or restarts add up exactly) and the energy counters.
+ * alarms raised and cleared), the hourly rollup deltas (sums that merge by UPSERT, so buckets
+ * split across commits or restarts add up exactly) and the energy counters. The 1-minute
+ * rollups are written by retention, from the samples it deletes (v_minutely computes the
+ * minutes still in samples).
  * If the transaction fails (disk full, I/O error), it is rolled back, the per-pack state the
  * batch computed is thrown away, and the same readings are retried at the next interval. */
 #include "store.h"
@@ -240,6 +242,12 @@ static int register_packs(struct store *s, char *err, size_t cap)
                 goto out;
         }
     }
+    /* v_minutely integrates the kept samples with the same limit as the writer */
+    char gap[96];
+    snprintf(gap, sizeof gap, "INSERT OR REPLACE INTO meta (key, value) VALUES"
+             " ('energy_max_gap_s', %d)", s->cfg->storage.energy_max_gap_s);
+    if (exec(s->db, gap, err, cap))
+        goto out;
     rc = exec(s->db, "COMMIT", err, cap);
 out:
     if (rc) {

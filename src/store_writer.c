@@ -1,6 +1,7 @@
 /* store_writer: the writer thread. Batches readings per commit interval, writes them with their
- * rollup deltas, energy counters and events in one transaction, retries a failed batch, and
- * prunes old rows in small steps between commits. */
+ * hourly rollup deltas, energy counters and events in one transaction, retries a failed batch,
+ * and prunes old rows in small steps between commits, folding the pruned samples into the
+ * 1-minute rollups. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,14 +214,12 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
     if (m->voltage_mv != SAMPLE_ABSENT && m->current_ma != SAMPLE_ABSENT)
         energy_step(&ps->energy, r->ts_ms, (double)m->voltage_mv * m->current_ma / 1000.0,
                     (int64_t)s->cfg->storage.energy_max_gap_s * 1000, &charge, &discharge);
+    /* the 1-minute rollup is written when the sample is pruned (retention_fold) */
     int64_t sec = r->ts_ms / 1000;
-    /* one at a time: acc_get may move the array */
-    for (int hourly = 0; hourly <= 1; hourly++) {
-        struct acc *a = acc_get(s, hourly, ps->db_id, sec - sec % (hourly ? 3600 : 60));
-        if (a == NULL)
-            return SQLITE_NOMEM;
-        acc_add(a, m, charge, discharge);
-    }
+    struct acc *a = acc_get(s, 1, ps->db_id, sec - sec % 3600);
+    if (a == NULL)
+        return SQLITE_NOMEM;
+    acc_add(a, m, charge, discharge);
     if (!ps->roles_written && m->ntemps) {
         char roles[SAMPLE_MAX_TEMPS + 1];
         store_temp_roles(m, roles, sizeof roles);
@@ -361,55 +360,183 @@ static void add_pending(struct store *s, const struct reading *r)
     s->pending[s->npending++] = *r;
 }
 
+static int64_t q_int64(sqlite3 *db, const char *sql, int64_t pack, int64_t cut, int64_t dflt)
+{
+    sqlite3_stmt *st;
+    int64_t v = dflt;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return dflt;
+    sqlite3_bind_int64(st, 1, pack);
+    sqlite3_bind_int64(st, 2, cut);
+    sqlite3_bind_int(st, 3, RETENTION_BATCH);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The batch of one pack's samples older than cut (whole minutes, in (ts, id) order), as the
+ * statements below select it. */
+#define PRUNE_BATCH "SELECT id FROM samples WHERE pack = ?1 AND ts < ?2 ORDER BY ts, id LIMIT ?3"
+
+/* One transaction: folds a batch of one pack's samples older than cut (ms, a whole minute)
+ * into rollup_1m and deletes exactly them. The batch ends on a minute boundary when it can, so
+ * a reader between two batches never sees a minute half in rollup_1m and half in samples. The
+ * integration carries on from the pruner's last point (energy.prune_ts, prune_power_mw), the
+ * same energy_step the writer used, so the minutes keep the energy v_minutely showed. Minutes
+ * older than min_cut (s) are not written: the 1-minute retention would delete them at once.
+ * Returns the samples deleted (*lost: of them, not yet delivered to MQTT), or -1. */
+static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_t min_cut,
+                              int64_t *lost)
+{
+    sqlite3_stmt *sel = NULL, *del = NULL, *st = NULL;
+    int64_t n = 0;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return -1;
+    /* where the batch would end: stop before the minute of its first row left out */
+    int64_t next = q_int64(s->db,
+                           "SELECT ts FROM samples WHERE pack = ?1 AND ts < ?2 ORDER BY ts, id"
+                           " LIMIT 1 OFFSET ?3",
+                           pack, cut, -1);
+    if (next >= 0) {
+        int64_t first = q_int64(s->db,
+                                "SELECT min(ts) FROM samples WHERE pack = ?1 AND ts < ?2",
+                                pack, cut, 0);
+        if (first < next / 60000 * 60000) /* else one minute holds a whole batch: split it */
+            cut = next / 60000 * 60000;
+    }
+    *lost = q_int64(s->db,
+                    "SELECT count(*) FROM (" PRUNE_BATCH ") WHERE id > (SELECT value FROM meta"
+                    " WHERE key = '" STORE_MQTT_CURSOR_KEY "')",
+                    pack, cut, 0);
+    struct energy_state e;
+    memset(&e, 0, sizeof e);
+    if (sqlite3_prepare_v2(s->db, "SELECT prune_ts, prune_power_mw FROM energy WHERE pack = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = SQLITE_ERROR;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, pack);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        e.have = 1;
+        e.last_ts = sqlite3_column_int64(st, 0);
+        e.last_power_mw = sqlite3_column_double(st, 1);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    const int64_t prev_ts = e.have ? e.last_ts : INT64_MIN;
+    s->naccs = 0;
+    if ((rc = sqlite3_prepare_v2(s->db,
+                                 "SELECT ts, " STORE_SAMPLE_COLUMNS " FROM samples WHERE pack = ?1"
+                                 " AND ts < ?2 ORDER BY ts, id LIMIT ?3",
+                                 -1, &sel, NULL)) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(sel, 1, pack);
+    sqlite3_bind_int64(sel, 2, cut);
+    sqlite3_bind_int(sel, 3, RETENTION_BATCH);
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_int64(sel, 0);
+        struct sample m;
+        n++;
+        if (store_sample_from_row(sel, 1, NULL, &m) != 0)
+            continue; /* not a row this writer wrote: nothing to fold */
+        double charge = 0, discharge = 0;
+        if (m.voltage_mv != SAMPLE_ABSENT && m.current_ma != SAMPLE_ABSENT)
+            energy_step(&e, ts, (double)m.voltage_mv * m.current_ma / 1000.0,
+                        (int64_t)s->cfg->storage.energy_max_gap_s * 1000, &charge, &discharge);
+        int64_t sec = ts / 1000;
+        if (sec - sec % 60 < min_cut)
+            continue;
+        struct acc *a = acc_get(s, 0, pack, sec - sec % 60);
+        if (a == NULL) {
+            rc = SQLITE_NOMEM;
+            goto out;
+        }
+        acc_add(a, &m, charge, discharge);
+    }
+    if (rc != SQLITE_DONE)
+        goto out;
+    rc = SQLITE_OK;
+    for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++)
+        rc = write_acc(s, &s->accs[i]);
+    if (rc == SQLITE_OK && e.have && e.last_ts != prev_ts) {
+        if ((rc = sqlite3_prepare_v2(s->db,
+                                     "INSERT INTO energy (pack, prune_ts, prune_power_mw)"
+                                     " VALUES (?1, ?2, ?3) ON CONFLICT(pack) DO UPDATE SET"
+                                     " prune_ts = excluded.prune_ts,"
+                                     " prune_power_mw = excluded.prune_power_mw",
+                                     -1, &st, NULL)) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, pack);
+            sqlite3_bind_int64(st, 2, e.last_ts);
+            sqlite3_bind_double(st, 3, e.last_power_mw);
+            rc = step_done(st);
+        }
+    }
+    if (rc == SQLITE_OK &&
+        (rc = sqlite3_prepare_v2(s->db, "DELETE FROM samples WHERE id IN (" PRUNE_BATCH ")", -1,
+                                 &del, NULL)) == SQLITE_OK) {
+        sqlite3_bind_int64(del, 1, pack);
+        sqlite3_bind_int64(del, 2, cut);
+        sqlite3_bind_int(del, 3, RETENTION_BATCH);
+        rc = step_done(del);
+        if (rc == SQLITE_OK && sqlite3_changes(s->db) != n)
+            rc = SQLITE_ERROR; /* not the rows folded: a bug, never commit it */
+    }
+out:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(del);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        log_warn("history: retention could not fold old samples into rollup_1m: %s",
+                 sqlite3_errstr(rc));
+        return -1;
+    }
+    return n;
+}
+
 /* One small step of retention: at most RETENTION_BATCH rows per pack and table. Returns the
  * rows deleted; *more says whether another step has work. */
 static int64_t retention_step(struct store *s, int64_t now, int *more)
 {
     const struct config_storage *c = &s->cfg->storage;
+    /* whole minutes only: a minute is either folded or kept, never split */
     int64_t raw_cut = now - (int64_t)c->raw_days * 86400000;
+    raw_cut -= (raw_cut % 60000 + 60000) % 60000;
     int64_t min_cut = now / 1000 - (int64_t)c->minute_days * 86400;
-    static const char *const sql[] = {
-        "DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE pack = ?1 AND ts < ?2"
-        " LIMIT ?3)",
-        "DELETE FROM rollup_1m WHERE pack = ?1 AND bucket IN (SELECT bucket FROM rollup_1m"
-        " WHERE pack = ?1 AND bucket < ?2 LIMIT ?3)"};
-    int64_t deleted = 0;
+    int64_t deleted = 0, lost = 0;
     *more = 0;
-    /* samples MQTT has not delivered yet (an outage longer than raw_days) are lost: say so */
-    sqlite3_stmt *lost;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT count(*) FROM (SELECT id FROM samples WHERE pack = ?1 AND ts < ?2"
-                           " LIMIT ?3) WHERE id > (SELECT value FROM meta WHERE key = '"
-                           STORE_MQTT_CURSOR_KEY "')",
-                           -1, &lost, NULL) == SQLITE_OK) {
-        int64_t n = 0;
-        for (size_t i = 0; i < s->cfg->nports; i++) {
-            for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
-                sqlite3_bind_int64(lost, 1, s->packs[i][k].db_id);
-                sqlite3_bind_int64(lost, 2, raw_cut);
-                sqlite3_bind_int(lost, 3, RETENTION_BATCH);
-                if (sqlite3_step(lost) == SQLITE_ROW)
-                    n += sqlite3_column_int64(lost, 0);
-                sqlite3_reset(lost);
+    for (size_t i = 0; i < s->cfg->nports; i++) {
+        for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
+            int64_t l = 0, n = retention_fold(s, s->packs[i][k].db_id, raw_cut, min_cut, &l);
+            if (n > 0) {
+                deleted += n;
+                lost += l;
+                *more = 1; /* the next step finds out whether there is more */
             }
         }
-        sqlite3_finalize(lost);
-        pthread_mutex_lock(&s->lock);
-        s->stats.pruned_undelivered += (uint64_t)n;
-        pthread_mutex_unlock(&s->lock);
-        if (n)
-            log_warn("history: retention deletes %lld sample(s) older than %d days that were "
-                     "never delivered to MQTT (the broker has been unreachable that long)",
-                     (long long)n, c->raw_days);
     }
-    for (size_t t = 0; t < 2; t++) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db, sql[t], -1, &st, NULL) != SQLITE_OK)
-            continue;
+    /* samples MQTT has not delivered yet (an outage longer than raw_days) are lost: say so */
+    if (lost) {
+        pthread_mutex_lock(&s->lock);
+        s->stats.pruned_undelivered += (uint64_t)lost;
+        pthread_mutex_unlock(&s->lock);
+        log_warn("history: retention deletes %lld sample(s) older than %d days that were "
+                 "never delivered to MQTT (the broker has been unreachable that long)",
+                 (long long)lost, c->raw_days);
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "DELETE FROM rollup_1m WHERE pack = ?1 AND bucket IN (SELECT bucket"
+                           " FROM rollup_1m WHERE pack = ?1 AND bucket < ?2 LIMIT ?3)",
+                           -1, &st, NULL) == SQLITE_OK) {
         for (size_t i = 0; i < s->cfg->nports; i++) {
             for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
                 sqlite3_bind_int64(st, 1, s->packs[i][k].db_id);
-                sqlite3_bind_int64(st, 2, t == 0 ? raw_cut : min_cut);
+                sqlite3_bind_int64(st, 2, min_cut);
                 sqlite3_bind_int(st, 3, RETENTION_BATCH);
                 if (step_done(st) == SQLITE_OK) {
                     int n = sqlite3_changes(s->db);

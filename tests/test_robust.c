@@ -441,7 +441,7 @@ static void check_consistent(sqlite3 *db)
     sqlite3_finalize(st);
     long long with_power = q_int(db, "SELECT count(*) FROM samples WHERE voltage_mv IS NOT NULL"
                                      " AND current_ma IS NOT NULL");
-    assert_int_equal(q_int(db, "SELECT coalesce(sum(n), 0) FROM rollup_1m"), with_power);
+    assert_int_equal(q_int(db, "SELECT coalesce(sum(samples), 0) FROM v_minutely"), with_power);
     assert_int_equal(q_int(db, "SELECT coalesce(sum(n), 0) FROM rollup_1h"), with_power);
     assert_int_equal(q_int(db, "SELECT count(*) FROM (SELECT 1 FROM samples GROUP BY pack, ts"
                                " HAVING count(*) > 1)"),

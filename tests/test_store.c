@@ -1030,8 +1030,8 @@ static void check_rollup_view(sqlite3 *db, int hourly, const char *pack, const s
         prep(db,
              "SELECT bucket, time, samples, voltage_avg_v, voltage_min_v, voltage_max_v,"
              " current_avg_a, current_min_a, current_max_a, soc_avg_pct, cell_min_v, cell_max_v,"
-             " temp_max_c, charged_wh, discharged_wh%s FROM %s WHERE pack = '%s' ORDER BY bucket",
-             hourly ? ", soc_min_pct, soc_max_pct, temp_min_c" : "",
+             " temp_max_c, charged_wh, discharged_wh, soc_min_pct, soc_max_pct, temp_min_c"
+             " FROM %s WHERE pack = '%s' ORDER BY bucket",
              hourly ? "v_hourly" : "v_minutely", pack);
     for (size_t k = 0; k < nb; k++) {
         const struct bucket *x = &b[k];
@@ -1061,17 +1061,17 @@ static void check_rollup_view(sqlite3 *db, int hourly, const char *pack, const s
         col_num(st, 12, x->temp_max, 10, 1);
         assert_near(sqlite3_column_double(st, 13), x->charge / 1000.0, 0.0005 + 1e-9);
         assert_near(sqlite3_column_double(st, 14), x->discharge / 1000.0, 0.0005 + 1e-9);
-        if (hourly) {
-            col_num(st, 15, x->soc_min, 100, 2);
-            col_num(st, 16, x->soc_max, 100, 2);
-            col_num(st, 17, x->temp_min, 10, 1);
-        }
+        col_num(st, 15, x->soc_min, 100, 2);
+        col_num(st, 16, x->soc_max, 100, 2);
+        col_num(st, 17, x->temp_min, 10, 1);
     }
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
 }
 
-static void check_rollups(sqlite3 *db, const struct reading *r, size_t n)
+/* `pruned`: retention has folded every sample into rollup_1m; otherwise rollup_1m is empty and
+ * v_minutely computes the minutes from the samples. The view must show the same either way. */
+static void check_rollups(sqlite3 *db, const struct reading *r, size_t n, int pruned)
 {
     struct bucket *b = calloc(RS_N, sizeof *b);
     assert_non_null(b);
@@ -1079,7 +1079,10 @@ static void check_rollups(sqlite3 *db, const struct reading *r, size_t n)
         const char *pid = p == 0 ? "p1" : "p2";
         size_t nm = expect_buckets(r, n, p, 60, b, RS_N);
         assert_int_equal(nm, RS_N / 2);
-        check_rollup_table(db, "rollup_1m", pid, b, nm);
+        if (pruned)
+            check_rollup_table(db, "rollup_1m", pid, b, nm);
+        else
+            assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m"), 0);
         check_rollup_view(db, 0, pid, b, nm);
         double charge = 0, discharge = 0;
         for (size_t k = 0; k < nm; k++) {
@@ -1098,7 +1101,13 @@ static void check_rollups(sqlite3 *db, const struct reading *r, size_t n)
                           (long long)pack_db_id(db, pid)),
                     discharge, 1e-6);
         assert_true(charge > 0 && discharge > 0);
+        /* and so is the energy of v_minutely's minutes (each rounded to 0.001 Wh) */
+        assert_near(q_dbl(db, "SELECT sum(charged_wh) FROM v_minutely WHERE pack = '%s'", pid),
+                    charge / 1000.0, 0.0005 * (double)nm + 1e-9);
+        assert_near(q_dbl(db, "SELECT sum(discharged_wh) FROM v_minutely WHERE pack = '%s'", pid),
+                    discharge / 1000.0, 0.0005 * (double)nm + 1e-9);
     }
+    assert_int_equal(q_int(db, "SELECT count(*) FROM v_minutely WHERE pack = 'p3'"), 0);
     assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m WHERE pack ="
                                " (SELECT id FROM packs WHERE pack_id = 'p3')"),
                      0);
@@ -1120,7 +1129,13 @@ static void test_rollups(void **state)
      * calls below) */
     f->st = open_store(f->cfg);
     write_ok(f->st, r, n);
-    check_rollups(store_db(f->st), r, n);
+    check_rollups(store_db(f->st), r, n, 0);
+    /* retention folds them all into rollup_1m: the same minutes, now stored */
+    uint64_t deleted = 0;
+    assert_int_equal(store_prune_now(f->st, T0 + 31 * DAY_MS, &deleted), 0);
+    assert_int_equal(deleted, n);
+    assert_int_equal(q_int(store_db(f->st), "SELECT count(*) FROM samples"), 0);
+    check_rollups(store_db(f->st), r, n, 1);
     store_close(f->st);
     f->st = NULL;
 
@@ -1137,7 +1152,7 @@ static void test_rollups(void **state)
     store_close(sb);
     sb = open_store(cb);
     write_ok(sb, r + cut2, n - cut2);
-    check_rollups(store_db(sb), r, n);
+    check_rollups(store_db(sb), r, n, 0);
 
     /* p2's minute 30 really was written in two pieces: a shell sees both samples */
     assert_int_equal(q_int(store_db(sb),
@@ -1176,6 +1191,11 @@ static void test_bucket_realloc(void **state)
      * Fixed: acc_get is called once per bucket before acc_add. */
     write_ok(f->st, r, 125);
     sqlite3 *db = store_db(f->st);
+    assert_int_equal(q_int(db, "SELECT samples FROM v_minutely WHERE bucket = %lld", T0 / 1000 + 7200),
+                     2);
+    assert_int_equal(q_int(db, "SELECT sum(samples) FROM v_minutely"), 125);
+    /* and the same once retention has folded them into rollup_1m */
+    assert_int_equal(store_prune_now(f->st, T0 + 31 * DAY_MS, NULL), 0);
     assert_int_equal(q_int(db, "SELECT n FROM rollup_1m WHERE bucket = %lld", T0 / 1000 + 7200), 2);
     assert_int_equal(q_int(db, "SELECT sum(n) FROM rollup_1m"), 125);
     assert_int_equal(q_int(db, "SELECT sum(n) FROM rollup_1h"), 125);
@@ -1229,6 +1249,11 @@ static void test_energy_counters(void **state)
     assert_near(q_dbl(db, "SELECT sum(charge_mwh) FROM rollup_1h WHERE pack = %lld",
                       (long long)pack_db_id(db, "p1")),
                 1.04e6, 1e-3);
+    /* the minutes: computed from the samples (each rounded to 0.001 Wh), then folded by
+     * retention into rollup_1m */
+    assert_near(q_dbl(db, "SELECT sum(charged_wh) FROM v_minutely WHERE pack = 'p1'"), 1.04e3,
+                61 * 0.0005);
+    assert_int_equal(store_prune_now(f->st, T0 + 31 * DAY_MS, NULL), 0);
     assert_near(q_dbl(db, "SELECT sum(charge_mwh) FROM rollup_1m WHERE pack = %lld",
                       (long long)pack_db_id(db, "p1")),
                 1.04e6, 1e-3);
@@ -1256,6 +1281,12 @@ static void test_energy_counters(void **state)
     write_ok(f->st, r, 21);
     const double ten_min = 1.04e6 / 6;
     assert_near(energy_col(db, "p3", "charged_mwh"), 2 * ten_min, 1e-3);
+    assert_near(q_dbl(db, "SELECT sum(charged_wh) FROM v_minutely WHERE pack = 'p3'"),
+                2 * ten_min / 1000, 22 * 0.0005);
+    assert_near(q_dbl(db, "SELECT charged_wh FROM v_minutely WHERE pack = 'p3' AND bucket = %lld",
+                      (T0 + 901000) / 1000 / 60 * 60),
+                1.04e3 / 120, 0.0005);
+    assert_int_equal(store_prune_now(f->st, T0 + 31 * DAY_MS, NULL), 0);
     assert_near(q_dbl(db, "SELECT sum(charge_mwh) FROM rollup_1m WHERE pack = %lld",
                       (long long)pack_db_id(db, "p3")),
                 2 * ten_min, 1e-3);
@@ -1461,7 +1492,9 @@ static void retention_run(struct fx *f, int incremental)
         fill_full(&r[n++].s, 26000, 500, 5000, 100000, 3300);
     }
     const int64_t want_samples = 2500 + 100 + 100 + 3;
-    const int64_t want_minutes = 1250 + 50 + 1;
+    /* the pruned samples' minutes that the 1-minute retention keeps: p1's 50 at 40 days, p3's
+     * at now − 365 d and at now − 30 d − 1 ms; older minutes are never written */
+    const int64_t want_minutes = 50 + 2;
 
     sqlite3 *db;
     if (incremental) {
@@ -1480,7 +1513,8 @@ static void retention_run(struct fx *f, int incremental)
     if (incremental)
         assert_int_equal(q_int(db, "PRAGMA auto_vacuum"), 2);
     assert_int_equal(q_int(db, "SELECT count(*) FROM samples"), n);
-    int64_t minutes = q_int(db, "SELECT count(*) FROM rollup_1m");
+    assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m"), 0);
+    assert_int_equal(q_int(db, "SELECT sum(samples) FROM v_minutely"), n);
     int64_t hours = q_int(db, "SELECT count(*) FROM rollup_1h");
     assert_true(q_int(db, "SELECT count(*) FROM rollup_1h WHERE bucket < %lld",
                       (now - 365 * DAY_MS) / 1000) >= 21);
@@ -1497,13 +1531,18 @@ static void retention_run(struct fx *f, int incremental)
                      SQLITE_OK);
     uint64_t deleted = 0;
     assert_int_equal(store_prune_now(f->st, now, &deleted), 0);
-    assert_int_equal(deleted, want_samples + want_minutes);
+    assert_int_equal(deleted, want_samples);
     assert_int_equal(q_int(db, "SELECT count(*) FROM samples"), (int64_t)n - want_samples);
     assert_int_equal(q_int(db, "SELECT count(*) FROM samples WHERE ts < %lld", now - 30 * DAY_MS),
                      0);
     assert_int_equal(q_int(db, "SELECT count(*) FROM samples WHERE ts = %lld", now - 30 * DAY_MS),
                      1);
-    assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m"), minutes - want_minutes);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m"), want_minutes);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m WHERE bucket < %lld",
+                           (now - 365 * DAY_MS) / 1000),
+                     0);
+    assert_int_equal(q_int(db, "SELECT sum(samples) FROM v_minutely"),
+                     (int64_t)n - want_samples + 50 * 2 + 2);
     assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m WHERE bucket = %lld",
                            (now - 365 * DAY_MS) / 1000),
                      1);
@@ -1546,6 +1585,194 @@ static void test_retention(void **state)
 static void test_retention_fresh(void **state)
 {
     retention_run(*state, 0);
+}
+
+/* ================ 6b. retention folds the samples into rollup_1m ================ */
+
+#define FOLD_N 2600 /* p1: 21.7 h at 30 s, more than one batch of the pruner */
+
+/* p1: FOLD_N samples with a 6-minute gap (not integrated) at 8 h; p2: 300 samples. */
+static struct reading *fold_readings(size_t *n)
+{
+    struct reading *r = calloc(FOLD_N + 300, sizeof *r);
+    assert_non_null(r);
+    size_t k = 0;
+    for (int i = 0; i < FOLD_N; i++)
+        if (i < 960 || i >= 972)
+            rollup_reading(&r[k++], 0, i);
+    for (int i = 0; i < 300; i++)
+        rollup_reading(&r[k++], 1, i);
+    *n = k;
+    return r;
+}
+
+static int text_row(void *arg, int ncols, char **vals, char **names)
+{
+    (void)names;
+    char **buf = arg;
+    for (int i = 0; i < ncols; i++) {
+        const char *v = vals[i] ? vals[i] : "NULL";
+        size_t have = *buf ? strlen(*buf) : 0;
+        char *n = realloc(*buf, have + strlen(v) + 2);
+        assert_non_null(n);
+        snprintf(n + have, strlen(v) + 2, "%s%c", v, i + 1 < ncols ? '|' : '\n');
+        *buf = n;
+    }
+    return 0;
+}
+
+/* A query's rows as text, as the sqlite3 shell would print them. */
+static char *rows_text(sqlite3 *db, const char *sql)
+{
+    char *buf = NULL;
+    assert_int_equal(sqlite3_exec(db, sql, text_row, &buf, NULL), SQLITE_OK);
+    return buf ? buf : calloc(1, 1);
+}
+
+#define ALL_MINUTES "SELECT * FROM v_minutely ORDER BY pack, bucket"
+#define ALL_ROLLUP_1M                                                                              \
+    "SELECT pack, bucket, n, v_sum, v_min, v_max, i_sum, i_min, i_max, soc_sum, soc_min,"          \
+    " soc_max, soc_n, cell_min, cell_max, temp_min, temp_max, printf('%.17g', charge_mwh),"        \
+    " printf('%.17g', discharge_mwh) FROM rollup_1m ORDER BY pack, bucket"
+
+static void prune_at(struct store *st, int64_t cut_ms)
+{
+    assert_int_equal(store_prune_now(st, cut_ms + 30 * DAY_MS, NULL), 0);
+}
+
+/* A prune moves minutes from the samples part of v_minutely to rollup_1m without changing a
+ * row of the view (the energy of the first kept minute included), and rollup_1m then holds the
+ * minutes exactly as computed from the readings. */
+static void test_prune_folds_minutes(void **state)
+{
+    struct fx *f = *state;
+    size_t n;
+    struct reading *r = fold_readings(&n);
+    f->st = open_store(f->cfg);
+    write_chunks(f->st, r, n);
+    sqlite3 *db = store_db(f->st);
+    char *before = rows_text(db, ALL_MINUTES);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m"), 0);
+    /* the cut is aligned down to a whole minute: 15 h 00 min */
+    assert_int_equal(store_prune_now(f->st, T0 + 30 * DAY_MS + 15 * 3600000LL + 20000, NULL), 0);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM samples WHERE ts < %lld", T0 + 15 * 3600000LL),
+                     0);
+    assert_int_equal(q_int(db, "SELECT min(ts) FROM samples WHERE pack = %lld",
+                           (long long)pack_db_id(db, "p1")),
+                     T0 + 15 * 3600000LL);
+    assert_int_equal(q_int(db, "SELECT max(bucket) FROM rollup_1m"), T0 / 1000 + 15 * 3600 - 60);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m WHERE pack = %lld",
+                           (long long)pack_db_id(db, "p2")),
+                     150);
+    char *after = rows_text(db, ALL_MINUTES);
+    assert_string_equal(after, before);
+    free(after);
+    /* the rest, after a restart */
+    reopen(f);
+    db = store_db(f->st);
+    prune_at(f->st, T0 + 40 * DAY_MS);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM samples"), 0);
+    after = rows_text(db, ALL_MINUTES);
+    assert_string_equal(after, before);
+    free(after);
+    /* against the minutes computed here from the readings */
+    struct bucket *b = calloc(FOLD_N, sizeof *b);
+    assert_non_null(b);
+    for (uint16_t p = 0; p < 2; p++) {
+        size_t nb = expect_buckets(r, n, p, 60, b, FOLD_N);
+        check_rollup_table(db, "rollup_1m", p == 0 ? "p1" : "p2", b, nb);
+        check_rollup_view(db, 0, p == 0 ? "p1" : "p2", b, nb);
+    }
+    free(b);
+    free(before);
+    free(r);
+}
+
+/* One prune of everything (two batches for p1) and prunes split at other cuts, across store
+ * reopens, with samples written in between, give the same rollup_1m to the last bit. */
+static void test_prune_split_same(void **state)
+{
+    struct fx *f = *state;
+    size_t n;
+    struct reading *r = fold_readings(&n);
+    size_t half = 0;
+    while (half < n && r[half].ts_ms < T0 + 12 * 3600000LL)
+        half++;
+    char *want;
+    {
+        f->st = open_store(f->cfg);
+        write_chunks(f->st, r, n);
+        prune_at(f->st, T0 + 40 * DAY_MS);
+        want = rows_text(store_db(f->st), ALL_ROLLUP_1M);
+        store_close(f->st);
+        f->st = NULL;
+    }
+    char path_b[160];
+    snprintf(path_b, sizeof path_b, "%s/b.db", f->dir);
+    struct config *cb = load_config(path_b);
+    struct store *sb = open_store(cb);
+    write_chunks(sb, r, half);
+    /* 7 h 13 min 10 s: cut at 7 h 13 min, in the middle of p1's samples */
+    assert_int_equal(store_prune_now(sb, T0 + 30 * DAY_MS + 7 * 3600000LL + 790000, NULL), 0);
+    store_close(sb);
+    sb = open_store(cb);
+    write_chunks(sb, r + half, n - half);
+    prune_at(sb, T0 + 9 * 3600000LL);
+    store_close(sb);
+    sb = open_store(cb);
+    prune_at(sb, T0 + 40 * DAY_MS);
+    char *got = rows_text(store_db(sb), ALL_ROLLUP_1M);
+    assert_string_equal(got, want);
+    assert_true(strlen(want) > 1000);
+    free(got);
+    free(want);
+    store_close(sb);
+    config_free(cb);
+    free(r);
+}
+
+/* A database of version 2 (1-minute rollups written with every batch, an old retention that
+ * cut in the middle of a minute): 003 keeps the rollup row of the oldest, partial minute and
+ * folds that minute's samples; later minutes come from the samples, each counted once. */
+static void test_schema_v2_minutes_migrated(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, store_migrations[0].sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, store_migrations[1].sql, NULL, NULL, NULL), SQLITE_OK);
+    /* samples at 90, 120, 150, 180 s (the one at 60 s was pruned); minute 60 has 2 samples */
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "PRAGMA user_version = 2;"
+                     "INSERT INTO packs (pack_id, port, address, name, bank, protocol)"
+                     " VALUES ('p1', 'rack', 1, 'p1', 'house', 'daren');"
+                     "INSERT INTO samples (pack, ts, voltage_mv, current_ma) VALUES"
+                     " (1, 90000, 52000, 1000), (1, 120000, 52000, 1000),"
+                     " (1, 150000, 52000, -1000), (1, 180000, 52000, 1000);"
+                     "UPDATE packs SET last_sample = 4;"
+                     "INSERT INTO rollup_1m (pack, bucket, n, v_sum, i_sum, charge_mwh) VALUES"
+                     " (1, 60, 2, 104000, 2000, 433.0), (1, 120, 2, 104000, 0, 541.0),"
+                     " (1, 180, 1, 52000, 1000, 108.0);"
+                     "INSERT INTO energy (pack, charged_mwh, last_ts, last_power_mw)"
+                     " VALUES (1, 1082.0, 180000, 52000.0);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    f->st = open_store(f->cfg);
+    db = store_db(f->st);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(q_int(db, "SELECT count(*) FROM samples"), 3);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m"), 1);
+    assert_int_equal(q_int(db, "SELECT n FROM rollup_1m WHERE bucket = 60"), 2);
+    assert_int_equal(q_int(db, "SELECT prune_ts FROM energy"), 90000);
+    assert_near(q_dbl(db, "SELECT prune_power_mw FROM energy"), 52000.0, 0);
+    assert_int_equal(q_int(db, "SELECT value FROM meta WHERE key = 'energy_max_gap_s'"), 300);
+    /* one row per minute, each sample once; the step 90 → 120 s counted in minute 120 */
+    char *rows = rows_text(db, "SELECT bucket, samples, charged_wh, discharged_wh FROM v_minutely"
+                               " ORDER BY bucket");
+    assert_string_equal(rows, "60|2|0.433|0.0\n120|2|0.542|0.108\n180|1|0.108|0.108\n");
+    free(rows);
 }
 
 /* ======================= 7. the writer thread ======================= */
@@ -1714,6 +1941,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_fresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_folds_minutes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_split_same, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_v2_minutes_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite3_shell, setup, teardown),
