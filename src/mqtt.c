@@ -5,6 +5,7 @@
 #include "mqtt.h"
 
 #include <MQTTAsync.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -39,6 +40,24 @@ struct live_pack {
     uint64_t polls, timeouts, checksum_errors, malformed;
 };
 
+/* paho is loaded when MQTT is configured (dlopen), not linked: a daemon without MQTT does not
+ * carry paho and the OpenSSL libraries it pulls in (about 2 MB of resident pages). */
+#define PAHO_LIBRARY "libpaho-mqtt3as.so.1"
+
+struct paho {
+    void *lib;
+    __typeof__(MQTTAsync_createWithOptions) *createWithOptions;
+    __typeof__(MQTTAsync_setCallbacks) *setCallbacks;
+    __typeof__(MQTTAsync_connect) *connect;
+    __typeof__(MQTTAsync_sendMessage) *sendMessage;
+    __typeof__(MQTTAsync_subscribe) *subscribe;
+    __typeof__(MQTTAsync_waitForCompletion) *waitForCompletion;
+    __typeof__(MQTTAsync_disconnect) *disconnect;
+    __typeof__(MQTTAsync_destroy) *destroy;
+    __typeof__(MQTTAsync_freeMessage) *freeMessage;
+    __typeof__(MQTTAsync_free) *free;
+};
+
 struct flight {
     int64_t id;
     MQTTAsync_token token;
@@ -46,6 +65,7 @@ struct flight {
 };
 
 struct mqtt {
+    struct paho api;
     const struct config *cfg;
     struct queue *q;
     int cancel_fd;
@@ -135,8 +155,8 @@ static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *msg)
         m->ev_birth = 1; /* Home Assistant restarted: send discovery again */
         pthread_mutex_unlock(&m->lock);
     }
-    MQTTAsync_freeMessage(&msg);
-    MQTTAsync_free(topic);
+    m->api.freeMessage(&msg);
+    m->api.free(topic);
     return 1;
 }
 
@@ -160,7 +180,7 @@ static int publish(struct mqtt *m, const char *topic, const char *payload, int r
     msg.payloadlen = (int)strlen(payload);
     msg.qos = qos;
     msg.retained = retain;
-    int rc = MQTTAsync_sendMessage(m->client, topic, &msg, &opts);
+    int rc = m->api.sendMessage(m->client, topic, &msg, &opts);
     if (rc == MQTTASYNC_SUCCESS && tok)
         *tok = opts.token;
     return rc;
@@ -464,7 +484,7 @@ static void start_connect(struct mqtt *m)
         ssl.verify = !c->tls_insecure;
         co.ssl = &ssl;
     }
-    int rc = MQTTAsync_connect(m->client, &co);
+    int rc = m->api.connect(m->client, &co);
     if (rc == MQTTASYNC_SUCCESS) {
         m->connecting = 1;
     } else {
@@ -511,7 +531,7 @@ static void handle_events(struct mqtt *m)
         publish(m, ha_topic_status(m->cfg, topic, sizeof topic), "online", 1, 1, NULL);
         snprintf(topic, sizeof topic, "%s/status", m->cfg->mqtt.discovery_prefix);
         MQTTAsync_responseOptions so = MQTTAsync_responseOptions_initializer;
-        MQTTAsync_subscribe(m->client, topic, 1, &so);
+        m->api.subscribe(m->client, topic, 1, &so);
         m->ring_len = 0;
         m->sent_upto = m->cursor;
         publish_all(m);
@@ -602,11 +622,11 @@ static void *mqtt_main(void *arg)
         char topic[256];
         MQTTAsync_token tok = 0;
         publish(m, ha_topic_status(m->cfg, topic, sizeof topic), "offline", 1, 1, &tok);
-        MQTTAsync_waitForCompletion(m->client, tok, 500); /* the whole stop stays under 2 s */
+        m->api.waitForCompletion(m->client, tok, 500); /* the whole stop stays under 2 s */
         take_acks(m);
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
         d.timeout = 500;
-        MQTTAsync_disconnect(m->client, &d);
+        m->api.disconnect(m->client, &d);
     }
     save_cursor(m);
     return NULL;
@@ -681,9 +701,39 @@ static void mqtt_free(struct mqtt *m)
 {
     close_history(m);
     if (m->client)
-        MQTTAsync_destroy(&m->client);
+        m->api.destroy(&m->client);
     pthread_mutex_destroy(&m->lock);
     free(m);
+}
+
+/* Resolves every paho function we call; 0, or -ENOENT with a log line saying what to install. */
+static int paho_load(struct paho *p)
+{
+    /* never unloaded: paho's own threads may outlive MQTTAsync_destroy */
+    p->lib = dlopen(PAHO_LIBRARY, RTLD_NOW | RTLD_NODELETE);
+    if (p->lib == NULL) {
+        log_error("mqtt: cannot load %s (%s): install the Debian package libpaho-mqtt1.3",
+                  PAHO_LIBRARY, dlerror());
+        return -ENOENT;
+    }
+    struct {
+        const char *name;
+        void **slot;
+    } syms[] = {
+#define SYM(f) {"MQTTAsync_" #f, (void **)&p->f}
+        SYM(createWithOptions), SYM(setCallbacks), SYM(connect),    SYM(sendMessage),
+        SYM(subscribe),         SYM(waitForCompletion), SYM(disconnect), SYM(destroy),
+        SYM(freeMessage),       SYM(free),
+#undef SYM
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        if ((*syms[i].slot = dlsym(p->lib, syms[i].name)) == NULL) {
+            log_error("mqtt: %s has no %s: a paho.mqtt.c older than 1.3?", PAHO_LIBRARY,
+                      syms[i].name);
+            return -ENOENT;
+        }
+    }
+    return 0;
 }
 
 int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct mqtt **out)
@@ -691,6 +741,10 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
     struct mqtt *m = calloc(1, sizeof *m);
     if (m == NULL)
         return -ENOMEM;
+    if (paho_load(&m->api) != 0) {
+        free(m);
+        return -ENOENT;
+    }
     m->cfg = cfg;
     m->q = q;
     m->cancel_fd = cancel_fd;
@@ -707,9 +761,9 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
              v6 ? "]" : "", c->port);
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
     co.sendWhileDisconnected = 0;
-    if (MQTTAsync_createWithOptions(&m->client, m->uri, c->client_id, MQTTCLIENT_PERSISTENCE_NONE,
+    if (m->api.createWithOptions(&m->client, m->uri, c->client_id, MQTTCLIENT_PERSISTENCE_NONE,
                                     NULL, &co) != MQTTASYNC_SUCCESS ||
-        MQTTAsync_setCallbacks(m->client, m, on_lost, on_message, on_delivered) !=
+        m->api.setCallbacks(m->client, m, on_lost, on_message, on_delivered) !=
             MQTTASYNC_SUCCESS) {
         mqtt_free(m);
         return -EINVAL;
