@@ -140,7 +140,8 @@ static int prepare(struct store *s, char *err, size_t cap)
          "INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct, soh_cpct,"
          " remaining_mah, full_mah, design_mah, cycles, cell_min_mv, cell_max_mv, cell_min_idx,"
          " cell_max_idx, temp_min_dc, temp_max_dc, alarms, protection, state, balancing, cells,"
-         " temps) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+         " temps, charge_uwh, discharge_uwh)"
+         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
         {&s->ins_event, "INSERT INTO events (pack, ts, kind, detail) VALUES (?,?,?,?)"},
         {&s->up_1m, ROLLUP_UPSERT("rollup_1m")},
         {&s->up_1h, ROLLUP_UPSERT("rollup_1h")},

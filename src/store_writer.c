@@ -161,6 +161,12 @@ static int flag_events(struct store *s, struct pack_state *ps, const struct read
     return rc;
 }
 
+/* mWh (never negative) to whole µWh */
+static int64_t uwh(double mwh)
+{
+    return (int64_t)(mwh * 1000.0 + 0.5);
+}
+
 static int write_sample(struct store *s, struct pack_state *ps, const struct reading *r)
 {
     const struct sample *m = &r->s;
@@ -173,6 +179,16 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
     }
     int32_t tlo, thi;
     temp_range(m, &tlo, &thi);
+    /* the step ending at this sample, stored in its row (µWh) for v_minutely and the pruner */
+    double charge = 0, discharge = 0;
+    int integrated = 0;
+    if (m->voltage_mv != SAMPLE_ABSENT && m->current_ma != SAMPLE_ABSENT) {
+        int64_t gap = (int64_t)s->cfg->storage.energy_max_gap_s * 1000;
+        integrated = ps->energy.have && r->ts_ms > ps->energy.last_ts &&
+                     r->ts_ms - ps->energy.last_ts <= gap;
+        energy_step(&ps->energy, r->ts_ms, (double)m->voltage_mv * m->current_ma / 1000.0, gap,
+                    &charge, &discharge);
+    }
     sqlite3_bind_int64(st, 1, ps->db_id);
     sqlite3_bind_int64(st, 2, r->ts_ms);
     bind_val(st, 3, m->voltage_mv);
@@ -201,6 +217,8 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
         sqlite3_bind_blob(st, 22, temps, (int)(2 * m->ntemps), SQLITE_TRANSIENT);
     else
         sqlite3_bind_null(st, 22);
+    bind_opt(st, 23, uwh(charge), integrated);
+    bind_opt(st, 24, uwh(discharge), integrated);
     int rc = step_done(st);
     if (rc != SQLITE_OK)
         return rc;
@@ -210,10 +228,6 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
     if (r->ts_ms > ps->batch_max_ts)
         ps->batch_max_ts = r->ts_ms;
 
-    double charge = 0, discharge = 0;
-    if (m->voltage_mv != SAMPLE_ABSENT && m->current_ma != SAMPLE_ABSENT)
-        energy_step(&ps->energy, r->ts_ms, (double)m->voltage_mv * m->current_ma / 1000.0,
-                    (int64_t)s->cfg->storage.energy_max_gap_s * 1000, &charge, &discharge);
     /* the 1-minute rollup is written when the sample is pruned (retention_fold) */
     int64_t sec = r->ts_ms / 1000;
     struct acc *a = acc_get(s, 1, ps->db_id, sec - sec % 3600);
@@ -381,9 +395,10 @@ static int64_t q_int64(sqlite3 *db, const char *sql, int64_t pack, int64_t cut, 
 
 /* One transaction: folds a batch of one pack's samples older than cut (ms, a whole minute)
  * into rollup_1m and deletes exactly them. The batch ends on a minute boundary when it can, so
- * a reader between two batches never sees a minute half in rollup_1m and half in samples. The
- * integration carries on from the pruner's last point (energy.prune_ts, prune_power_mw), the
- * same energy_step the writer used, so the minutes keep the energy v_minutely showed. Minutes
+ * a reader between two batches never sees a minute half in rollup_1m and half in samples. A
+ * minute's energy is the sum of its rows' increments (charge_uwh, discharge_uwh, written by
+ * the writer's energy_step), as v_minutely sums them, so the minutes keep the energy the view
+ * showed; energy.prune_ts, prune_power_mw keep the last pruned point with power. Minutes
  * older than min_cut (s) are not written: the 1-minute retention would delete them at once.
  * Returns the samples deleted (*lost: of them, not yet delivered to MQTT), or -1. */
 static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_t min_cut,
@@ -428,7 +443,8 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
     const int64_t prev_ts = e.have ? e.last_ts : INT64_MIN;
     s->naccs = 0;
     if ((rc = sqlite3_prepare_v2(s->db,
-                                 "SELECT ts, " STORE_SAMPLE_COLUMNS " FROM samples WHERE pack = ?1"
+                                 "SELECT ts, charge_uwh, discharge_uwh, " STORE_SAMPLE_COLUMNS
+                                 " FROM samples WHERE pack = ?1"
                                  " AND ts < ?2 ORDER BY ts, id LIMIT ?3",
                                  -1, &sel, NULL)) != SQLITE_OK)
         goto out;
@@ -439,12 +455,16 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
         int64_t ts = sqlite3_column_int64(sel, 0);
         struct sample m;
         n++;
-        if (store_sample_from_row(sel, 1, NULL, &m) != 0)
+        if (store_sample_from_row(sel, 3, NULL, &m) != 0)
             continue; /* not a row this writer wrote: nothing to fold */
-        double charge = 0, discharge = 0;
-        if (m.voltage_mv != SAMPLE_ABSENT && m.current_ma != SAMPLE_ABSENT)
-            energy_step(&e, ts, (double)m.voltage_mv * m.current_ma / 1000.0,
-                        (int64_t)s->cfg->storage.energy_max_gap_s * 1000, &charge, &discharge);
+        /* the energy the writer integrated (µWh while summing: exact, as v_minutely sums) */
+        double charge = (double)sqlite3_column_int64(sel, 1);
+        double discharge = (double)sqlite3_column_int64(sel, 2);
+        if (m.voltage_mv != SAMPLE_ABSENT && m.current_ma != SAMPLE_ABSENT) {
+            e.have = 1;
+            e.last_ts = ts;
+            e.last_power_mw = (double)m.voltage_mv * m.current_ma / 1000.0;
+        }
         int64_t sec = ts / 1000;
         if (sec - sec % 60 < min_cut)
             continue;
@@ -458,8 +478,11 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
     if (rc != SQLITE_DONE)
         goto out;
     rc = SQLITE_OK;
-    for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++)
+    for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++) {
+        s->accs[i].charge /= 1000.0; /* µWh to mWh */
+        s->accs[i].discharge /= 1000.0;
         rc = write_acc(s, &s->accs[i]);
+    }
     if (rc == SQLITE_OK && e.have && e.last_ts != prev_ts) {
         if ((rc = sqlite3_prepare_v2(s->db,
                                      "INSERT INTO energy (pack, prune_ts, prune_power_mw)"

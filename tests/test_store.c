@@ -1014,8 +1014,10 @@ static void check_rollup_table(sqlite3 *db, const char *table, const char *pack,
         col_int(st, 13, x->cell_max);
         col_int(st, 14, x->temp_min);
         col_int(st, 15, x->temp_max);
-        assert_near(sqlite3_column_double(st, 16), x->charge, 1e-6);
-        assert_near(sqlite3_column_double(st, 17), x->discharge, 1e-6);
+        /* rollup_1m sums the samples' increments, each rounded to 1 µWh (0.001 mWh) */
+        double tol = 1e-6 + (strcmp(table, "rollup_1m") == 0 ? 1e-3 * (double)x->n : 0);
+        assert_near(sqlite3_column_double(st, 16), x->charge, tol);
+        assert_near(sqlite3_column_double(st, 17), x->discharge, tol);
     }
     if (sqlite3_step(st) != SQLITE_DONE)
         fail_msg("%s of %s: more rows than the %zu expected", table, pack, nb);
@@ -1059,14 +1061,37 @@ static void check_rollup_view(sqlite3 *db, int hourly, const char *pack, const s
         col_num(st, 10, x->cell_min, 1000, 3);
         col_num(st, 11, x->cell_max, 1000, 3);
         col_num(st, 12, x->temp_max, 10, 1);
-        assert_near(sqlite3_column_double(st, 13), x->charge / 1000.0, 0.0005 + 1e-9);
-        assert_near(sqlite3_column_double(st, 14), x->discharge / 1000.0, 0.0005 + 1e-9);
+        /* v_minutely: 0.001 Wh, from increments rounded to 1 µWh (1e-6 Wh) per sample */
+        double tol = 0.0005 + 1e-9 + (hourly ? 0 : 1e-6 * (double)x->n);
+        assert_near(sqlite3_column_double(st, 13), x->charge / 1000.0, tol);
+        assert_near(sqlite3_column_double(st, 14), x->discharge / 1000.0, tol);
         col_num(st, 15, x->soc_min, 100, 2);
         col_num(st, 16, x->soc_max, 100, 2);
         col_num(st, 17, x->temp_min, 10, 1);
     }
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
+}
+
+/* Each sample row keeps the energy step the writer integrated (µWh, rounded): per pack they
+ * add up to the energy counter, within 0.5 µWh per row. */
+static void check_sample_energy(sqlite3 *db, const char *pid)
+{
+    long long pack = (long long)pack_db_id(db, pid);
+    long long rows = q_int(db, "SELECT count(*) FROM samples WHERE pack = %lld", pack);
+    assert_true(rows > 0);
+    assert_near(q_dbl(db, "SELECT total(charge_uwh) FROM samples WHERE pack = %lld", pack),
+                q_dbl(db, "SELECT charged_mwh * 1000 FROM energy WHERE pack = %lld", pack),
+                0.5 * (double)rows + 1e-6);
+    assert_near(q_dbl(db, "SELECT total(discharge_uwh) FROM samples WHERE pack = %lld", pack),
+                q_dbl(db, "SELECT discharged_mwh * 1000 FROM energy WHERE pack = %lld", pack),
+                0.5 * (double)rows + 1e-6);
+    /* nothing integrated for the pack's first sample */
+    assert_int_equal(q_int(db, "SELECT count(*) FROM samples WHERE pack = %lld AND id ="
+                               " (SELECT min(id) FROM samples WHERE pack = %lld)"
+                               " AND charge_uwh IS NULL AND discharge_uwh IS NULL",
+                           pack, pack),
+                     1);
 }
 
 /* `pruned`: retention has folded every sample into rollup_1m; otherwise rollup_1m is empty and
@@ -1101,11 +1126,14 @@ static void check_rollups(sqlite3 *db, const struct reading *r, size_t n, int pr
                           (long long)pack_db_id(db, pid)),
                     discharge, 1e-6);
         assert_true(charge > 0 && discharge > 0);
-        /* and so is the energy of v_minutely's minutes (each rounded to 0.001 Wh) */
+        /* and so is the energy of v_minutely's minutes (each rounded to 0.001 Wh, from
+         * increments rounded to 1 µWh) */
         assert_near(q_dbl(db, "SELECT sum(charged_wh) FROM v_minutely WHERE pack = '%s'", pid),
-                    charge / 1000.0, 0.0005 * (double)nm + 1e-9);
+                    charge / 1000.0, 0.0005 * (double)nm + 1e-6 * (double)n + 1e-9);
         assert_near(q_dbl(db, "SELECT sum(discharged_wh) FROM v_minutely WHERE pack = '%s'", pid),
-                    discharge / 1000.0, 0.0005 * (double)nm + 1e-9);
+                    discharge / 1000.0, 0.0005 * (double)nm + 1e-6 * (double)n + 1e-9);
+        if (!pruned)
+            check_sample_energy(db, pid);
     }
     assert_int_equal(q_int(db, "SELECT count(*) FROM v_minutely WHERE pack = 'p3'"), 0);
     assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m WHERE pack ="
@@ -1252,11 +1280,13 @@ static void test_energy_counters(void **state)
     /* the minutes: computed from the samples (each rounded to 0.001 Wh), then folded by
      * retention into rollup_1m */
     assert_near(q_dbl(db, "SELECT sum(charged_wh) FROM v_minutely WHERE pack = 'p1'"), 1.04e3,
-                61 * 0.0005);
+                61 * 0.0005 + 120 * 1e-6);
+    check_sample_energy(db, "p1");
     assert_int_equal(store_prune_now(f->st, T0 + 31 * DAY_MS, NULL), 0);
+    /* rollup_1m sums the rows' increments: 120 steps, each rounded to 1 µWh */
     assert_near(q_dbl(db, "SELECT sum(charge_mwh) FROM rollup_1m WHERE pack = %lld",
                       (long long)pack_db_id(db, "p1")),
-                1.04e6, 1e-3);
+                1.04e6, 1e-3 * 120);
     assert_near(q_dbl(db, "SELECT sum(discharge_mwh) FROM rollup_1h WHERE pack = %lld",
                       (long long)pack_db_id(db, "p1")),
                 0, 0);
@@ -1282,18 +1312,24 @@ static void test_energy_counters(void **state)
     const double ten_min = 1.04e6 / 6;
     assert_near(energy_col(db, "p3", "charged_mwh"), 2 * ten_min, 1e-3);
     assert_near(q_dbl(db, "SELECT sum(charged_wh) FROM v_minutely WHERE pack = 'p3'"),
-                2 * ten_min / 1000, 22 * 0.0005);
+                2 * ten_min / 1000, 22 * 0.0005 + 40 * 1e-6);
+    check_sample_energy(db, "p3");
+    /* the first sample after the gap integrated nothing */
+    assert_int_equal(q_int(db, "SELECT count(*) FROM samples WHERE pack = %lld AND ts = %lld"
+                               " AND charge_uwh IS NULL",
+                           (long long)pack_db_id(db, "p3"), T0 + 901000),
+                     1);
     assert_near(q_dbl(db, "SELECT charged_wh FROM v_minutely WHERE pack = 'p3' AND bucket = %lld",
                       (T0 + 901000) / 1000 / 60 * 60),
                 1.04e3 / 120, 0.0005);
     assert_int_equal(store_prune_now(f->st, T0 + 31 * DAY_MS, NULL), 0);
     assert_near(q_dbl(db, "SELECT sum(charge_mwh) FROM rollup_1m WHERE pack = %lld",
                       (long long)pack_db_id(db, "p3")),
-                2 * ten_min, 1e-3);
+                2 * ten_min, 1e-3 * 40);
     /* the minute after the gap (901 s, 931 s) holds one step, not the gap before it */
     assert_near(q_dbl(db, "SELECT charge_mwh FROM rollup_1m WHERE pack = %lld AND bucket = %lld",
                       (long long)pack_db_id(db, "p3"), (T0 + 901000) / 1000 / 60 * 60),
-                1.04e6 / 120, 1e-6);
+                1.04e6 / 120, 1e-3);
 
     /* per day and per bank: 2026-01-01 holds everything */
     sqlite3_stmt *st = prep(db, "SELECT pack, bank, day, charged_kwh, discharged_kwh FROM"
@@ -1775,6 +1811,62 @@ static void test_schema_v2_minutes_migrated(void **state)
     free(rows);
 }
 
+/* A version-3 database with kept samples: 004 backfills each row's increment as 003's
+ * v_minutely integrated it (from the pruner's last point, split at the zero crossing, nothing
+ * after a gap or without current), and the new v_minutely shows the same rows. */
+static void test_schema_v3_sample_energy_migrated(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (int v = 0; v < 3; v++)
+        assert_int_equal(sqlite3_exec(db, store_migrations[v].sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "PRAGMA user_version = 3;"
+                     "INSERT INTO packs (pack_id, port, address, name, bank, protocol) VALUES"
+                     " ('p1', 'rack', 1, 'p1', 'house', 'daren'),"
+                     " ('p2', 'rack', 2, 'p2', 'house', 'daren');"
+                     "INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct) VALUES"
+                     " (1, 120000, 52000, 1000, 5000), (1, 150000, 52000, -1000, 5000),"
+                     " (1, 180000, 52000, NULL, 5000), (1, 210000, 52000, 1000, 5000),"
+                     " (1, 600000, 52000, 1000, 5000), (1, 630000, 52000, 2000, 5000),"
+                     " (2, 120000, 51000, -3000, 4000);"
+                     "UPDATE packs SET last_sample = (SELECT max(id) FROM samples"
+                     " WHERE samples.pack = packs.id);"
+                     "INSERT INTO rollup_1m (pack, bucket, n, v_sum, i_sum, charge_mwh) VALUES"
+                     " (1, 60, 2, 104000, 2000, 433.0);"
+                     "INSERT INTO energy (pack, charged_mwh, last_ts, last_power_mw, prune_ts,"
+                     " prune_power_mw) VALUES (1, 2000.0, 630000, 104000.0, 90000, 52000.0),"
+                     " (2, 0, 120000, -153000.0, NULL, NULL);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    char *before = rows_text(db, ALL_MINUTES);
+    sqlite3_close(db);
+    f->st = open_store(f->cfg);
+    db = store_db(f->st);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    char *rows = rows_text(db, "SELECT pack, ts, charge_uwh, discharge_uwh FROM samples"
+                               " ORDER BY pack, ts");
+    assert_string_equal(rows, "1|120000|433333|0\n"        /* from the pruner's point, 90 s */
+                              "1|150000|108333|108333\n"   /* +52 W → −52 W */
+                              "1|180000|NULL|NULL\n"      /* no current */
+                              "1|210000|216667|216667\n"   /* −52 W → +52 W over 60 s */
+                              "1|600000|NULL|NULL\n"      /* after a gap of 390 s */
+                              "1|630000|650000|0\n"        /* 52 W → 104 W */
+                              "2|120000|NULL|NULL\n");    /* the pack's first point */
+    free(rows);
+    char *after = rows_text(db, ALL_MINUTES);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    rows = rows_text(db, "SELECT bucket, samples, charged_wh, discharged_wh FROM v_minutely"
+                         " WHERE pack = 'p1' ORDER BY bucket");
+    assert_string_equal(rows, "60|2|0.433|0.0\n120|2|0.542|0.108\n180|1|0.217|0.217\n"
+                              "600|2|0.65|0.0\n");
+    free(rows);
+}
+
 /* ======================= 7. the writer thread ======================= */
 
 static int64_t wall_ms(void)
@@ -1944,6 +2036,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_folds_minutes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_split_same, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_v2_minutes_migrated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_v3_sample_energy_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite3_shell, setup, teardown),
