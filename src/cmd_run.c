@@ -182,10 +182,7 @@ int cmd_run(int argc, char **argv)
              cfg->node_id, cfg->nports, cfg->source);
     for (size_t i = 0; i < cfg->nports; i++) {
         int err = poller_start(cfg, i, &sinks, &seq, efd, &pollers[i]);
-        if (err == -EPROTONOSUPPORT)
-            log_error("port %s: protocol %s is not supported yet; this port is not polled",
-                      cfg->ports[i].name, config_protocol_name(cfg->ports[i].protocol));
-        else if (err)
+        if (err)
             log_error("port %s: cannot start its thread: %s", cfg->ports[i].name, strerror(-err));
         else
             started++;

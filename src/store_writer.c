@@ -398,13 +398,13 @@ static int64_t q_int64(sqlite3 *db, const char *sql, int64_t pack, int64_t cut, 
  * a reader between two batches never sees a minute half in rollup_1m and half in samples. A
  * minute's energy is the sum of its rows' increments (charge_uwh, discharge_uwh, written by
  * the writer's energy_step), as v_minutely sums them, so the minutes keep the energy the view
- * showed; energy.prune_ts, prune_power_mw keep the last pruned point with power. Minutes
+ * showed. (energy.prune_ts / prune_power_mw only served migration 004's backfill.) Minutes
  * older than min_cut (s) are not written: the 1-minute retention would delete them at once.
  * Returns the samples deleted (*lost: of them, not yet delivered to MQTT), or -1. */
 static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_t min_cut,
                               int64_t *lost)
 {
-    sqlite3_stmt *sel = NULL, *del = NULL, *st = NULL;
+    sqlite3_stmt *sel = NULL, *del = NULL;
     int64_t n = 0;
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
@@ -425,22 +425,6 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
                     "SELECT count(*) FROM (" PRUNE_BATCH ") WHERE id > (SELECT value FROM meta"
                     " WHERE key = '" STORE_MQTT_CURSOR_KEY "')",
                     pack, cut, 0);
-    struct energy_state e;
-    memset(&e, 0, sizeof e);
-    if (sqlite3_prepare_v2(s->db, "SELECT prune_ts, prune_power_mw FROM energy WHERE pack = ?1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = SQLITE_ERROR;
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, pack);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        e.have = 1;
-        e.last_ts = sqlite3_column_int64(st, 0);
-        e.last_power_mw = sqlite3_column_double(st, 1);
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    const int64_t prev_ts = e.have ? e.last_ts : INT64_MIN;
     s->naccs = 0;
     if ((rc = sqlite3_prepare_v2(s->db,
                                  "SELECT ts, charge_uwh, discharge_uwh, " STORE_SAMPLE_COLUMNS
@@ -460,11 +444,6 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
         /* the energy the writer integrated (µWh while summing: exact, as v_minutely sums) */
         double charge = (double)sqlite3_column_int64(sel, 1);
         double discharge = (double)sqlite3_column_int64(sel, 2);
-        if (m.voltage_mv != SAMPLE_ABSENT && m.current_ma != SAMPLE_ABSENT) {
-            e.have = 1;
-            e.last_ts = ts;
-            e.last_power_mw = (double)m.voltage_mv * m.current_ma / 1000.0;
-        }
         int64_t sec = ts / 1000;
         if (sec - sec % 60 < min_cut)
             continue;
@@ -483,19 +462,6 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
         s->accs[i].discharge /= 1000.0;
         rc = write_acc(s, &s->accs[i]);
     }
-    if (rc == SQLITE_OK && e.have && e.last_ts != prev_ts) {
-        if ((rc = sqlite3_prepare_v2(s->db,
-                                     "INSERT INTO energy (pack, prune_ts, prune_power_mw)"
-                                     " VALUES (?1, ?2, ?3) ON CONFLICT(pack) DO UPDATE SET"
-                                     " prune_ts = excluded.prune_ts,"
-                                     " prune_power_mw = excluded.prune_power_mw",
-                                     -1, &st, NULL)) == SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, pack);
-            sqlite3_bind_int64(st, 2, e.last_ts);
-            sqlite3_bind_double(st, 3, e.last_power_mw);
-            rc = step_done(st);
-        }
-    }
     if (rc == SQLITE_OK &&
         (rc = sqlite3_prepare_v2(s->db, "DELETE FROM samples WHERE id IN (" PRUNE_BATCH ")", -1,
                                  &del, NULL)) == SQLITE_OK) {
@@ -509,7 +475,6 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
 out:
     sqlite3_finalize(sel);
     sqlite3_finalize(del);
-    sqlite3_finalize(st);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
