@@ -1,4 +1,4 @@
-/* mbpack: PACE-compatible BMS packs over Modbus RTU (../shared/protocol/MODBUS.md), on
+/* mbpack: PACE-compatible BMS packs over Modbus RTU (docs/reference/MODBUS.md), on
  * libmodbus's RTU backend.
  *
  * A poll is one request (function 0x03, registers 0..36) decoded through one register map table;

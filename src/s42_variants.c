@@ -1,6 +1,6 @@
 /* s42_variants: the protocol variants as data (one row each: VER, CID1, units, INFO layouts,
  * status-bit maps) and the public decode/encode entry points that walk those layouts.
- * Sources for every layout and bit: ../shared/protocol/SERVICE42.md §2–§3 (see docs/protocol.md
+ * Sources for every layout and bit: docs/reference/SERVICE42.md §2–§3 (see docs/protocol.md
  * for the choices made where the sources disagree or are silent). */
 #include <string.h>
 

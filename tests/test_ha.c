@@ -5,7 +5,7 @@
  *     topic<TAB>retain<TAB>payload
  * The program version in "sw_version" is written as @BMSFLEET_VERSION@ so a release does not
  * change the files. After a deliberate change, regenerate them and review the diff line by
- * line against ../shared/design/HOME-ASSISTANT.md before committing:
+ * line against docs/reference/HOME-ASSISTANT.md before committing:
  *     BMSFLEET_UPDATE_GOLDEN=1 ./test_ha
  * (jq -R 'split("\t")[2] | fromjson' tests/golden/pack_discovery.txt shows them readable.)
  *
@@ -195,7 +195,7 @@ static void full_sample(struct sample *s, uint32_t alarms, uint32_t prot, uint32
     sample_finish(s);
 }
 
-/* The Daren 0x42 answer of ../shared/protocol/vectors.tsv: SOC 67.00 %, 53.12 V, 0.00 A, 16
+/* The Daren 0x42 answer of tests/data/vectors.tsv: SOC 67.00 %, 53.12 V, 0.00 A, 16
  * cells 3.291–3.330 V, ENV 27.0 °C, MOS 27.0 °C, full 80.00 Ah, remaining 53.60 Ah, 204 cycles. */
 static void daren_sample(struct sample *s)
 {

@@ -1,5 +1,5 @@
-/* test_s42: the Service 42 codec against the protocol truth: ../shared/protocol/vectors.tsv (read
- * at run time) and the layouts of SERVICE42.md, with hand-built frames for the variants that have
+/* test_s42: the Service 42 codec against the protocol truth: tests/data/vectors.tsv (read
+ * at run time) and the layouts of docs/reference/SERVICE42.md, with hand-built frames for the variants that have
  * no public frame, every single-character corruption and truncation of every frame, one test per §7
  * pitfall, the §1 worked examples, and encode/decode round trips.
  *
