@@ -28,6 +28,8 @@
 #define BACKOFF_MAX_MS 60000
 #define CURSOR_SAVE_MS 500
 #define FRESH_INTERVALS 3
+#define BUFFERED 256         /* messages paho holds before writing them to the socket */
+#define PUBLISH_WAIT_MS 10000 /* a message waits this long at most for room in that buffer */
 
 struct live_pack {
     struct sample s;
@@ -80,6 +82,8 @@ struct mqtt {
     MQTTAsync_token acks[WINDOW * 2];
     size_t nacks;
 
+    uint64_t published, dropped, drops_unlogged;
+
     int connected, connecting;
     int64_t next_attempt_ms;
     int backoff_ms;
@@ -91,6 +95,7 @@ struct mqtt {
     struct flight ring[WINDOW];
     size_t ring_head, ring_len;
     int replay_busy;
+    int cursor_save_failing;
 
     struct live_pack packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
 };
@@ -160,16 +165,42 @@ static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *msg)
     return 1;
 }
 
-static void on_delivered(void *ctx, MQTTAsync_token token)
+/* Called by paho when the broker acknowledged a history message (PUBACK). Only history
+ * messages carry this callback, so at most WINDOW tokens wait here: none is ever dropped. */
+static void on_history_acked(void *ctx, MQTTAsync_successData *resp)
 {
     struct mqtt *m = ctx;
     pthread_mutex_lock(&m->lock);
-    if (m->nacks < sizeof m->acks / sizeof m->acks[0])
-        m->acks[m->nacks++] = token;
+    if (resp && m->nacks < sizeof m->acks / sizeof m->acks[0])
+        m->acks[m->nacks++] = resp->token;
     pthread_mutex_unlock(&m->lock);
 }
 
 /* ---- publishing ---- */
+
+static int stopping(const struct mqtt *m);
+
+static const char *paho_error(int rc)
+{
+    switch (rc) {
+    case MQTTASYNC_DISCONNECTED: return "not connected";
+    case MQTTASYNC_MAX_MESSAGES_INFLIGHT: return "too many messages in flight";
+    case MQTTASYNC_MAX_BUFFERED_MESSAGES: return "paho's send buffer is full";
+    case MQTTASYNC_NO_MORE_MSGIDS: return "no message id free";
+    case MQTTASYNC_BAD_UTF8_STRING: return "topic is not valid UTF-8";
+    case MQTTASYNC_NULL_PARAMETER: return "null parameter";
+    case MQTTASYNC_BAD_QOS: return "bad QoS";
+    default: return "publish failed";
+    }
+}
+
+/* The client is momentarily full: waiting frees room (paho writes its buffer to the socket,
+ * the broker acknowledges messages in flight). */
+static int paho_busy(int rc)
+{
+    return rc == MQTTASYNC_MAX_BUFFERED_MESSAGES || rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT ||
+           rc == MQTTASYNC_NO_MORE_MSGIDS;
+}
 
 static int publish(struct mqtt *m, const char *topic, const char *payload, int retain, int qos,
                    MQTTAsync_token *tok)
@@ -180,32 +211,63 @@ static int publish(struct mqtt *m, const char *topic, const char *payload, int r
     msg.payloadlen = (int)strlen(payload);
     msg.qos = qos;
     msg.retained = retain;
+    if (tok) { /* history (and the goodbye): the acknowledgement is recorded */
+        opts.onSuccess = on_history_acked;
+        opts.context = m;
+    }
     int rc = m->api.sendMessage(m->client, topic, &msg, &opts);
     if (rc == MQTTASYNC_SUCCESS && tok)
         *tok = opts.token;
     return rc;
 }
 
-/* For discovery and states: a burst (discovery of a whole bank) can fill paho's in-flight
- * window; then wait for acknowledgements instead of dropping the message. Up to 2 s. */
+/* A message given up: counted, and logged at warning level (the first of a connection with
+ * its topic; later ones are summed up when the connection is back, see note_drops_logged). */
+static void drop(struct mqtt *m, const char *topic, int rc)
+{
+    m->dropped++;
+    if (m->drops_unlogged++ == 0)
+        log_warn("mqtt: %s not published: %s (code %d); %llu messages given up so far", topic,
+                 paho_error(rc), rc, (unsigned long long)m->dropped);
+}
+
+static void note_drops_logged(struct mqtt *m)
+{
+    if (m->drops_unlogged > 1)
+        log_warn("mqtt: %llu messages given up since the last report (%llu in all)",
+                 (unsigned long long)(m->drops_unlogged - 1), (unsigned long long)m->dropped);
+    m->drops_unlogged = 0;
+}
+
+/* Discovery, availability and states. A burst (the discovery of a whole bank is hundreds of
+ * configs) fills paho's buffer of unsent messages faster than its thread writes them: wait for
+ * room, a few milliseconds at a time, instead of dropping the message. Gives up (counted,
+ * logged) only when the client is disconnected, the daemon stops, or no room came for
+ * PUBLISH_WAIT_MS. */
 static int publish_wait(struct mqtt *m, const char *topic, const char *payload, int retain,
                         int qos)
 {
+    int64_t deadline = now_mono_ms() + PUBLISH_WAIT_MS;
     int rc = publish(m, topic, payload, retain, qos, NULL);
-    for (int i = 0; i < 400 && rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT; i++) {
-        struct timespec nap = {0, 5 * 1000000};
-        nanosleep(&nap, NULL);
+    while (paho_busy(rc) && now_mono_ms() < deadline && !stopping(m)) {
+        struct pollfd pfd = {.fd = m->cancel_fd, .events = POLLIN};
+        (void)poll(&pfd, 1, 2);
         rc = publish(m, topic, payload, retain, qos, NULL);
     }
     if (rc != MQTTASYNC_SUCCESS)
-        log_debug("mqtt: %s not published (code %d)", topic, rc);
+        drop(m, topic, rc);
+    else
+        m->published++;
     return rc;
 }
 
+/* For the ha builders. A message that could not be sent is counted and the burst goes on;
+ * without a connection it stops (everything is sent again on the next connection). */
 static int emit(void *ctx, const char *topic, const char *payload, int retain)
 {
     struct mqtt *m = ctx;
-    return publish_wait(m, topic, payload, retain, retain ? 1 : m->cfg->mqtt.qos);
+    int rc = publish_wait(m, topic, payload, retain, retain ? 1 : m->cfg->mqtt.qos);
+    return rc == MQTTASYNC_DISCONNECTED ? rc : 0;
 }
 
 static void set_availability(struct mqtt *m, size_t port, size_t pack, int online)
@@ -362,8 +424,17 @@ static void save_cursor(struct mqtt *m)
         return;
     sqlite3_reset(m->q_save);
     sqlite3_bind_int64(m->q_save, 1, m->cursor);
-    if (sqlite3_step(m->q_save) == SQLITE_DONE)
+    int rc = sqlite3_step(m->q_save);
+    if (rc == SQLITE_DONE) {
+        if (m->cursor_save_failing)
+            log_info("mqtt: the replay cursor is saved again");
         m->saved_cursor = m->cursor;
+        m->cursor_save_failing = 0;
+    } else if (!m->cursor_save_failing) {
+        /* kept in memory meanwhile; a restart before it is saved repeats some history */
+        log_warn("mqtt: cannot save the replay cursor (%s); retrying", sqlite3_errstr(rc));
+        m->cursor_save_failing = 1;
+    }
     sqlite3_reset(m->q_save);
     m->last_save_ms = now_mono_ms();
 }
@@ -441,6 +512,7 @@ static void replay(struct mqtt *m)
             f->acked = 0;
             m->ring_len++;
             m->sent_upto = id;
+            m->published++;
             budget--;
         }
         sqlite3_reset(m->q_backlog);
@@ -527,11 +599,15 @@ static void handle_events(struct mqtt *m)
         m->backoff_ms = 1000;
         m->last_error[0] = '\0';
         log_info("mqtt: connected to %s", m->uri);
+        note_drops_logged(m);
         char topic[256];
-        publish(m, ha_topic_status(m->cfg, topic, sizeof topic), "online", 1, 1, NULL);
+        publish_wait(m, ha_topic_status(m->cfg, topic, sizeof topic), "online", 1, 1);
         snprintf(topic, sizeof topic, "%s/status", m->cfg->mqtt.discovery_prefix);
         MQTTAsync_responseOptions so = MQTTAsync_responseOptions_initializer;
-        m->api.subscribe(m->client, topic, 1, &so);
+        int rc = m->api.subscribe(m->client, topic, 1, &so);
+        if (rc != MQTTASYNC_SUCCESS)
+            log_warn("mqtt: cannot subscribe to %s (code %d): discovery is not sent again when "
+                     "Home Assistant restarts until the next connection", topic, rc);
         m->ring_len = 0;
         m->sent_upto = m->cursor;
         publish_all(m);
@@ -621,14 +697,21 @@ static void *mqtt_main(void *arg)
     if (m->connected) {
         char topic[256];
         MQTTAsync_token tok = 0;
-        publish(m, ha_topic_status(m->cfg, topic, sizeof topic), "offline", 1, 1, &tok);
-        m->api.waitForCompletion(m->client, tok, 500); /* the whole stop stays under 2 s */
+        int rc = publish(m, ha_topic_status(m->cfg, topic, sizeof topic), "offline", 1, 1, &tok);
+        /* the whole stop stays under 2 s; the broker's last will says "offline" otherwise */
+        if (rc != MQTTASYNC_SUCCESS || m->api.waitForCompletion(m->client, tok, 500) !=
+                                           MQTTASYNC_SUCCESS)
+            log_warn("mqtt: \"offline\" not confirmed by the broker (code %d); its last will "
+                     "says it instead", rc);
         take_acks(m);
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
         d.timeout = 500;
         m->api.disconnect(m->client, &d);
     }
     save_cursor(m);
+    note_drops_logged(m);
+    log_info("mqtt: %llu messages published, %llu given up", (unsigned long long)m->published,
+             (unsigned long long)m->dropped);
     return NULL;
 }
 
@@ -761,9 +844,10 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
              v6 ? "]" : "", c->port);
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
     co.sendWhileDisconnected = 0;
+    co.maxBufferedMessages = BUFFERED;
     if (m->api.createWithOptions(&m->client, m->uri, c->client_id, MQTTCLIENT_PERSISTENCE_NONE,
                                     NULL, &co) != MQTTASYNC_SUCCESS ||
-        m->api.setCallbacks(m->client, m, on_lost, on_message, on_delivered) !=
+        m->api.setCallbacks(m->client, m, on_lost, on_message, NULL) !=
             MQTTASYNC_SUCCESS) {
         mqtt_free(m);
         return -EINVAL;
