@@ -18,6 +18,7 @@
 #define CONFIG_ID_LEN 64
 #define CONFIG_PATH_LEN 256
 #define CONFIG_MAX_ERRORS 100
+#define CONFIG_MAX_WARNINGS 8
 
 enum config_protocol {
     CONFIG_PROTO_DAREN = 0,
@@ -99,6 +100,11 @@ struct config {
     size_t nbanks;
     struct config_storage storage;
     struct config_mqtt mqtt;
+    /* What is valid but unwise (a password file others can read), "file:line:col: warning:
+     * message": `check` prints them, `run` logs them at warning level. nwarnings counts them
+     * all; the first CONFIG_MAX_WARNINGS are kept. */
+    char warnings[CONFIG_MAX_WARNINGS][320];
+    size_t nwarnings;
 };
 
 /* Errors of one load, each "file:line:col: message". */

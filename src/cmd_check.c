@@ -28,7 +28,10 @@ static int report(int rc, const struct config *c, const struct config_errors *er
         config_print_errors(stderr, rc, errs);
         return CLI_EXIT_USAGE;
     }
-    printf("configuration OK%s\n", env ? " (from the environment of the replaced program)" : "");
+    for (size_t i = 0; i < c->nwarnings && i < CONFIG_MAX_WARNINGS; i++)
+        fprintf(stderr, "%s\n", c->warnings[i]);
+    printf("configuration OK%s%s\n", env ? " (from the environment of the replaced program)" : "",
+           c->nwarnings ? ", with warnings" : "");
     config_write_summary(stdout, c);
     if (env) {
         printf("\nEquivalent configuration file:\n");

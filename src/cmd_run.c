@@ -125,6 +125,8 @@ int cmd_run(int argc, char **argv)
         return rc;
     if (log_get_level() != LOG_DEBUG) /* -v on the command line wins */
         log_set_level(level ? lvl : cfg->log_level);
+    for (size_t i = 0; i < cfg->nwarnings && i < CONFIG_MAX_WARNINGS; i++)
+        log_warn("%s", cfg->warnings[i]);
 
     /* Consumers first, so no reading is produced before someone takes it. */
     struct sinks_state {

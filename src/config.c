@@ -11,10 +11,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_FILE (1024 * 1024) /* a configuration is a few kB */
@@ -408,36 +410,59 @@ static void finish_ports(struct config_ctx *x, struct config *c)
     }
 }
 
-/* First line of the file, without its line ending. */
-static void read_password(struct config_ctx *x, struct config_mqtt *q, struct config_mark at)
+/* First line of the file, without its line ending. Only a regular file is read (a FIFO or a
+ * terminal would block the start forever); one that group or others can read is accepted
+ * with a warning, since the password then is not secret on this box. */
+static void read_password(struct config_ctx *x, struct config *c, struct config_mark at)
 {
-    FILE *f = fopen(q->password_file, "r");
-    if (f == NULL) {
-        config_add_err(x, at, "cannot read password_file %s: %s", q->password_file,
-                       strerror(errno));
+    struct config_mqtt *q = &c->mqtt;
+    const char *path = q->password_file;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        config_add_err(x, at, "cannot read password_file %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return;
     }
-    char line[sizeof q->password + 2];
-    errno = 0;
-    if (fgets(line, sizeof line, f) == NULL) {
-        int e = ferror(f) ? errno : 0;
-        line[0] = '\0';
-        if (e) {
-            fclose(f);
-            config_add_err(x, at, "cannot read password_file %s: %s", q->password_file,
-                           strerror(e));
+    if (!S_ISREG(st.st_mode)) {
+        config_add_err(x, at, "password_file %s is not a regular file", path);
+        close(fd);
+        return;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        config_add_warn(x, c, at,
+                        "password_file %s can be read by group or others (mode %04o): "
+                        "chmod 600 it (or 640 with a group only the daemon is in)",
+                        path, (unsigned)(st.st_mode & 07777));
+    char buf[sizeof q->password + 2];
+    size_t len = 0;
+    while (len < sizeof buf) {
+        ssize_t n = read(fd, buf + len, sizeof buf - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            config_add_err(x, at, "cannot read password_file %s: %s", path, strerror(errno));
+            close(fd);
             return;
         }
+        if (n == 0)
+            break;
+        len += (size_t)n;
     }
-    fclose(f);
-    size_t n = strcspn(line, "\r\n");
-    if (n == 0)
-        config_add_err(x, at, "password_file %s is empty", q->password_file);
+    close(fd);
+    size_t n = 0;
+    while (n < len && buf[n] != '\n' && buf[n] != '\r' && buf[n] != '\0')
+        n++;
+    if (n < len && buf[n] == '\0')
+        config_add_err(x, at, "password_file %s holds a NUL byte in its first line", path);
+    else if (n == 0)
+        config_add_err(x, at, "password_file %s is empty", path);
     else if (n >= sizeof q->password)
-        config_add_err(x, at, "the password in %s is too long: at most %zu characters",
-                       q->password_file, sizeof q->password - 1);
+        config_add_err(x, at, "the password in %s is too long: at most %zu characters", path,
+                       sizeof q->password - 1);
     else
-        memcpy(q->password, line, n);
+        memcpy(q->password, buf, n);
 }
 
 static void finish_mqtt(struct config_ctx *x, struct config *c)
@@ -476,7 +501,7 @@ static void finish_mqtt(struct config_ctx *x, struct config *c)
         else
             snprintf(q->password, sizeof q->password, "%s", env);
     } else if (q->password_file[0] && valid(m, s, "password_file")) {
-        read_password(x, q, where(m, s, "password_file"));
+        read_password(x, c, where(m, s, "password_file"));
     }
 }
 

@@ -96,6 +96,10 @@ struct config_ctx {
 /* Adds "file:line:col: message" (or "file: message" for line 0) to the errors of the load. */
 void config_add_err(struct config_ctx *x, struct config_mark at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Adds "file:line:col: warning: message" to c->warnings; c->nwarnings counts every warning,
+ * the first CONFIG_MAX_WARNINGS are kept. */
+void config_add_warn(struct config_ctx *x, struct config *c, struct config_mark at,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Sorts the errors by position. */
 void config_sort_errors(struct config_ctx *x);
 /* Did-you-mean: keeps cand in *best when it is the closest to word so far. */

@@ -31,6 +31,16 @@ const char *config_protocol_name(enum config_protocol p)
 
 /* ---- errors with positions, did-you-mean ---- */
 
+/* "file:line:col: " (or "file: ") and tag, then the message, into m. */
+static void format_at(char *m, size_t cap, const char *name, struct config_mark at,
+                      const char *tag, const char *fmt, va_list ap)
+{
+    int k = at.line > 0 ? snprintf(m, cap, "%s:%d:%d: %s", name, at.line, at.col, tag)
+                        : snprintf(m, cap, "%s: %s", name, tag);
+    if (k > 0 && (size_t)k < cap)
+        vsnprintf(m + k, cap - (size_t)k, fmt, ap);
+}
+
 void config_add_err(struct config_ctx *x, struct config_mark at, const char *fmt, ...)
 {
     struct config_errors *e = x->errs;
@@ -43,15 +53,23 @@ void config_add_err(struct config_ctx *x, struct config_mark at, const char *fmt
         x->epos[e->n++] = (struct config_mark){INT_MAX, INT_MAX};
         return;
     }
-    int k = at.line > 0 ? snprintf(m, cap, "%s:%d:%d: ", x->name, at.line, at.col)
-                        : snprintf(m, cap, "%s: ", x->name);
-    if (k > 0 && (size_t)k < cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(m + k, cap - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    format_at(m, cap, x->name, at, "", fmt, ap);
+    va_end(ap);
     x->epos[e->n++] = at;
+}
+
+void config_add_warn(struct config_ctx *x, struct config *c, struct config_mark at,
+                     const char *fmt, ...)
+{
+    if (c->nwarnings++ >= CONFIG_MAX_WARNINGS)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    format_at(c->warnings[c->nwarnings - 1], sizeof c->warnings[0], x->name, at, "warning: ",
+              fmt, ap);
+    va_end(ap);
 }
 
 /* Stable, so errors at one position keep the order they were found in. */

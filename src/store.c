@@ -11,6 +11,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "energy.h"
 #include "log.h"
@@ -276,7 +278,18 @@ static int make_parent_dir(const char *path)
         return 0;
     if (make_parent_dir(dir) != 0)
         return -1;
-    return mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -1;
+    return mkdir(dir, 0750) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* The history is the site's data: a new database file is created 0640 (less what the umask
+ * takes away) before SQLite opens it, and SQLite gives its -wal and -shm files the mode of the
+ * database. An existing file keeps the mode its owner gave it. */
+static int create_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd >= 0)
+        return close(fd) == 0 ? 0 : -errno;
+    return errno == EEXIST ? 0 : -errno;
 }
 
 int store_new(const struct config *cfg, struct store **out)
@@ -333,6 +346,11 @@ int store_connect(struct store *s, char *err, size_t cap)
     if (make_parent_dir(s->path) != 0) {
         snprintf(err, cap, "cannot create the directory of %s: %s", s->path, strerror(errno));
         return -EINVAL;
+    }
+    int e = create_private(s->path);
+    if (e < 0) {
+        snprintf(err, cap, "cannot create %s: %s", s->path, strerror(-e));
+        return e == -ENOSPC || e == -EDQUOT || e == -EIO ? -EAGAIN : -EINVAL;
     }
     char why[256] = "";
     int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -160,7 +161,6 @@ static void check_example_fleet(const struct config *c)
     assert_string_equal(q->host, "127.0.0.1");
     assert_int_equal(q->port, 1883);
     assert_string_equal(q->username, "bms");
-    assert_string_equal(q->password_file, "/etc/bmsfleet/mqtt.pass");
     assert_string_equal(q->password, "from-env"); /* the environment wins over the file */
     assert_string_equal(q->base_topic, "bmsfleet");
     assert_string_equal(q->discovery_prefix, "homeassistant");
@@ -180,6 +180,7 @@ static void test_issue4_example(void **state)
     struct config *c = load_ok(issue4_example);
     unsetenv("MQTT_PASSWORD");
     check_example_fleet(c);
+    assert_string_equal(c->mqtt.password_file, "/etc/bmsfleet/mqtt.pass");
     assert_string_equal(c->source, "test.yaml");
     assert_string_equal(c->node_name, "offgrid-cabin");
     assert_int_equal(c->ports[0].line, 6);
@@ -203,6 +204,8 @@ static void test_config_example_file(void **state)
     check_example_fleet(c);
     assert_string_equal(c->node_name, "Off-grid cabin");
     assert_string_equal(c->source, BMSFLEET_SOURCE_DIR "/config.example.yaml");
+    /* shipped with the password file commented out, so that it checks before it is filled in */
+    assert_string_equal(c->mqtt.password_file, "");
     config_free(c);
     free(e);
 }
@@ -364,6 +367,72 @@ static void test_password_file(void **state)
     snprintf(want, sizeof want, "test.yaml:3:18: password_file %s is empty", pass);
     assert_string_equal(e->msg[0], want);
     free(e);
+}
+
+/* A password file others can read loads with a warning; a private one without. */
+static void test_password_file_mode(void **state)
+{
+    (void)state;
+    char pass[300], yaml[600], want[1200];
+    snprintf(pass, sizeof pass, "%s/mqtt.pass", tmpdir);
+    write_file(pass, "s3cret\n");
+    snprintf(yaml, sizeof yaml,
+             "ports: [{ device: /dev/ttyUSB0, packs: [{ address: 1 }] }]\n"
+             "mqtt:\n  password_file: %s\n",
+             pass);
+    const mode_t modes[] = {0644, 0640, 0604, 0600, 0400};
+    const int warned[] = {1, 1, 1, 0, 0};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        assert_int_equal(chmod(pass, modes[i]), 0);
+        struct config *c = load_ok(yaml);
+        assert_string_equal(c->mqtt.password, "s3cret");
+        assert_int_equal(c->nwarnings, (size_t)warned[i]);
+        if (warned[i]) {
+            snprintf(want, sizeof want,
+                     "test.yaml:3:18: warning: password_file %s can be read by group or others "
+                     "(mode %04o): chmod 600 it (or 640 with a group only the daemon is in)",
+                     pass, (unsigned)modes[i]);
+            assert_string_equal(c->warnings[0], want);
+        }
+        config_free(c);
+    }
+}
+
+/* Not a regular file (a FIFO would block the start forever), or a NUL in the password: errors,
+ * at once. */
+static void test_password_file_not_regular(void **state)
+{
+    (void)state;
+    char fifo[300], pass[300], yaml[1400], want[700];
+    snprintf(fifo, sizeof fifo, "%s/pass.fifo", tmpdir);
+    snprintf(pass, sizeof pass, "%s/nul.pass", tmpdir);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    FILE *f = fopen(pass, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite("abc\0def\n", 1, 8, f), 8);
+    fclose(f);
+    const char *paths[] = {fifo, "/dev/null", pass};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(yaml, sizeof yaml,
+                 "ports: [{ device: /dev/ttyUSB0, packs: [{ address: 1 }] }]\n"
+                 "mqtt:\n  password_file: %s\n",
+                 paths[i]);
+        struct config_errors *e = malloc(sizeof *e);
+        struct config *c = NULL;
+        assert_int_equal(config_load_string("test.yaml", yaml, &c, e), -EINVAL);
+        assert_null(c);
+        assert_int_equal(e->n, 1);
+        if (i < 2)
+            snprintf(want, sizeof want, "test.yaml:3:18: password_file %s is not a regular file",
+                     paths[i]);
+        else
+            snprintf(want, sizeof want,
+                     "test.yaml:3:18: password_file %s holds a NUL byte in its first line", pass);
+        assert_string_equal(e->msg[0], want);
+        free(e);
+    }
+    unlink(fifo);
 }
 
 /* ---- bad configurations ---- */
@@ -890,6 +959,41 @@ static void test_check_ok(void **state)
     assert_int_equal(r->status, 0);
 }
 
+/* What people copy first checks as shipped, with nothing from the environment. */
+static void test_check_example_as_shipped(void **state)
+{
+    (void)state;
+    struct proc_result *r = check("-c", BMSFLEET_SOURCE_DIR "/config.example.yaml");
+    if (r->status != 0)
+        print_error("%s", r->err);
+    assert_int_equal(r->status, 0);
+    assert_string_equal(r->err, "");
+    assert_non_null(strstr(r->out, "configuration OK\n2 ports, 3 packs, 1 bank\n"));
+}
+
+/* `check` prints the warning and still says OK. */
+static void test_check_warns_readable_password(void **state)
+{
+    (void)state;
+    char path[300], pass[300], yaml[700];
+    snprintf(path, sizeof path, "%s/warn.yaml", tmpdir);
+    snprintf(pass, sizeof pass, "%s/open.pass", tmpdir);
+    write_file(pass, "s3cret\n");
+    assert_int_equal(chmod(pass, 0644), 0);
+    snprintf(yaml, sizeof yaml,
+             "ports: [{ device: /dev/ttyUSB0, packs: [{ address: 1 }] }]\n"
+             "mqtt:\n  password_file: %s\n",
+             pass);
+    write_file(path, yaml);
+    struct proc_result *r = check("-c", path);
+    assert_int_equal(r->status, 0);
+    assert_non_null(strstr(r->out, "configuration OK, with warnings\n"));
+    char want[700];
+    snprintf(want, sizeof want, "%s:3:18: warning: password_file %s can be read by group or "
+                                "others (mode 0644)", path, pass);
+    assert_non_null(strstr(r->err, want));
+}
+
 static void test_check_errors(void **state)
 {
     (void)state;
@@ -975,6 +1079,8 @@ int main(void)
         cmocka_unit_test_setup(test_value_forms, clear_env),
         cmocka_unit_test_setup(test_compat_defaults, clear_env),
         cmocka_unit_test_setup(test_password_file, clear_env),
+        cmocka_unit_test_setup(test_password_file_mode, clear_env),
+        cmocka_unit_test_setup(test_password_file_not_regular, clear_env),
         cmocka_unit_test_setup(test_bad_configs, clear_env),
         cmocka_unit_test_setup(test_three_errors_counted, clear_env),
         cmocka_unit_test_setup(test_limits, clear_env),
@@ -987,6 +1093,8 @@ int main(void)
         cmocka_unit_test_setup(test_env_yaml_round_trip, clear_env),
         cmocka_unit_test_setup(test_summary, clear_env),
         cmocka_unit_test_setup(test_check_ok, clear_env),
+        cmocka_unit_test_setup(test_check_example_as_shipped, clear_env),
+        cmocka_unit_test_setup(test_check_warns_readable_password, clear_env),
         cmocka_unit_test_setup(test_check_errors, clear_env),
         cmocka_unit_test_setup(test_check_env_mode, clear_env),
         cmocka_unit_test_setup(test_check_usage, clear_env),

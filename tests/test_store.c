@@ -355,6 +355,51 @@ static void write_chunks(struct store *s, const struct reading *r, size_t n)
 
 /* ======================= 1, 8. schema, migrations, pragmas ======================= */
 
+/* The history is private to the daemon's user and group: a new database and its -wal and -shm
+ * files are 0640 under the usual umask 022, 0600 under 077; the directory made for it 0750. */
+static void test_file_modes(void **state)
+{
+    struct fx *f = *state;
+    const mode_t masks[] = {022, 077};
+    const mode_t want[] = {0640, 0600};
+    for (size_t i = 0; i < 2; i++) {
+        char path[200];
+        snprintf(path, sizeof path, "%s/sub%zu/h.db", f->dir, i);
+        struct config *c = load_config(path);
+        mode_t old = umask(masks[i]);
+        struct store *s = open_store(c);
+        umask(old);
+        assert_int_equal(sqlite3_exec(store_db(s), "INSERT INTO meta (key, value) "
+                                                   "VALUES ('mode-test', 1)",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        const char *suffix[] = {"", "-wal", "-shm"};
+        for (size_t k = 0; k < 3; k++) {
+            char p[220];
+            snprintf(p, sizeof p, "%s%s", path, suffix[k]);
+            struct stat st;
+            assert_int_equal(stat(p, &st), 0);
+            if ((st.st_mode & 07777) != want[i])
+                fail_msg("%s has mode %04o, want %04o", p, (unsigned)(st.st_mode & 07777),
+                         (unsigned)want[i]);
+        }
+        char d[200];
+        snprintf(d, sizeof d, "%s/sub%zu", f->dir, i);
+        struct stat st;
+        assert_int_equal(stat(d, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0750 & ~masks[i]);
+        store_close(s);
+        config_free(c);
+        const char *files[] = {"h.db", "h.db-wal", "h.db-shm"};
+        for (size_t k = 0; k < 3; k++) {
+            char p[220];
+            snprintf(p, sizeof p, "%s/%s", d, files[k]);
+            unlink(p);
+        }
+        rmdir(d);
+    }
+}
+
 static void test_schema_fresh_and_reopen(void **state)
 {
     struct fx *f = *state;
@@ -2020,6 +2065,7 @@ int main(void)
     setenv("TZ", "UTC", 1);
     tzset();
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_fresh_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_newer_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_older_migrated, setup, teardown),
