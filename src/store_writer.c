@@ -669,5 +669,6 @@ void store_stop(struct store *s)
     if (s && s->running) {
         pthread_join(s->thread, NULL);
         s->running = 0;
+        s->daemon = 0; /* its stop is recorded: later tool writes leave the row alone */
     }
 }
