@@ -32,9 +32,12 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t e
  * when it will not (a database from a newer bmsfleet, not a database, no permission). */
 int store_new(const struct config *cfg, struct store **out);
 int store_connect(struct store *s, char *err, size_t errcap);
-/* Starts the writer thread on q. */
+/* Starts the writer thread on q, as the daemon: the run gets a row in daemon_runs (its start,
+ * its last write, updated at every commit and at least every HEARTBEAT_S, and its stop), so
+ * readers see whether a daemon is writing. store_write_now records no run. */
 int store_start(struct store *s, struct queue *q);
-/* Call after queue_close(q): the writer drains the queue, commits, and is joined. */
+/* Call after queue_close(q): the writer drains the queue, commits, records the stop, and is
+ * joined. */
 void store_stop(struct store *s);
 void store_close(struct store *s);
 

@@ -1,6 +1,7 @@
-/* cmd_top: `bmsfleet top`, a live view of the bank read from the history database: per bank
- * the aggregate of v_bank_latest, per pack its newest sample (v_latest) and health (its newest
- * online/stale/offline event), then the last events. The connection is read-only and each
+/* cmd_top: `bmsfleet top`, a live view of the bank read from the history database: whether a
+ * daemon is writing (v_daemon), per bank the aggregate of v_bank_latest, per pack its newest
+ * sample and health (v_latest: offline once the sample is older than the offline threshold,
+ * whatever the last event said), then the last events. The connection is read-only and each
  * refresh is one short read transaction, so the daemon's writer and checkpoints never wait. */
 #include <errno.h>
 #include <getopt.h>
@@ -20,10 +21,12 @@
 static void usage(FILE *f)
 {
     fputs("usage: bmsfleet top --db FILE [--interval SECONDS] [--once]\n"
-          "Shows the bank live from the history database: per bank its state of charge\n"
-          "(weighted by capacity), current, power, capacity, lowest and highest cell and\n"
-          "hottest sensor; per pack its newest sample and health (OFFLINE stands out); the\n"
-          "last 5 events. The database is opened read-only: safe while the daemon runs.\n"
+          "Shows the bank live from the history database: whether a daemon is writing (or\n"
+          "since when none has); per bank its state of charge (weighted by capacity), packs\n"
+          "online, current, power, capacity, lowest and highest cell and hottest sensor; per\n"
+          "pack its newest sample and health (OFFLINE stands out, also when its newest sample\n"
+          "is older than 3 poll intervals); the last 5 events. The database is opened\n"
+          "read-only: safe while the daemon runs.\n"
           "  --db FILE           the history database, e.g. /var/lib/bmsfleet/history.db\n"
           "  --interval SECONDS  redraw every SECONDS (0.1..86400, default 2) until Ctrl-C\n"
           "  --once              print once and exit\n"
@@ -41,6 +44,22 @@ static int open_db(const char *path, sqlite3 **out)
     char why[512];
     if (store_open_readonly(path, 2000, out, why, sizeof why) != 0) {
         fprintf(stderr, "top: %s\n", why);
+        return CLI_EXIT_FAIL;
+    }
+    /* the views top reads (health by age, daemon runs) come with the last migration, which
+     * only a writer can apply */
+    sqlite3_stmt *st;
+    int version = -1;
+    if (sqlite3_prepare_v2(*out, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version < store_schema_version()) {
+        fprintf(stderr,
+                "top: %s has schema version %d, older than this bmsfleet reads (%d): start the "
+                "daemon (bmsfleet run) once on it to migrate it\n",
+                path, version, store_schema_version());
+        sqlite3_close(*out);
         return CLI_EXIT_FAIL;
     }
     return CLI_EXIT_OK;
@@ -171,9 +190,11 @@ static void cell_age(char *out, sqlite3_stmt *st, int i)
         double below, unit;
         const char *suffix;
     } units[] = {{120, 1, "s"}, {7200, 60, "m"}, {172800, 3600, "h"}, {0, 86400, "d"}};
-    double s = sqlite3_column_double(st, i), a = s < 0 ? -s : s;
+    double s = sqlite3_column_double(st, i);
+    if (s < 0)
+        s = 0; /* the views clamp already; a clock set back must not show "-3s" either */
     size_t k = 0;
-    while (units[k].below > 0 && a >= units[k].below)
+    while (units[k].below > 0 && s >= units[k].below)
         k++;
     snprintf(out, TOP_CELL, "%.0f%s", s / units[k].unit, units[k].suffix);
 }
@@ -185,10 +206,9 @@ static void cell_age(char *out, sqlite3_stmt *st, int i)
     "SELECT pack, kind, time, detail FROM v_events WHERE id IN (SELECT max(id) FROM events"        \
     " WHERE kind IN ('online', 'stale', 'offline') GROUP BY pack)"
 
+/* Online: fresh data and an online event (v_latest's health), out of every known pack. */
 static const char bank_sql[] =
-    "SELECT b.bank, (SELECT count(*) FROM packs p WHERE p.bank = b.bank),"
-    " (SELECT count(*) FROM (" HEALTH_SQL ") h JOIN packs p ON p.pack_id = h.pack"
-    " WHERE p.bank = b.bank AND h.kind = 'online'),"
+    "SELECT b.bank, (SELECT count(*) FROM packs p WHERE p.bank = b.bank), b.packs_online,"
     " b.soc_pct, b.current_a, b.power_w, b.remaining_ah, b.full_ah, b.cell_min_v, b.cell_max_v,"
     " b.cell_spread_mv, b.temp_max_c"
     " FROM v_bank_latest b ORDER BY b.bank";
@@ -209,15 +229,21 @@ static void fill_bank(sqlite3_stmt *st, top_row row, unsigned char *mark)
     cell_num(row[8], st, 11, 1);
 }
 
-/* Packs without a sample have a row too (a pack that never answered). The views go through
- * MATERIALIZED: in a LEFT JOIN, SQLite would build v_samples over every sample of the history
- * (12 s for 1.4 million samples, against 30 ms this way). */
+/* Packs without a sample have a row too (a pack that never answered: its health is its last
+ * event). A pack offline by the age of its sample alone is offline since that sample. The views
+ * go through MATERIALIZED: in a LEFT JOIN, SQLite would build v_samples over every sample of
+ * the history (12 s for 1.4 million samples, against 30 ms this way). */
+#define AGED "(l.health = 'offline' AND h.kind IS NOT 'offline')"
 static const char pack_sql[] =
     "WITH l AS MATERIALIZED (SELECT * FROM v_latest), h AS MATERIALIZED (" HEALTH_SQL ")"
-    " SELECT p.pack_id, p.bank, h.kind, l.age_s, l.soc_pct, l.voltage_v, l.current_a, l.power_w,"
-    " l.cell_min_v, l.cell_max_v, l.cell_diff_mv, l.temp_max_c, l.cycles, h.time, h.detail"
+    " SELECT p.pack_id, p.bank, coalesce(l.health, h.kind), l.age_s, l.soc_pct, l.voltage_v,"
+    " l.current_a, l.power_w, l.cell_min_v, l.cell_max_v, l.cell_diff_mv, l.temp_max_c, l.cycles,"
+    " CASE WHEN " AGED " THEN l.time ELSE h.time END,"
+    " CASE WHEN " AGED " THEN 'no sample for more than ' || l.offline_after_s || ' s'"
+    " ELSE h.detail END"
     " FROM packs p LEFT JOIN l ON l.pack = p.pack_id LEFT JOIN h ON h.pack = p.pack_id"
     " ORDER BY p.bank, p.id";
+#undef AGED
 
 /* Columns 12 and 13 (not printed): since when, and why, for a pack that is not online. */
 static void fill_pack(sqlite3_stmt *st, top_row row, unsigned char *mark)
@@ -278,6 +304,45 @@ static int table_query(sqlite3 *db, const char *sql, struct table *t)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* The newest daemon run: writing, stopped, or gone without a stop (kill -9, crash, power cut). */
+static const char daemon_sql[] =
+    "SELECT state, started, last_write, stopped, age_s FROM v_daemon ORDER BY id DESC LIMIT 1";
+
+/* One line on whether the data is live; *mark says how loudly. */
+static int daemon_line(sqlite3 *db, char *out, size_t cap, unsigned char *mark)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, daemon_sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    *mark = MARK_ALERT;
+    if (rc == SQLITE_DONE) {
+        snprintf(out, cap, "no daemon has written to this history");
+    } else if (rc == SQLITE_ROW) {
+        const char *state = (const char *)sqlite3_column_text(st, 0);
+        char age[TOP_CELL], when[TOP_CELL];
+        cell_age(age, st, 4);
+        if (state && strcmp(state, "writing") == 0) {
+            cell_text(when, st, 1, "-");
+            snprintf(out, cap, "daemon writing: last write %s ago (running since %s)", age, when);
+            *mark = MARK_NONE;
+        } else if (state && strcmp(state, "stopped") == 0) {
+            cell_text(when, st, 3, "-");
+            snprintf(out, cap, "daemon stopped at %s (%s ago): no daemon has written since", when,
+                     age);
+        } else {
+            cell_text(when, st, 2, "-");
+            snprintf(out, cap,
+                     "no daemon has written since %s (%s ago); it recorded no stop (killed, "
+                     "crashed, or its writes fail)",
+                     when, age);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 struct top_args {
     const char *db;
     double interval_s;
@@ -306,8 +371,12 @@ static int render(sqlite3 *db, const struct top_args *a, FILE *f, int tty, char 
         fprintf(f, "  every %g s, Ctrl-C to stop", a->interval_s);
     fputs("\n\n", f);
 
-    /* One read transaction: the three parts show the same moment of the history. */
+    /* One read transaction: the four parts show the same moment of the history. */
+    char daemon[2 * TOP_CELL];
+    unsigned char daemon_mark = MARK_NONE;
     int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = daemon_line(db, daemon, sizeof daemon, &daemon_mark);
     struct table *parts[] = {&banks, &packs, &events};
     const char *sql[] = {bank_sql, pack_sql, events_sql};
     for (size_t i = 0; i < 3 && rc == SQLITE_OK; i++)
@@ -320,6 +389,8 @@ static int render(sqlite3 *db, const struct top_args *a, FILE *f, int tty, char 
     if (rc != SQLITE_OK) {
         fprintf(f, "%s\n", err);
     } else {
+        const char *colour = mark_colour(daemon_mark, tty);
+        fprintf(f, "%s%s%s\n\n", colour, daemon, *colour ? "\033[0m" : "");
         if (banks.nrows)
             table_print(f, &banks, tty);
         else

@@ -157,6 +157,9 @@ static int prepare(struct store *s, char *err, size_t cap)
          " first_seen = coalesce(first_seen, ?3), last_sample = ?4 WHERE id = ?1"},
         {&s->up_roles, "UPDATE packs SET temp_roles = ?2 WHERE id = ?1"},
         {&s->up_serial, "UPDATE packs SET serial = coalesce(?2, serial) WHERE id = ?1"},
+        {&s->ins_run, "INSERT INTO daemon_runs (started, last_write, heartbeat_s, version)"
+                      " VALUES (?1, ?2, ?3, ?4)"},
+        {&s->up_run, "UPDATE daemon_runs SET last_write = ?2, stopped = ?3 WHERE id = ?1"},
     };
 #undef ROLLUP_UPSERT
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
@@ -177,11 +180,12 @@ static int register_packs(struct store *s, char *err, size_t cap)
     if (exec(s->db, "BEGIN IMMEDIATE", err, cap))
         return -1;
     if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO packs (pack_id, port, address, name, bank, protocol)"
-                           " VALUES (?,?,?,?,?,?) ON CONFLICT(pack_id) DO UPDATE SET"
-                           " port = excluded.port, address = excluded.address,"
+                           "INSERT INTO packs (pack_id, port, address, name, bank, protocol,"
+                           " interval_s) VALUES (?,?,?,?,?,?,?) ON CONFLICT(pack_id) DO UPDATE"
+                           " SET port = excluded.port, address = excluded.address,"
                            " name = excluded.name, bank = excluded.bank,"
-                           " protocol = excluded.protocol RETURNING id",
+                           " protocol = excluded.protocol, interval_s = excluded.interval_s"
+                           " RETURNING id",
                            -1, &up, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "SELECT alarms, protection FROM samples WHERE id ="
@@ -206,6 +210,7 @@ static int register_packs(struct store *s, char *err, size_t cap)
             sqlite3_bind_text(up, 4, pk->name, -1, SQLITE_STATIC);
             sqlite3_bind_text(up, 5, pk->bank, -1, SQLITE_STATIC);
             sqlite3_bind_text(up, 6, config_protocol_name(port->protocol), -1, SQLITE_STATIC);
+            sqlite3_bind_int(up, 7, port->interval_s); /* the views judge staleness by it */
             if (sqlite3_step(up) != SQLITE_ROW)
                 goto out;
             ps->db_id = sqlite3_column_int64(up, 0);
@@ -245,10 +250,12 @@ static int register_packs(struct store *s, char *err, size_t cap)
                 goto out;
         }
     }
-    /* v_minutely integrates the kept samples with the same limit as the writer */
-    char gap[96];
+    /* v_minutely integrates the kept samples with the same limit as the writer; v_latest
+     * allows one commit interval for a sample to reach the database */
+    char gap[192];
     snprintf(gap, sizeof gap, "INSERT OR REPLACE INTO meta (key, value) VALUES"
-             " ('energy_max_gap_s', %d)", s->cfg->storage.energy_max_gap_s);
+             " ('energy_max_gap_s', %d), ('commit_interval_s', %d)",
+             s->cfg->storage.energy_max_gap_s, s->cfg->storage.commit_interval_s);
     if (exec(s->db, gap, err, cap))
         goto out;
     rc = exec(s->db, "COMMIT", err, cap);
@@ -306,8 +313,9 @@ int store_new(const struct config *cfg, struct store **out)
 
 static void disconnect(struct store *s)
 {
-    sqlite3_stmt **all[] = {&s->ins_sample, &s->ins_event, &s->up_1m,    &s->up_1h,
-                            &s->up_energy,  &s->up_seen,   &s->up_roles, &s->up_serial};
+    sqlite3_stmt **all[] = {&s->ins_sample, &s->ins_event, &s->up_1m,     &s->up_1h,
+                            &s->up_energy,  &s->up_seen,   &s->up_roles,  &s->up_serial,
+                            &s->ins_run,    &s->up_run};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;

@@ -14,6 +14,7 @@
 #define RETENTION_EVERY_MS 600000   /* look for old rows every 10 minutes */
 #define RETENTION_BATCH 2000        /* rows per delete: never holds the writer for long */
 #define VACUUM_PAGES_STR "256" /* pages given back per retention step */
+#define HEARTBEAT_S 60              /* an idle daemon still writes its run row this often */
 
 struct pack_state {
     int64_t db_id;
@@ -52,6 +53,10 @@ struct store {
     int failing;
     int64_t next_retention_ms;
     int retention_busy;
+    /* the daemon's row in daemon_runs (store_start): 0 until its first write */
+    int daemon;
+    int64_t run_id, run_started_ms, run_written_mono;
+    sqlite3_stmt *ins_run, *up_run;
     sqlite3_stmt *ins_sample, *ins_event, *up_1m, *up_1h, *up_energy, *up_seen, *up_roles,
         *up_serial;
 };

@@ -246,6 +246,29 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
     return flag_events(s, ps, r);
 }
 
+/* The daemon's row in daemon_runs: inserted at its first write, then its last write at every
+ * commit and heartbeat, and at the end its stop, so readers can tell a running daemon from a
+ * stopped or vanished one. *id is 0 until the row exists. */
+static int run_mark(struct store *s, int64_t *id, int64_t now_ms, int stopping)
+{
+    sqlite3_stmt *st = *id ? s->up_run : s->ins_run;
+    if (*id) {
+        sqlite3_bind_int64(st, 1, *id);
+        sqlite3_bind_int64(st, 2, now_ms);
+        bind_opt(st, 3, now_ms, stopping);
+    } else {
+        sqlite3_bind_int64(st, 1, s->run_started_ms);
+        sqlite3_bind_int64(st, 2, now_ms);
+        sqlite3_bind_int(st, 3, HEARTBEAT_S);
+        sqlite3_bind_text(st, 4, BMSFLEET_VERSION, -1, SQLITE_STATIC);
+    }
+    int rc = step_done(st);
+    if (rc != SQLITE_OK || *id)
+        return rc;
+    *id = sqlite3_last_insert_rowid(s->db);
+    return stopping ? run_mark(s, id, now_ms, 1) : SQLITE_OK;
+}
+
 /* The whole batch in one transaction; on any error the caller rolls back. */
 static int write_batch(struct store *s)
 {
@@ -303,6 +326,9 @@ static int write_batch(struct store *s)
             rc = step_done(s->up_energy);
         }
     }
+    int64_t run_id = s->run_id; /* kept only if the batch commits */
+    if (rc == SQLITE_OK && s->daemon)
+        rc = run_mark(s, &run_id, now_wall_ms(), 0);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -310,6 +336,8 @@ static int write_batch(struct store *s)
         return rc;
     }
     memcpy(s->packs, s->scratch, packs_bytes);
+    s->run_id = run_id;
+    s->run_written_mono = now_mono_ms();
     return SQLITE_OK;
 }
 
@@ -594,6 +622,13 @@ static void *writer_main(void *arg)
             commit_pending(s);
             last_commit = now;
         }
+        /* idle (every pack offline) or a long commit interval: readers still see it is alive;
+         * while commits fail, the next one that works writes the row (a failed heartbeat is
+         * tried again a heartbeat later, not at every turn) */
+        if (!s->failing && s->db && now - s->run_written_mono >= HEARTBEAT_S * 1000) {
+            run_mark(s, &s->run_id, now_wall_ms(), 0);
+            s->run_written_mono = now;
+        }
         if (!s->failing && s->db && (s->retention_busy || now >= s->next_retention_ms)) {
             int more;
             retention_step(s, now_wall_ms(), &more);
@@ -606,6 +641,9 @@ static void *writer_main(void *arg)
     if (s->npending)
         log_error("history: %zu reading(s) could not be written to %s before exit",
                   s->npending, s->path);
+    if (s->db && run_mark(s, &s->run_id, now_wall_ms(), 1) != SQLITE_OK && !s->failing)
+        log_warn("history: cannot record the daemon's stop in %s: %s", s->path,
+                 sqlite3_errmsg(s->db));
     return NULL;
 }
 
@@ -614,6 +652,11 @@ int store_start(struct store *s, struct queue *q)
     if (s->scratch == NULL && (s->scratch = malloc(sizeof s->packs)) == NULL)
         return -ENOMEM;
     s->q = q;
+    /* the run is recorded at once when the database is open, else at its first commit */
+    s->daemon = 1;
+    s->run_started_ms = now_wall_ms();
+    if (s->db && run_mark(s, &s->run_id, s->run_started_ms, 0) == SQLITE_OK)
+        s->run_written_mono = now_mono_ms();
     int err = pthread_create(&s->thread, NULL, writer_main, s);
     if (err)
         return -err;
@@ -626,5 +669,6 @@ void store_stop(struct store *s)
     if (s && s->running) {
         pthread_join(s->thread, NULL);
         s->running = 0;
+        s->daemon = 0; /* its stop is recorded: later tool writes leave the row alone */
     }
 }

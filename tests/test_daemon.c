@@ -249,6 +249,27 @@ static void tally(struct counts *c, const char *proto_a, const char *proto_b)
 }
 
 /* Two ports × 4 packs, two simulators of different families, one daemon. */
+/* `bmsfleet top --once` on the daemon's history, until its output holds every needle (the
+ * history lags the readings by a commit) or WAIT_MS passes; the last output stays in *r. */
+static int top_until(struct proc_result *r, const char *const *needles)
+{
+    char *argv[] = {(char *)BMSFLEET_BIN, "top", "--db", db_path, "--once", NULL};
+    long long deadline = proc_now_ms() + WAIT_MS;
+    for (;;) {
+        if (proc_run(argv, NULL, 10000, r) != 0)
+            return -1;
+        int all = r->status == 0;
+        for (size_t i = 0; all && needles[i]; i++)
+            all = strstr(r->out, needles[i]) != NULL;
+        if (all)
+            return 0;
+        if (proc_now_ms() > deadline)
+            return -1;
+        struct timespec nap = {0, 200000000};
+        nanosleep(&nap, NULL);
+    }
+}
+
 static void test_two_ports(void **state)
 {
     (void)state;
@@ -259,7 +280,18 @@ static void test_two_ports(void **state)
     /* each pack's lines: its "online" event, its identity, then samples */
     assert_int_equal(proc_wait_for(out_path, "\"pack\":\"b4\"", 4, WAIT_MS), 0);
     assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a4\"", 4, WAIT_MS), 0);
+    /* the history says a daemon is writing and every pack is online */
+    struct proc_result *top = calloc(1, sizeof *top);
+    assert_non_null(top);
+    if (top_until(top, (const char *const[]){"\ndaemon writing: last write ", "\nhouse ",
+                                              " 8/8 ", NULL}) != 0)
+        fail_msg("top while the daemon runs:\n%s%s", top->out, top->err);
     assert_int_equal(stop_daemon(), 0);
+    /* its stop is recorded: the header says so at once */
+    if (top_until(top, (const char *const[]){"\ndaemon stopped at ",
+                                              " ago): no daemon has written since\n", NULL}) != 0)
+        fail_msg("top after the daemon stopped:\n%s%s", top->out, top->err);
+    free(top);
     struct counts c;
     tally(&c, "daren", "pace");
     const char *ids[] = {"a1", "a2", "a3", "a4", "b1", "b2", "b3", "b4"};

@@ -853,6 +853,67 @@ static void first_utc(const struct proc_result *r, char *out, size_t cap)
     csv_field(line, csv_column(header, "utc"), out, cap);
 }
 
+
+/* The example history is months old: its newest samples are exported as samples, and nothing in
+ * the JSON claims a pack is online (no health, no age); the views judge every pack offline by
+ * the age of its data, pack4 too, whose last event is "online". */
+static void test_json_stale_history(void **state)
+{
+    (void)state;
+    struct proc_result *r = malloc(sizeof *r);
+    assert_non_null(r);
+    export_run(r, db_path, "--json", "--from", "2026-01-02T23:50Z", "--to", "2026-01-03T00:00Z",
+               NULL);
+    assert_int_equal(r->status, 0);
+    assert_string_equal(r->err, "");
+    assert_int_equal(count_lines(r->out), 8); /* 4 packs × 2 samples */
+    for (int i = 0; i < 8; i++) {
+        char line[2048];
+        nth_line(r->out, i, line, sizeof line);
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        for (cJSON *it = o->child; it; it = it->next) {
+            assert_null(strstr(it->string, "health"));
+            assert_null(strstr(it->string, "online"));
+            assert_string_not_equal(it->string, "age_s");
+            assert_string_not_equal(it->string, "event");
+            if (cJSON_IsString(it))
+                assert_null(strstr(it->valuestring, "online"));
+        }
+        cJSON_Delete(o);
+    }
+    free(r);
+    sqlite3 *db = open_ro();
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT pack, event, health, age_s > 86400 FROM v_latest"
+                                        " ORDER BY pack",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    static const char *const events[] = {NULL, NULL, NULL, "online"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        char pack[8];
+        snprintf(pack, sizeof pack, "pack%d", i + 1);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), pack);
+        if (events[i])
+            assert_string_equal((const char *)sqlite3_column_text(st, 1), events[i]);
+        else
+            assert_int_equal(sqlite3_column_type(st, 1), SQLITE_NULL);
+        assert_string_equal((const char *)sqlite3_column_text(st, 2), "offline");
+        assert_int_equal(sqlite3_column_int(st, 3), 1);
+    }
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT sum(packs_online) FROM v_bank_latest", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static void test_time_forms(void **state)
 {
     (void)state;
@@ -1157,6 +1218,7 @@ int main(void)
         cmocka_unit_test(test_resolution_1m),
         cmocka_unit_test(test_resolution_1h),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_json_stale_history),
         cmocka_unit_test(test_time_forms),
         cmocka_unit_test(test_local_zone),
         cmocka_unit_test(test_quoting),

@@ -2059,6 +2059,195 @@ static void test_sqlite3_shell(void **state)
                              "wal\n");
 }
 
+
+/* ======================= 9. staleness and daemon runs (schema 005) ======================= */
+
+/* Health by the age of the newest sample: an hour-old sample is offline although its last
+ * event says online (a stopped daemon writes no offline event); a sample 500 ms in the future
+ * of the whole-second clock has age 0, never negative; an offline event stays offline on fresh
+ * data; a stale event on fresh data stays stale; the bank counts only the fresh online pack. */
+static void test_latest_health_by_age(void **state)
+{
+    struct fx *f = *state;
+    f->st = open_store(f->cfg);
+    const int64_t now = wall_ms();
+    struct reading r[6];
+    reading_health(&r[0], 0, now - 3601000, PACK_ONLINE, "");
+    reading_sample(&r[1], 0, now - 3600000); /* p1: an hour old */
+    fill_full(&r[1].s, 52000, 1000, 5000, 100000, 3300);
+    reading_health(&r[2], 1, now - 2000, PACK_ONLINE, "");
+    reading_sample(&r[3], 1, now + 500); /* p2: a clock a little ahead, or 'now' in seconds */
+    fill_full(&r[3].s, 52000, 1000, 5000, 100000, 3300);
+    reading_health(&r[4], 2, now - 1000, PACK_OFFLINE, "no answer");
+    reading_sample(&r[5], 2, now - 1000); /* p3: fresh, but its last event is offline */
+    fill_full(&r[5].s, 52000, 1000, 5000, 100000, 3300);
+    write_ok(f->st, r, 6);
+    sqlite3 *db = store_db(f->st);
+    /* 3 × interval_s (30, the default) + commit_interval_s (1) */
+    char *rows = rows_text(db, "SELECT pack, event, health, offline_after_s FROM v_latest"
+                               " ORDER BY pack");
+    assert_string_equal(rows, "p1|online|offline|91\np2|online|online|91\n"
+                              "p3|offline|offline|91\n");
+    free(rows);
+    assert_near(q_dbl(db, "SELECT age_s FROM v_latest WHERE pack = 'p1'"), 3600.0, 2.0);
+    assert_near(q_dbl(db, "SELECT age_s FROM v_latest WHERE pack = 'p2'"), 0.0, 0.0);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM v_latest WHERE age_s < 0"), 0);
+    assert_near(q_dbl(db, "SELECT age_s FROM v_latest WHERE pack = 'p3'"), 1.0, 1.0);
+    rows = rows_text(db, "SELECT bank, packs, packs_online FROM v_bank_latest ORDER BY bank");
+    assert_string_equal(rows, "house|2|1\nshed|1|0\n");
+    free(rows);
+    assert_near(q_dbl(db, "SELECT age_s FROM v_bank_latest WHERE bank = 'house'"), 0.0, 0.0);
+
+    /* a stale event on fresh data stays stale; the bank then has no pack online */
+    reading_health(&r[0], 1, now, PACK_STALE, "timeout");
+    write_ok(f->st, r, 1);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM v_latest WHERE pack = 'p2'"
+                               " AND health = 'stale'"),
+                     1);
+    assert_int_equal(q_int(db, "SELECT packs_online FROM v_bank_latest WHERE bank = 'house'"), 0);
+
+    /* the pack's interval, as the daemon registers it, moves the threshold: 2 h × 3 + 1 s */
+    assert_int_equal(q_int(db, "SELECT count(*) FROM packs WHERE interval_s = 30"), 3);
+    assert_int_equal(sqlite3_exec(db, "UPDATE packs SET interval_s = 7200 WHERE pack_id = 'p1'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    rows = rows_text(db, "SELECT health, offline_after_s FROM v_latest WHERE pack = 'p1'");
+    assert_string_equal(rows, "online|21601\n");
+    free(rows);
+}
+
+/* The writer thread records its run: the row exists as soon as it starts (writing), its last
+ * write follows the commits, and the stop is recorded when it is joined; tool writes after
+ * that leave the row alone. store_write_now alone records no run. */
+static void test_writer_records_run(void **state)
+{
+    struct fx *f = *state;
+    f->st = open_store(f->cfg);
+    sqlite3 *db = store_db(f->st);
+    struct reading r;
+    reading_sample(&r, 0, wall_ms());
+    fill_full(&r.s, 52000, 1000, 5000, 100000, 3300);
+    write_ok(f->st, &r, 1);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM daemon_runs"), 0);
+
+    struct queue *q;
+    assert_int_equal(queue_new(64, &q), 0);
+    const int64_t before = wall_ms();
+    assert_int_equal(store_start(f->st, q), 0);
+    sqlite3 *reader;
+    assert_int_equal(sqlite3_open_v2(f->path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(reader, 5000);
+    char *rows = rows_text(reader, "SELECT state, stopped_ts, heartbeat_s FROM v_daemon");
+    assert_string_equal(rows, "writing|NULL|60\n");
+    free(rows);
+    int64_t started = q_int(reader, "SELECT started_ts FROM v_daemon");
+    assert_true(started >= before && started <= wall_ms());
+    int64_t first_write = q_int(reader, "SELECT last_write_ts FROM v_daemon");
+
+    /* a commit moves last_write */
+    struct timespec ms20 = {0, 20000000};
+    nanosleep(&ms20, NULL);
+    reading_sample(&r, 1, wall_ms());
+    fill_full(&r.s, 52000, 1000, 5000, 100000, 3300);
+    assert_int_equal(queue_push(q, &r), 0);
+    int64_t seen = 0;
+    for (int tries = 0; tries < 100 && seen < 2; tries++) {
+        struct timespec ms50 = {0, 50000000};
+        nanosleep(&ms50, NULL);
+        seen = q_int(reader, "SELECT count(*) FROM samples");
+    }
+    assert_int_equal(seen, 2);
+    assert_true(q_int(reader, "SELECT last_write_ts FROM v_daemon") > first_write);
+    assert_int_equal(q_int(reader, "SELECT count(*) FROM v_daemon WHERE stopped_ts IS NULL"), 1);
+
+    queue_close(q);
+    const int64_t stop_before = wall_ms();
+    store_stop(f->st);
+    const int64_t stop_after = wall_ms();
+    queue_free(q);
+    rows = rows_text(reader, "SELECT count(*), state, stopped_ts = last_write_ts, version"
+                             " FROM v_daemon");
+    char want[128];
+    snprintf(want, sizeof want, "1|stopped|1|%s\n", BMSFLEET_VERSION);
+    assert_string_equal(rows, want);
+    free(rows);
+    int64_t stopped = q_int(reader, "SELECT stopped_ts FROM v_daemon");
+    assert_true(stopped >= stop_before && stopped <= stop_after);
+
+    /* writing on the caller's thread afterwards does not revive the run */
+    reading_sample(&r, 2, wall_ms());
+    fill_full(&r.s, 52000, 1000, 5000, 100000, 3300);
+    write_ok(f->st, &r, 1);
+    assert_int_equal(q_int(reader, "SELECT stopped_ts FROM v_daemon"), stopped);
+    assert_int_equal(q_int(reader, "SELECT count(*) FROM daemon_runs"), 1);
+
+    /* no stop recorded and no write for over two heartbeats: a daemon that vanished */
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE daemon_runs SET stopped = NULL,"
+                                  " last_write = last_write - 3600000",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    rows = rows_text(reader, "SELECT state FROM v_daemon");
+    assert_string_equal(rows, "not_writing\n");
+    free(rows);
+    assert_near(q_dbl(reader, "SELECT age_s FROM v_daemon"), 3600.0, 2.0);
+    sqlite3_close(reader);
+}
+
+/* A database at schema 004 with data: migrated to 005, every sample and event kept, packs get
+ * their interval from the configuration, and v_latest judges their (old) samples offline. */
+static void test_schema_v4_staleness_migrated(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (int v = 0; v < 4; v++)
+        assert_int_equal(sqlite3_exec(db, store_migrations[v].sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "PRAGMA user_version = 4;"
+                     "INSERT INTO packs (pack_id, port, address, name, bank, protocol) VALUES"
+                     " ('p1', 'rack', 1, 'p1', 'house', 'daren'),"
+                     " ('p2', 'rack', 2, 'p2', 'house', 'daren');"
+                     "INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct) VALUES"
+                     " (1, 1767225600000, 52000, 1000, 5000),"
+                     " (1, 1767225630000, 52100, 1000, 5100),"
+                     " (2, 1767225600000, 51000, -3000, 4000);"
+                     "UPDATE packs SET last_sample = (SELECT max(id) FROM samples"
+                     " WHERE samples.pack = packs.id);"
+                     "INSERT INTO events (pack, ts, kind, detail) VALUES"
+                     " (1, 1767225500000, 'online', NULL), (2, 1767225500000, 'online', NULL);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    char *samples_before = rows_text(db, "SELECT * FROM v_samples ORDER BY id");
+    char *events_before = rows_text(db, "SELECT * FROM v_events ORDER BY id");
+    sqlite3_close(db);
+
+    f->st = open_store(f->cfg);
+    db = store_db(f->st);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(store_schema_version(), 5);
+    char *samples_after = rows_text(db, "SELECT * FROM v_samples ORDER BY id");
+    char *events_after = rows_text(db, "SELECT * FROM v_events ORDER BY id");
+    assert_string_equal(samples_after, samples_before);
+    assert_string_equal(events_after, events_before);
+    free(samples_before);
+    free(samples_after);
+    free(events_before);
+    free(events_after);
+    char *rows = rows_text(db, "SELECT pack_id, interval_s FROM packs ORDER BY id");
+    assert_string_equal(rows, "p1|30\np2|30\np3|30\n");
+    free(rows);
+    rows = rows_text(db, "SELECT pack, voltage_v, event, health FROM v_latest ORDER BY pack");
+    assert_string_equal(rows, "p1|52.1|online|offline\np2|51.0|online|offline\n");
+    free(rows);
+    rows = rows_text(db, "SELECT bank, packs, packs_online FROM v_bank_latest");
+    assert_string_equal(rows, "house|2|0\n");
+    free(rows);
+    assert_int_equal(q_int(db, "SELECT value FROM meta WHERE key = 'commit_interval_s'"), 1);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM daemon_runs"), 0);
+}
+
 int main(void)
 {
     /* the views' local times, deterministic; the sqlite3 shell inherits it */
@@ -2086,6 +2275,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite3_shell, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_latest_health_by_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_records_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_v4_staleness_migrated, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

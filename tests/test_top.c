@@ -21,7 +21,7 @@
 #include "queue.h"
 #include "store.h"
 
-static char dir[256], db_path[320], empty_path[320];
+static char dir[256], db_path[320], empty_path[320], stale_path[320];
 static int64_t now_ms;
 
 /* Two ports; bank house: a1 (100 Ah), a2 (50 Ah), b1 (50 Ah, goes offline); bank shed: s1 and
@@ -134,6 +134,37 @@ static void build_history(const char *path)
     config_free(cfg);
 }
 
+/* An hour after the daemon stopped: a1, a2, b1 have hour-old samples and "online" as their
+ * last event (a stopped daemon writes no offline event); s1's sample is 500 ms ahead of now
+ * (a clock a little ahead, or 'now' in whole seconds); the run row says when the daemon
+ * started and stopped (each test sets the state it shows). */
+static void build_stale_history(const char *path)
+{
+    struct config *cfg;
+    struct store *st;
+    open_store(path, &cfg, &st);
+    struct reading r[8];
+    size_t n = 0;
+    const int64_t hour = 3600000, t = now_ms;
+    health_reading(&r[n++], 0, 0, "a1", t - hour - 1000, PACK_ONLINE, "");
+    health_reading(&r[n++], 0, 1, "a2", t - hour - 1000, PACK_ONLINE, "");
+    health_reading(&r[n++], 1, 0, "b1", t - hour - 1000, PACK_ONLINE, "");
+    health_reading(&r[n++], 1, 1, "s1", t - 2000, PACK_ONLINE, "");
+    sample_reading(&r[n++], 0, 0, "a1", t - hour, 80, 100, 10000, 3300, 0);
+    sample_reading(&r[n++], 0, 1, "a2", t - hour, 20, 50, -5000, 3250, 0);
+    sample_reading(&r[n++], 1, 0, "b1", t - hour, 50, 50, -2000, 3290, 0);
+    sample_reading(&r[n++], 1, 1, "s1", t + 500, 90, 100, 0, 3350, 0);
+    assert_int_equal(store_write_now(st, r, n), 0);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO daemon_runs (started, last_write, stopped, heartbeat_s, version)"
+             " VALUES (%lld, %lld, %lld, 60, 'test')",
+             (long long)(t - 2 * hour), (long long)(t - hour), (long long)(t - hour));
+    assert_int_equal(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+    store_close(st);
+    config_free(cfg);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -149,6 +180,8 @@ static int group_setup(void **state)
     clock_gettime(CLOCK_REALTIME, &ts);
     now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     build_history(db_path);
+    snprintf(stale_path, sizeof stale_path, "%s/stale.db", dir);
+    build_stale_history(stale_path);
     struct config *cfg;
     struct store *st;
     open_store(empty_path, &cfg, &st);
@@ -257,6 +290,8 @@ static void test_bank_packs_events(void **state)
     assert_null(strchr(r->out, '\033')); /* not a terminal: no screen control, no colour */
     assert_non_null(strstr(r->out, "bmsfleet top  "));
     assert_null(strstr(r->out, "Ctrl-C")); /* --once */
+    /* written with the store API, not by a daemon: no run recorded */
+    assert_non_null(strstr(r->out, "\n\nno daemon has written to this history\n\n"));
     char line[512];
 
     /* banks: header, then one line each; SOC weighted by full capacity:
@@ -523,6 +558,112 @@ static void test_terminal(void **state)
     assert_non_null(strstr(buf, "\033[33mhouse ")); /* a pack of the bank is not online */
 }
 
+
+/* Sets the stale history's run row (SQL run on it) and shows it once. */
+static void stale_top(struct proc_result *r, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(stale_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    top_run(r, "--db", stale_path, "--once");
+    if (r->status != 0)
+        print_error("%s%s", r->out, r->err);
+    assert_int_equal(r->status, 0);
+}
+
+/* An hour after the daemon stopped, nothing hour-old is shown as live: the packs whose last
+ * event says online are OFFLINE by the age of their sample, the banks count only the fresh
+ * pack, the stop is in the header; the sample 500 ms ahead is 0 s old, not "-1s". */
+static void test_stale_history(void **state)
+{
+    (void)state;
+    struct proc_result *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    /* s1's sample 500 ms ahead of the moment top runs, whatever time the tests took */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE daemon_runs SET last_write = %lld, stopped = %lld;"
+             "UPDATE samples SET ts = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+             " + 500 WHERE pack = (SELECT id FROM packs WHERE pack_id = 's1')",
+             (long long)(now_ms - 3600000), (long long)(now_ms - 3600000));
+    stale_top(r, sql);
+    char when[32], want[256], line[512];
+    local_time(now_ms - 3600000, when, sizeof when);
+    snprintf(want, sizeof want,
+             "\n\ndaemon stopped at %s (60m ago): no daemon has written since\n\n", when);
+    if (strstr(r->out, want) == NULL)
+        fail_msg("no '%s' in:\n%s", want, r->out);
+    line_starting(r->out, "house ", line, sizeof line);
+    expect_field(line, 1, "0/3");
+    line_starting(r->out, "shed ", line, sizeof line);
+    expect_field(line, 1, "1/2");
+    const char *old[] = {"a1 ", "a2 ", "b1 "};
+    for (size_t i = 0; i < 3; i++) {
+        line_starting(r->out, old[i], line, sizeof line);
+        expect_field(line, 2, "OFFLINE");
+        expect_field(line, 3, "60m");
+        snprintf(want, sizeof want,
+                 "\n%.2s is OFFLINE since %s: no sample for more than 91 s\n", old[i], when);
+        if (strstr(r->out, want) == NULL)
+            fail_msg("no '%s' in:\n%s", want, r->out);
+    }
+    line_starting(r->out, "s1 ", line, sizeof line);
+    expect_field(line, 2, "online");
+    expect_field(line, 3, "0s");
+    assert_null(strstr(r->out, "-1s"));
+    assert_int_equal(proc_count(r->out, " is OFFLINE since "), 3);
+    assert_int_equal(proc_count(r->out, " is "), 3);
+    free(r);
+}
+
+/* kill -9, a crash, a power cut: no stop recorded, no write for an hour. */
+static void test_vanished_daemon(void **state)
+{
+    (void)state;
+    struct proc_result *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE daemon_runs SET last_write = %lld, stopped = NULL",
+             (long long)(now_ms - 3600000));
+    stale_top(r, sql);
+    char when[32], want[256], line[512];
+    local_time(now_ms - 3600000, when, sizeof when);
+    snprintf(want, sizeof want,
+             "\n\nno daemon has written since %s (60m ago); it recorded no stop (killed,"
+             " crashed, or its writes fail)\n\n",
+             when);
+    if (strstr(r->out, want) == NULL)
+        fail_msg("no '%s' in:\n%s", want, r->out);
+    line_starting(r->out, "a1 ", line, sizeof line);
+    expect_field(line, 2, "OFFLINE");
+    free(r);
+}
+
+/* A daemon that writes (its last write just now) while its packs' data is an hour old: the
+ * header says it is writing, the packs stay OFFLINE. */
+static void test_daemon_writing(void **state)
+{
+    (void)state;
+    struct proc_result *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    stale_top(r, "UPDATE daemon_runs SET stopped = NULL,"
+                 " last_write = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)");
+    char when[32], want[256], line[512];
+    local_time(now_ms - 7200000, when, sizeof when);
+    line_starting(r->out, "daemon writing: last write ", line, sizeof line);
+    char age[16];
+    field(line, 4, age, sizeof age);
+    assert_true(strcmp(age, "0s") == 0 || strcmp(age, "1s") == 0 || strcmp(age, "2s") == 0);
+    snprintf(want, sizeof want, " ago (running since %s)", when);
+    assert_non_null(strstr(line, want));
+    line_starting(r->out, "b1 ", line, sizeof line);
+    expect_field(line, 2, "OFFLINE");
+    line_starting(r->out, "house ", line, sizeof line);
+    expect_field(line, 1, "0/3");
+    free(r);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -551,6 +692,22 @@ static void test_errors(void **state)
     top_run(r, "--db", other, "--once");
     assert_int_equal(r->status, 1);
     assert_non_null(strstr(r->err, "is not a bmsfleet history"));
+
+    /* a history of an older schema (here 4): only the daemon migrates, top says so */
+    char older[400], want[600];
+    snprintf(older, sizeof older, "%s/older.db", dir);
+    assert_int_equal(sqlite3_open(older, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x); PRAGMA user_version = 4", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    top_run(r, "--db", older, "--once");
+    assert_int_equal(r->status, 1);
+    snprintf(want, sizeof want,
+             "top: %s has schema version 4, older than this bmsfleet reads (%d): start the "
+             "daemon (bmsfleet run) once on it to migrate it\n",
+             older, store_schema_version());
+    assert_string_equal(r->err, want);
 
     const char *const usage_cases[][4] = {
         {"--once", NULL},
@@ -586,6 +743,9 @@ int main(void)
         cmocka_unit_test(test_long_history),
         cmocka_unit_test(test_watch_and_stop),
         cmocka_unit_test(test_terminal),
+        cmocka_unit_test(test_stale_history),
+        cmocka_unit_test(test_vanished_daemon),
+        cmocka_unit_test(test_daemon_writing),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
