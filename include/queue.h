@@ -46,6 +46,9 @@ int queue_push(struct queue *q, const struct reading *r);
 /* Takes the oldest reading; waits up to timeout_ms (-1 = forever). 0, -ETIMEDOUT, or
  * -ESHUTDOWN when the queue is closed and empty. */
 int queue_pop(struct queue *q, struct reading *out, int timeout_ms);
+/* Ends the consumer's current (or next) wait in queue_pop early with -ETIMEDOUT: something
+ * other than a reading needs it (the MQTT thread: the broker acknowledged history). */
+void queue_wake(struct queue *q);
 /* No more pushes; the consumer drains what is left and then gets -ESHUTDOWN. */
 void queue_close(struct queue *q);
 uint64_t queue_dropped(struct queue *q);

@@ -94,7 +94,7 @@ struct mqtt {
     int64_t cursor, saved_cursor, sent_upto, last_save_ms, next_history_ms;
     struct flight ring[WINDOW];
     size_t ring_head, ring_len;
-    int replay_busy;
+    int replay_wait_ms;
     int cursor_save_failing;
 
     struct live_pack packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
@@ -171,9 +171,12 @@ static void on_history_acked(void *ctx, MQTTAsync_successData *resp)
 {
     struct mqtt *m = ctx;
     pthread_mutex_lock(&m->lock);
+    int first = m->nacks == 0;
     if (resp && m->nacks < sizeof m->acks / sizeof m->acks[0])
         m->acks[m->nacks++] = resp->token;
     pthread_mutex_unlock(&m->lock);
+    if (first)
+        queue_wake(m->q); /* the window has room again: replay goes on without a poll delay */
 }
 
 /* ---- publishing ---- */
@@ -464,9 +467,14 @@ static void take_acks(struct mqtt *m)
     }
 }
 
+/* Sends the backlog after sent_upto while the window has room, at most REPLAY_PER_TICK rows a
+ * turn so that live readings go first. Sets replay_wait_ms, how long the loop may then wait
+ * for a reading: TICK_MS when caught up or when the window is full (an acknowledgement ends
+ * that wait, see on_history_acked), 0 when the turn's budget ran out, 1 when paho's buffer
+ * was full (it empties by itself within a millisecond or so). */
 static void replay(struct mqtt *m)
 {
-    m->replay_busy = 0;
+    m->replay_wait_ms = TICK_MS;
     if (m->q_backlog == NULL)
         return;
     int budget = REPLAY_PER_TICK;
@@ -503,8 +511,11 @@ static void replay(struct mqtt *m)
                           : MQTTASYNC_FAILURE;
             free(json);
             if (rc != MQTTASYNC_SUCCESS) {
-                budget = 0; /* the client is full or disconnected: try again next turn */
-                break;
+                /* full or disconnected: this row goes again next turn, nothing is lost */
+                sqlite3_reset(m->q_backlog);
+                if (paho_busy(rc))
+                    m->replay_wait_ms = 1;
+                return;
             }
             struct flight *f = &m->ring[(m->ring_head + m->ring_len) % WINDOW];
             f->id = id;
@@ -519,7 +530,8 @@ static void replay(struct mqtt *m)
         if (got < want)
             return; /* caught up */
     }
-    m->replay_busy = 1; /* more to send: the window or the budget is full */
+    if (budget == 0)
+        m->replay_wait_ms = 0; /* the window has room: go on after the live readings */
 }
 
 /* ---- connection ---- */
@@ -670,8 +682,8 @@ static void *mqtt_main(void *arg)
         if (!m->connected && !m->connecting && now_mono_ms() >= m->next_attempt_ms)
             start_connect(m);
         struct reading r;
-        /* while a backlog is being sent, come back as soon as acknowledgements can arrive */
-        int got = queue_pop(m->q, &r, m->replay_busy ? 1 : TICK_MS);
+        /* how long depends on the replay (see replay()); an acknowledgement ends the wait */
+        int got = queue_pop(m->q, &r, m->connected ? m->replay_wait_ms : TICK_MS);
         while (got == 0) {
             take_reading(m, &r);
             got = queue_pop(m->q, &r, 0);

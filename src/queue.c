@@ -13,6 +13,7 @@ struct queue {
     size_t cap, head, len;
     uint64_t dropped;
     int closed;
+    int woken; /* queue_wake: the consumer's wait ends early, once */
     struct reading items[];
 };
 
@@ -82,7 +83,9 @@ int queue_pop(struct queue *q, struct reading *out, int timeout_ms)
     int rc = 0;
     pthread_mutex_lock(&q->lock);
     while (q->len == 0 && !q->closed && rc == 0) {
-        if (timeout_ms < 0)
+        if (q->woken)
+            rc = -ETIMEDOUT;
+        else if (timeout_ms < 0)
             pthread_cond_wait(&q->nonempty, &q->lock);
         else if (timeout_ms == 0 ||
                  pthread_cond_timedwait(&q->nonempty, &q->lock, &until) == ETIMEDOUT)
@@ -96,8 +99,17 @@ int queue_pop(struct queue *q, struct reading *out, int timeout_ms)
     } else if (q->closed) {
         rc = -ESHUTDOWN;
     }
+    q->woken = 0;
     pthread_mutex_unlock(&q->lock);
     return rc;
+}
+
+void queue_wake(struct queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->woken = 1;
+    pthread_cond_signal(&q->nonempty);
+    pthread_mutex_unlock(&q->lock);
 }
 
 void queue_close(struct queue *q)
