@@ -3,7 +3,8 @@
  * counts what arrives against what the configuration implies: every discovery config of every
  * pack, bank and the node (as the pure builders in ha.c produce them for that configuration),
  * states and availability of every pack and bank, on the first connection and again after Home
- * Assistant's birth message. Any shortfall fails. The same for 64 packs on 8 ports in 4 banks.
+ * Assistant's birth message. Any shortfall fails. The same for the demo's 8 packs on 2 ports in
+ * one bank, and for 64 packs on 8 ports in 4 banks.
  *
  * Found when this test was written: paho refuses a message once 100 are waiting to be written
  * (MQTTASYNC_MAX_BUFFERED_MESSAGES) and the daemon dropped it with a debug line, so the node and
@@ -374,6 +375,15 @@ static void run_bank(const struct scale *sc)
     config_free(cfg);
 }
 
+/* The demo's bank (deploy/demo.sh): 4 Daren and 4 PACE packs on 2 buses, one bank; the size at
+ * which the bank device first went missing. */
+static void test_demo_8_packs_2_ports_1_bank(void **state)
+{
+    (void)state;
+    const struct scale sc = {.ports = 2, .packs_per_port = 4, .banks = 1};
+    run_bank(&sc);
+}
+
 static void test_16_packs_4_ports_2_banks(void **state)
 {
     (void)state;
@@ -391,6 +401,7 @@ static void test_64_packs_8_ports_4_banks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_demo_8_packs_2_ports_1_bank, stop_all),
         cmocka_unit_test_teardown(test_16_packs_4_ports_2_banks, stop_all),
         cmocka_unit_test_teardown(test_64_packs_8_ports_4_banks, stop_all),
     };
