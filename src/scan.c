@@ -364,7 +364,7 @@ static int probe_modbus(struct scan *sc, uint8_t adr, struct probe *out)
     struct driver_error e;
     memset(out, 0, sizeof *out);
     out->modbus = 1;
-    if (bus_poll(sc->mb, adr, &out->s, &e) == 0) {
+    if (bus_poll(sc->mb, adr, NULL, &out->s, &e) == 0) {
         out->kind = SCAN_PROBE_VALID;
         return 0;
     }
