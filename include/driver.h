@@ -51,6 +51,9 @@ struct driver_alarms {
 
 void driver_alarms_init(struct driver_alarms *a, int64_t retry_ms);
 
+/* Why a 0x44 failed, short (for logs, `read` and `scan`): the RTN sentence, or the silence. */
+void driver_alarms_why(const struct driver_error *e, int timeout_ms, char *buf, size_t cap);
+
 /* Reads the analog values (0x42) and, when the variant has it, the alarm/status (0x44) of the
  * pack at adr. out is written only on success; on failure *e says what happened. A 0x44 that
  * fails does not fail the poll: the sample has the analog values without SAMPLE_HAS_ALARMS

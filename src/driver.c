@@ -129,16 +129,16 @@ int driver_read_alarms(struct serial_port *port, const struct s42_variant *v, ui
     return 0;
 }
 
-/* A short reason for the log and for `read`: the RTN sentence, or the silence. */
-static void alarm_reason(const struct driver_error *ae, struct serial_port *port, char *buf,
-                         size_t cap)
+void driver_alarms_why(const struct driver_error *e, int timeout_ms, char *buf, size_t cap)
 {
-    if (ae->status == DRIVER_TIMEOUT)
-        snprintf(buf, cap, "no answer within %d ms", serial_timeout_ms(port));
-    else if (ae->err == -S42_E_RTN_UNKNOWN)
-        snprintf(buf, cap, "BMS answered RTN %02X", ae->rtn);
+    if (e->status == DRIVER_TIMEOUT)
+        snprintf(buf, cap, "no answer within %d ms", timeout_ms);
+    else if (e->err == -S42_E_RTN_UNKNOWN)
+        snprintf(buf, cap, "BMS answered RTN %02X", e->rtn);
+    else if (e->status == DRIVER_REFUSED)
+        snprintf(buf, cap, "%s", s42_strerror(e->err));
     else
-        snprintf(buf, cap, "%s", s42_strerror(ae->err));
+        snprintf(buf, cap, "%s", e->msg);
 }
 
 /* One 0x44 for the poll of *s: merges the flags, or records why they are unknown. Returns -1
@@ -170,7 +170,7 @@ static int poll_alarms(struct serial_port *port, const struct s42_variant *v, ui
     if (ae.status == DRIVER_REFUSED ||
         (ae.status == DRIVER_TIMEOUT && al->timeouts_in_row >= al->timeouts_to_mark) ||
         al->unsupported) {
-        alarm_reason(&ae, port, al->why, sizeof al->why);
+        driver_alarms_why(&ae, serial_timeout_ms(port), al->why, sizeof al->why);
         al->changed = !al->unsupported;
         al->unsupported = 1;
         al->next_ask_ms = now_ms + al->retry_ms;
