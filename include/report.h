@@ -24,7 +24,7 @@ void report_identity_table(FILE *f, const struct s42_identity *id);
  * ts_ms <= 0 leaves the timestamp out. Caller frees with cJSON_Delete. */
 cJSON *report_sample_json(const struct sample *s, const char *protocol, long long ts_ms);
 /* REPORT_JSON_UNKNOWN_NULL: flags the sample does not have (state, alarms, protection,
- * raw_status) are null instead of left out. Either way a pack that refused the alarm command
+ * raw_status, balancing) are null instead of left out. Either way a pack that refused the alarm command
  * gets "alarms_supported": false. (The Home Assistant states keep them out: their templates
  * test `is defined`.) */
 enum { REPORT_JSON_UNKNOWN_NULL = 1u << 0 };

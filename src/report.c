@@ -112,7 +112,8 @@ void report_bank_row(FILE *f, const struct sample *s)
         snprintf(cells, sizeof cells, "-");
     const char *status = "ok";
     if (!(s->has & SAMPLE_HAS_ALARMS))
-        status = s->has & SAMPLE_ALARMS_UNSUPPORTED ? "ok, alarms unsupported" : "ok, alarms unknown";
+        status = s->has & SAMPLE_ALARMS_UNSUPPORTED ? "ok, alarms unsupported"
+                                                    : "ok, alarms unknown";
     else if (s->protection)
         status = "PROTECTION";
     else if (s->alarms)
@@ -233,6 +234,8 @@ cJSON *report_sample_json_opts(const struct sample *s, const char *protocol, lon
             if (s->balancing & (1u << i))
                 cJSON_AddItemToArray(bal, cJSON_CreateNumber(i + 1));
         }
+    } else if (opts & REPORT_JSON_UNKNOWN_NULL) {
+        cJSON_AddNullToObject(o, "balancing");
     }
     return o;
 }
