@@ -234,8 +234,8 @@ cJSON *report_sample_json_opts(const struct sample *s, const char *protocol, lon
             if (s->balancing & (1u << i))
                 cJSON_AddItemToArray(bal, cJSON_CreateNumber(i + 1));
         }
-    } else if (opts & REPORT_JSON_UNKNOWN_NULL) {
-        cJSON_AddNullToObject(o, "balancing");
+    } else if ((opts & REPORT_JSON_UNKNOWN_NULL) && !(s->has & SAMPLE_HAS_ALARMS)) {
+        cJSON_AddNullToObject(o, "balancing"); /* it would have come with the flags */
     }
     return o;
 }
