@@ -23,7 +23,9 @@ const char *bus_protocol(const struct bus *b);
 /* 1 when the protocol has identity commands (Modbus packs have none). */
 int bus_can_identify(const struct bus *b);
 
-int bus_poll(struct bus *b, uint8_t adr, struct sample *out, struct driver_error *e);
+/* al: what the pack's alarm command did in earlier polls (see driver_poll); Modbus ignores it. */
+int bus_poll(struct bus *b, uint8_t adr, struct driver_alarms *al, struct sample *out,
+             struct driver_error *e);
 int bus_identify(struct bus *b, uint8_t adr, struct s42_identity *out, struct driver_error *e);
 
 /* True for the protocol names bus_open accepts. */

@@ -23,14 +23,51 @@ struct driver_error {
     enum driver_status status;
     int err;        /* -errno (DRIVER_PORT, DRIVER_TIMEOUT) or -S42_E_* */
     char msg[256];
+    uint8_t rtn;    /* DRIVER_REFUSED: the RTN code the pack answered */
 };
 
 const char *driver_status_name(enum driver_status st);
 
+/* How long a pack that refused or ignored the alarm command is left alone before it is asked
+ * again. */
+#define DRIVER_ALARMS_RETRY_MS (60LL * 60 * 1000)
+/* Timeouts of 0x44 in a row before a polled pack is taken to ignore it (one can be noise). */
+#define DRIVER_ALARMS_TIMEOUTS 2
+
+/* What a poller remembers about one pack's alarm command (0x44) between polls. Many firmwares
+ * answer 0x42 only: their readings are kept, the flags are unknown, and 0x44 is asked again
+ * only every retry_ms, so a silent 0x44 does not cost a timeout every poll. */
+struct driver_alarms {
+    int64_t retry_ms;     /* DRIVER_ALARMS_RETRY_MS; tests shorten it */
+    int timeouts_to_mark; /* DRIVER_ALARMS_TIMEOUTS; 1 for a one-shot read */
+    int unsupported;      /* the pack refused (RTN error) or ignored (timeouts) 0x44 */
+    int changed;          /* set by each poll: 1 when unsupported flipped in this poll */
+    int timeouts_in_row;  /* 0x44 timeouts since its last answer */
+    int64_t next_ask_ms;  /* while unsupported: when to ask again (the caller's clock) */
+    uint64_t asked;       /* 0x44 requests sent */
+    uint64_t failures;    /* 0x44 requests refused, ignored or unreadable */
+    char why[160];        /* why it is unsupported: "BMS answered RTN 04: ...", "no answer ..." */
+};
+
+void driver_alarms_init(struct driver_alarms *a, int64_t retry_ms);
+
+/* Why a 0x44 failed, short (for logs, `read` and `scan`): the RTN sentence, or the silence. */
+void driver_alarms_why(const struct driver_error *e, int timeout_ms, char *buf, size_t cap);
+
 /* Reads the analog values (0x42) and, when the variant has it, the alarm/status (0x44) of the
- * pack at adr. out is written only on success; on failure *e says what happened. */
+ * pack at adr. out is written only on success; on failure *e says what happened. A 0x44 that
+ * fails does not fail the poll: the sample has the analog values without SAMPLE_HAS_ALARMS
+ * (with SAMPLE_ALARMS_UNSUPPORTED when the pack refused or ignored it), and *al (one per pack;
+ * NULL: ask every poll) records it. now_ms: the caller's monotonic clock, for the re-ask. */
 int driver_poll(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
-                struct sample *out, struct driver_error *e);
+                struct driver_alarms *al, int64_t now_ms, struct sample *out,
+                struct driver_error *e);
+
+/* The alarm command alone: 0x44 to adr, decoded into *io (which holds the 0x42 values). On a
+ * timeout it also waits one more timeout for a late answer and drops it, so that the next
+ * request to this pack does not take it for its own answer. */
+int driver_read_alarms(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
+                       struct sample *io, struct driver_error *e);
 
 /* Asks every identity command of the variant; fields that a command did not give stay empty.
  * Returns 0 when at least one command answered, else the first failure. */

@@ -16,6 +16,9 @@ struct pack_stats {
     int64_t last_ok_ms; /* wall clock of the last good sample, 0 = never */
     uint32_t consecutive_failures;
     uint64_t polls, ok, timeouts, checksum_errors, malformed, refused, foreign, port_errors;
+    /* the alarm command (0x44) failed in a good poll: not a failed poll, the reading is kept */
+    uint64_t alarm_failures;
+    int alarms_unsupported; /* the pack refused or ignored 0x44 (asked again hourly) */
     char last_error[256];
 };
 

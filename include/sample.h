@@ -79,6 +79,9 @@ enum {
     SAMPLE_HAS_ANALOG = 1u << 0,
     SAMPLE_HAS_ALARMS = 1u << 1, /* alarm/prot/state flags are meaningful */
     SAMPLE_HAS_BALANCE = 1u << 2,
+    /* the pack refused or ignored the alarm command (0x44): alarm/prot/state flags are
+     * unknown, not zero (SAMPLE_HAS_ALARMS is not set) */
+    SAMPLE_ALARMS_UNSUPPORTED = 1u << 3,
 };
 
 struct sample {

@@ -48,6 +48,13 @@ enum scan_probe_kind {
     SCAN_PROBE_VALID,    /* our pack answered and its values decoded */
 };
 
+/* Whether a pack answers the alarm command (0x44), asked once after its first valid answer. */
+enum scan_alarms {
+    SCAN_ALARMS_UNKNOWN = 0, /* not asked (no valid answer), or the answer was garbled */
+    SCAN_ALARMS_OK,          /* in the analog answer (Daren, Modbus), or 0x44 answered */
+    SCAN_ALARMS_UNSUPPORTED, /* 0x44 refused (RTN error) or ignored */
+};
+
 struct scan_row {
     uint8_t address;
     enum scan_probe_kind kind;   /* the best outcome of the tries */
@@ -60,6 +67,8 @@ struct scan_row {
     char serials[2][64];    /* distinct serials seen (the first two) */
     int nserials;
     char disagree[64]; /* how valid answers disagree, "" when they agree */
+    enum scan_alarms alarms;
+    char alarms_why[128]; /* SCAN_ALARMS_UNSUPPORTED: the RTN sentence, or the silence */
     char note[SCAN_TEXT];
 };
 

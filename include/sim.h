@@ -58,10 +58,13 @@ struct sim_fault {
     int every;       /* apply to every Nth answer of that pack (1 = always) */
     int slow_ms;     /* for SIM_FAULT_SLOW */
     uint8_t rtn;     /* for SIM_FAULT_RTN */
+    uint8_t cid2;    /* 0: every command; else only this one (every counts its requests) */
 };
 
 /* Parses "KIND[:ADDR[:N]]" with KIND one of silent, checksum, garbage, truncated,
- * slow[=MS], rtn[=HEX]. Returns 0 or -EINVAL. */
+ * slow[=MS], rtn[=HEX], or for the alarm command (0x44) only: no-alarms[=HEX] (RTN, default
+ * 04: command not supported), ignore-alarms (no answer), late-alarms[=MS] (answers late).
+ * Returns 0 or -EINVAL. */
 int sim_fault_parse(const char *s, struct sim_fault *out);
 /* Parses an address list "1-4", "1,3,7", "2,5-6" into out (sorted, unique). Returns count or
  * -EINVAL / -ERANGE (addresses 0..254). */
@@ -95,10 +98,11 @@ struct sim_opts {
 void sim_opts_default(struct sim_opts *o);
 /* Index of address in o->addresses, or -1. */
 int sim_opts_index(const struct sim_opts *o, uint8_t address);
-/* The fault that applies to the nth answer (1-based) of the pack at adr: the first matching
- * non-slow fault, or NULL; *slow_ms gets the sum of the matching slow faults. */
-const struct sim_fault *sim_fault_pick(const struct sim_opts *o, uint8_t adr, uint64_t nth,
-                                       int *slow_ms);
+/* The fault that applies to the nth answer (1-based) of the pack at adr, a request with cid2
+ * (0: none) that is the pack's nth_cmd one of that command: the first matching non-slow fault,
+ * or NULL; *slow_ms gets the sum of the matching slow faults. */
+const struct sim_fault *sim_fault_pick(const struct sim_opts *o, uint8_t adr, uint8_t cid2,
+                                       uint64_t nth, uint64_t nth_cmd, int *slow_ms);
 
 struct sim;
 

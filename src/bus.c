@@ -1,4 +1,5 @@
 /* bus: the two kinds of bus behind one interface (see bus.h). */
+#include "now.h"
 #include "bus.h"
 
 #include <errno.h>
@@ -81,11 +82,12 @@ int bus_can_identify(const struct bus *b)
     return b->variant != NULL;
 }
 
-int bus_poll(struct bus *b, uint8_t adr, struct sample *out, struct driver_error *e)
+int bus_poll(struct bus *b, uint8_t adr, struct driver_alarms *al, struct sample *out,
+             struct driver_error *e)
 {
     if (b->mb)
         return mbpack_poll(b->mb, adr, out, e) == 0 ? 0 : -1;
-    return driver_poll(b->sp, b->variant, adr, out, e);
+    return driver_poll(b->sp, b->variant, adr, al, now_mono_ms(), out, e);
 }
 
 int bus_identify(struct bus *b, uint8_t adr, struct s42_identity *out, struct driver_error *e)

@@ -53,7 +53,7 @@ static int decode_modbus(const char *text, int json)
     if (json)
         report_print_json(stdout, report_sample_json(&s, "modbus", 0));
     else
-        report_sample_table(stdout, &s, "modbus");
+        report_sample_table(stdout, &s, "modbus", NULL);
     return CLI_EXIT_OK;
 }
 
@@ -126,7 +126,7 @@ static int decode_frame(const char *text, size_t len, const char *proto, long ci
         if (json)
             report_print_json(stdout, report_sample_json(&s, s42_variant_name(v), 0));
         else
-            report_sample_table(stdout, &s, s42_variant_name(v));
+            report_sample_table(stdout, &s, s42_variant_name(v), NULL);
         return CLI_EXIT_OK;
     }
     struct s42_identity id;

@@ -45,8 +45,10 @@ struct read_args {
     double watch_s;
 };
 
-/* One round over every address. Returns an exit code. */
-static int read_round(struct bus *port, const struct read_args *a, int table)
+/* One round over every address; al[i]: what address i's alarm command did in earlier rounds.
+ * Returns an exit code. */
+static int read_round(struct bus *port, const struct read_args *a, struct driver_alarms *al,
+                      int table)
 {
     int rc = CLI_EXIT_OK;
     if (table && !a->json)
@@ -54,7 +56,7 @@ static int read_round(struct bus *port, const struct read_args *a, int table)
     for (size_t i = 0; i < a->naddrs && !cli_stop; i++) {
         struct sample s;
         struct driver_error e;
-        if (bus_poll(port, a->addrs[i], &s, &e)) {
+        if (bus_poll(port, a->addrs[i], &al[i], &s, &e)) {
             if (table && !a->json)
                 report_bank_row_missing(stdout, a->addrs[i], driver_status_name(e.status));
             fprintf(stderr, "bmsfleet read: %s\n", e.msg);
@@ -70,15 +72,16 @@ static int read_round(struct bus *port, const struct read_args *a, int table)
         if (a->json) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            cJSON *o = report_sample_json(&s, a->protocol,
-                                          (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+            cJSON *o = report_sample_json_opts(&s, a->protocol,
+                                               (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                                               REPORT_JSON_UNKNOWN_NULL);
             if (have_id)
                 cJSON_AddItemToObject(o, "identity", report_identity_json(&id));
             report_print_json(stdout, o);
         } else if (table) {
             report_bank_row(stdout, &s);
         } else {
-            report_sample_table(stdout, &s, a->protocol);
+            report_sample_table(stdout, &s, a->protocol, al[i].why);
             if (have_id)
                 report_identity_table(stdout, &id);
         }
@@ -96,8 +99,19 @@ static int open_port(const struct read_args *a, struct bus **port)
     return err;
 }
 
+/* A read has one chance: one silent 0x44 is enough to say the pack ignores it. */
+static void alarms_init(struct driver_alarms *al, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        driver_alarms_init(&al[i], DRIVER_ALARMS_RETRY_MS);
+        al[i].timeouts_to_mark = 1;
+    }
+}
+
 static int watch(const struct read_args *a)
 {
+    struct driver_alarms al[SIM_MAX_PACKS];
+    alarms_init(al, a->naddrs);
     struct bus *port = NULL;
     int tty = isatty(STDOUT_FILENO);
     int rc = CLI_EXIT_OK;
@@ -116,7 +130,7 @@ static int watch(const struct read_args *a)
                    a->protocol, a->watch_s);
         }
         if (port) {
-            rc = read_round(port, a, 1);
+            rc = read_round(port, a, al, 1);
             if (rc == CLI_EXIT_FAIL) {
                 bus_close(port);
                 port = NULL;
@@ -238,7 +252,9 @@ int cmd_read(int argc, char **argv)
     struct bus *port;
     if (open_port(&a, &port))
         return CLI_EXIT_FAIL;
-    int rc = read_round(port, &a, a.naddrs > 1);
+    struct driver_alarms al[SIM_MAX_PACKS];
+    alarms_init(al, a.naddrs);
+    int rc = read_round(port, &a, al, a.naddrs > 1);
     bus_close(port);
     return rc;
 }

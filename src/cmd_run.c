@@ -55,7 +55,8 @@ static void print_reading(const struct config *cfg, const struct reading *r)
     const struct config_pack *pack = &port->packs[r->pack_idx];
     cJSON *o;
     if (r->kind == READING_SAMPLE) {
-        o = report_sample_json(&r->s, config_protocol_name(port->protocol), r->ts_ms);
+        o = report_sample_json_opts(&r->s, config_protocol_name(port->protocol), r->ts_ms,
+                                    REPORT_JSON_UNKNOWN_NULL);
     } else if (r->kind == READING_IDENTITY) {
         o = report_identity_json(&r->id);
         cJSON_AddNumberToObject(o, "ts", (double)r->ts_ms / 1000.0);
@@ -85,12 +86,13 @@ static void log_stats(const struct config *cfg, struct poller *const *pollers)
             if (poller_pack_stats(pollers[i], k, &st))
                 continue;
             log_info("pack %s: %s, %llu polls, %llu ok, %llu timeouts, %llu checksum errors, "
-                     "%llu malformed, %llu refused, %llu foreign",
+                     "%llu malformed, %llu refused, %llu foreign, %llu alarm (0x44) failures%s",
                      cfg->ports[i].packs[k].id, pack_health_name(st.health),
                      (unsigned long long)st.polls, (unsigned long long)st.ok,
                      (unsigned long long)st.timeouts, (unsigned long long)st.checksum_errors,
                      (unsigned long long)st.malformed, (unsigned long long)st.refused,
-                     (unsigned long long)st.foreign);
+                     (unsigned long long)st.foreign, (unsigned long long)st.alarm_failures,
+                     st.alarms_unsupported ? " (alarms unsupported)" : "");
         }
     }
 }

@@ -210,6 +210,8 @@ static void print_snippet(const struct scan *sc)
             printf("  # %s", scan_row_protocol(row));
         if (scan_row_shared(row))
             printf("  # two packs may share this address");
+        if (row->alarms == SCAN_ALARMS_UNSUPPORTED)
+            printf("  # answers 0x42 only: no alarms");
         putchar('\n');
     }
 }
@@ -251,6 +253,10 @@ static cJSON *json_row(const struct scan_row *row)
         for (int i = 0; i < row->nserials && i < 2; i++)
             cJSON_AddItemToArray(serials, cJSON_CreateString(row->serials[i]));
     }
+    if (row->alarms == SCAN_ALARMS_UNKNOWN)
+        cJSON_AddNullToObject(o, "alarms_supported");
+    else
+        cJSON_AddBoolToObject(o, "alarms_supported", row->alarms == SCAN_ALARMS_OK);
     scan_row_notes(row, notes, sizeof notes);
     cJSON_AddStringToObject(o, "notes", notes);
     return o;

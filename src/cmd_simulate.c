@@ -24,7 +24,11 @@ static void usage(FILE *f)
           "  --turnaround MS   delay before each answer (default 20)\n"
           "  --time-scale X    model seconds per second (default 1; 0 freezes the values)\n"
           "  --fault SPEC      KIND[:ADDR[:EVERY]], KIND = silent, checksum, garbage, truncated,\n"
-          "                    slow[=MS], rtn[=HEX]; ADDR 0 = every pack; repeatable (max 8)\n"
+          "                    slow[=MS], rtn[=HEX]; ADDR 0 = every pack; repeatable (max 8).\n"
+          "                    For the alarm command 0x44 only (a firmware that answers 0x42\n"
+          "                    only; EVERY counts 0x44 requests): no-alarms[=HEX] answers RTN\n"
+          "                    HEX (default 04, command not supported), ignore-alarms never\n"
+          "                    answers, late-alarms[=MS] answers after MS (default 2000)\n"
           "  --collide ADDR    two packs share ADDR (one of LIST): 2 of 3 answers collide and\n"
           "                    fail the checksum, the others come from either pack; repeatable\n"
           "  --chatter MS      another master polls our packs every MS ms (they answer it)\n"
@@ -176,6 +180,13 @@ int cmd_simulate(int argc, char **argv)
         if (memchr(o.addresses, o.collide[i], o.naddresses) == NULL) {
             fprintf(stderr, "simulate: --collide %u is not one of --addresses %s\n",
                     (unsigned)o.collide[i], addrs);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    for (size_t i = 0; i < o.nfaults && modbus; i++) {
+        if (o.faults[i].cid2 != 0) {
+            fprintf(stderr, "simulate: no-alarms, ignore-alarms and late-alarms are Service 42 "
+                            "faults (modbus has no 0x44)\n");
             return CLI_EXIT_USAGE;
         }
     }

@@ -80,6 +80,7 @@ int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8
     if (err) {
         snprintf(e->msg, sizeof e->msg, "address %u on %s: %s", adr, serial_path(port),
                  s42_describe(err, &d, why, sizeof why));
+        e->rtn = out->cid2; /* the RTN code, when the pack refused */
         return fail(e, classify(err), err);
     }
     return 0;
@@ -94,24 +95,110 @@ static int decode_fail(struct driver_error *e, struct serial_port *port, uint8_t
     return fail(e, classify(err), err);
 }
 
+void driver_alarms_init(struct driver_alarms *a, int64_t retry_ms)
+{
+    memset(a, 0, sizeof *a);
+    a->retry_ms = retry_ms;
+    a->timeouts_to_mark = DRIVER_ALARMS_TIMEOUTS;
+}
+
+int driver_read_alarms(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
+                       struct sample *io, struct driver_error *e)
+{
+    struct s42_frame f;
+    struct s42_diag d = {0};
+    if (driver_exchange(port, v, adr, S42_CID2_ALARM, &f, e)) {
+        if (e->status == DRIVER_TIMEOUT) {
+            /* A pack that answers late would put its 0x44 answer on the wire while we ask it
+             * the next thing (identity, the next poll), and response frames do not say which
+             * command they answer. Wait for it here; what came before a request is flushed. */
+            char late[S42_MAX_FRAME + 2];
+            int r = serial_read_frame(port, '~', '\r', late, sizeof late, serial_timeout_ms(port));
+            if (r == -ECANCELED || (r < 0 && r != -ETIMEDOUT && r != -EMSGSIZE)) {
+                snprintf(e->msg, sizeof e->msg, "%s: %s", serial_path(port), serial_strerror(r));
+                return fail(e, r == -ECANCELED ? DRIVER_TIMEOUT : DRIVER_PORT, r);
+            }
+        }
+        return -1;
+    }
+    struct sample s = *io;
+    int err = s42_decode_alarm(v, &f, &s, &d);
+    if (err)
+        return decode_fail(e, port, adr, S42_CID2_ALARM, err, &d);
+    *io = s;
+    return 0;
+}
+
+void driver_alarms_why(const struct driver_error *e, int timeout_ms, char *buf, size_t cap)
+{
+    if (e->status == DRIVER_TIMEOUT)
+        snprintf(buf, cap, "no answer within %d ms", timeout_ms);
+    else if (e->err == -S42_E_RTN_UNKNOWN)
+        snprintf(buf, cap, "BMS answered RTN %02X", e->rtn);
+    else if (e->status == DRIVER_REFUSED)
+        snprintf(buf, cap, "%s", s42_strerror(e->err));
+    else
+        snprintf(buf, cap, "%s", e->msg);
+}
+
+/* One 0x44 for the poll of *s: merges the flags, or records why they are unknown. Returns -1
+ * only when the port failed or a stop was asked (*e says which). */
+static int poll_alarms(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
+                       struct driver_alarms *al, int64_t now_ms, struct sample *s,
+                       struct driver_error *e)
+{
+    struct driver_error ae = {DRIVER_OK, 0, "", 0};
+    if (al->unsupported && now_ms < al->next_ask_ms) {
+        s->has |= SAMPLE_ALARMS_UNSUPPORTED;
+        return 0;
+    }
+    al->asked++;
+    if (driver_read_alarms(port, v, adr, s, &ae) == 0) {
+        al->changed = al->unsupported;
+        al->unsupported = 0;
+        al->timeouts_in_row = 0;
+        return 0;
+    }
+    if (ae.status == DRIVER_PORT || ae.err == -ECANCELED) {
+        *e = ae;
+        return -1;
+    }
+    al->failures++;
+    al->timeouts_in_row = ae.status == DRIVER_TIMEOUT ? al->timeouts_in_row + 1 : 0;
+    /* An RTN error is the pack's answer; silence twice in a row too. A checksum error or a
+     * frame we cannot read is the bus's doing: the flags of this poll are unknown, that is all. */
+    if (ae.status == DRIVER_REFUSED ||
+        (ae.status == DRIVER_TIMEOUT && al->timeouts_in_row >= al->timeouts_to_mark) ||
+        al->unsupported) {
+        driver_alarms_why(&ae, serial_timeout_ms(port), al->why, sizeof al->why);
+        al->changed = !al->unsupported;
+        al->unsupported = 1;
+        al->next_ask_ms = now_ms + al->retry_ms;
+        s->has |= SAMPLE_ALARMS_UNSUPPORTED;
+    }
+    return 0;
+}
+
 int driver_poll(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
-                struct sample *out, struct driver_error *e)
+                struct driver_alarms *al, int64_t now_ms, struct sample *out,
+                struct driver_error *e)
 {
     struct s42_frame f;
     struct s42_diag d = {0};
     struct sample s;
+    struct driver_alarms every_poll;
+    if (al == NULL) {
+        driver_alarms_init(&every_poll, 0);
+        al = &every_poll;
+    }
+    al->changed = 0;
     if (driver_exchange(port, v, adr, S42_CID2_ANALOG, &f, e))
         return -1;
     int err = s42_decode_analog(v, &f, &s, &d);
     if (err)
         return decode_fail(e, port, adr, S42_CID2_ANALOG, err, &d);
-    if (s42_has_command(v, S42_CID2_ALARM) == 2) {
-        if (driver_exchange(port, v, adr, S42_CID2_ALARM, &f, e))
-            return -1;
-        err = s42_decode_alarm(v, &f, &s, &d);
-        if (err)
-            return decode_fail(e, port, adr, S42_CID2_ALARM, err, &d);
-    }
+    if (s42_has_command(v, S42_CID2_ALARM) == 2 && poll_alarms(port, v, adr, al, now_ms, &s, e))
+        return -1;
     *out = s;
     e->status = DRIVER_OK;
     e->err = 0;
@@ -125,7 +212,7 @@ int driver_identify(struct serial_port *port, const struct s42_variant *v, uint8
     uint8_t cmds[8];
     size_t n = s42_identity_commands(v, cmds, sizeof cmds);
     struct s42_identity id;
-    struct driver_error first = {DRIVER_OK, 0, ""};
+    struct driver_error first = {DRIVER_OK, 0, "", 0};
     int answered = 0;
     s42_identity_init(&id);
     for (size_t i = 0; i < n; i++) {

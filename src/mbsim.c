@@ -64,7 +64,8 @@ static int check_opts(const struct sim_opts *o)
     }
     for (size_t i = 0; i < o->nfaults; i++) {
         const struct sim_fault *f = &o->faults[i];
-        if (f->kind <= SIM_FAULT_NONE || f->kind > SIM_FAULT_RTN || f->every < 1 || f->slow_ms < 0)
+        if (f->kind <= SIM_FAULT_NONE || f->kind > SIM_FAULT_RTN || f->every < 1 ||
+            f->slow_ms < 0 || f->cid2 != 0) /* no Service 42 commands here */
             return -EINVAL;
     }
     return 0;
@@ -212,7 +213,8 @@ static int handle_frame(struct mbsim *s, const uint8_t *rx, size_t len, const vo
         sim_pack_step(&s->packs[idx],
                       (double)(s->rx_last_ns - s->start_ns) / (double)NS_PER_S * s->o.time_scale);
     int slow_ms;
-    const struct sim_fault *fault = sim_fault_pick(&s->o, rx[0], ++s->answers[idx], &slow_ms);
+    uint64_t nth = ++s->answers[idx];
+    const struct sim_fault *fault = sim_fault_pick(&s->o, rx[0], 0, nth, nth, &slow_ms);
     enum sim_fault_kind kind = fault != NULL ? fault->kind : SIM_FAULT_NONE;
     if (kind == SIM_FAULT_SILENT)
         return 0;

@@ -31,6 +31,7 @@ struct pack_state {
     int64_t last_ok_mono; /* monotonic time of the last good sample, 0 = never */
     int64_t last_poll_ms; /* duration of the last poll */
     int identified, identify_tries;
+    struct driver_alarms alarms; /* whether the pack answers 0x44, kept across port reopens */
     struct pack_stats st;
 };
 
@@ -259,19 +260,43 @@ static void check_round_time(struct poller *p)
              p->port->interval_s, (long long)((round + 999) / 1000));
 }
 
+/* Once when a pack is found not to answer the alarm command, once when it answers again. */
+static void log_alarm_support(const struct poller *p, size_t i)
+{
+    const struct pack_state *ps = &p->packs[i];
+    const struct driver_alarms *al = &ps->alarms;
+    if (!al->changed)
+        return;
+    if (!al->unsupported) {
+        log_info("pack %s (address %u on %s) answers 0x44 again: alarms available", ps->cfg->id,
+                 ps->cfg->address, p->port->name);
+        return;
+    }
+    char every[32];
+    if (al->retry_ms == DRIVER_ALARMS_RETRY_MS)
+        snprintf(every, sizeof every, "hourly");
+    else
+        snprintf(every, sizeof every, "every %lld s", (long long)(al->retry_ms / 1000));
+    log_warn("pack %s (address %u on %s) answers 0x42 but not 0x44 (%s): alarms unavailable, "
+             "asking again %s",
+             ps->cfg->id, ps->cfg->address, p->port->name, al->why, every);
+}
+
 static void poll_pack(struct poller *p, size_t i)
 {
     struct pack_state *ps = &p->packs[i];
     struct reading r;
     struct driver_error e;
     int64_t start = now_mono_ms();
-    int err = bus_poll(p->bus, ps->cfg->address, &r.s, &e);
+    int err = bus_poll(p->bus, ps->cfg->address, &ps->alarms, &r.s, &e);
     int64_t now = now_mono_ms();
     if (err && e.err == -ECANCELED)
         return; /* shutting down: not a failure of the pack */
     ps->last_poll_ms = now - start;
     pthread_mutex_lock(&p->lock);
     ps->st.polls++;
+    ps->st.alarm_failures = ps->alarms.failures;
+    ps->st.alarms_unsupported = ps->alarms.unsupported;
     if (err == 0) {
         ps->st.ok++;
         ps->st.consecutive_failures = 0;
@@ -298,6 +323,7 @@ static void poll_pack(struct poller *p, size_t i)
         r.detail[0] = '\0';
         set_health(p, i, PACK_ONLINE, NULL);
         push(p, &r);
+        log_alarm_support(p, i);
         identify(p, i);
     } else {
         log_debug("pack %s: %s", ps->cfg->id, e.msg);
@@ -351,8 +377,10 @@ int poller_start(const struct config *cfg, size_t port_idx, const struct poller_
     p->reopen_backoff_ms = 1000;
     p->reopen_ms = p->started_mono = now_mono_ms();
     pthread_mutex_init(&p->lock, NULL);
-    for (size_t i = 0; i < port->npacks; i++)
+    for (size_t i = 0; i < port->npacks; i++) {
         p->packs[i].cfg = &port->packs[i];
+        driver_alarms_init(&p->packs[i].alarms, DRIVER_ALARMS_RETRY_MS);
+    }
     int err = pthread_create(&p->thread, NULL, poller_main, p);
     if (err) {
         pthread_mutex_destroy(&p->lock);

@@ -36,7 +36,8 @@ static void flag_list(FILE *f, uint32_t bits, const char *(*name)(unsigned), uns
     fputc('\n', f);
 }
 
-void report_sample_table(FILE *f, const struct sample *s, const char *protocol)
+void report_sample_table(FILE *f, const struct sample *s, const char *protocol,
+                         const char *alarms_why)
 {
     char a[32], b[32], c[32];
     fprintf(f, "pack %u (%s)\n", s->address, protocol);
@@ -74,6 +75,10 @@ void report_sample_table(FILE *f, const struct sample *s, const char *protocol)
         flag_list(f, s->alarms, sample_alarm_name, SAMPLE_ALARM_COUNT);
         fputs("  protection        ", f);
         flag_list(f, s->protection, sample_prot_name, SAMPLE_PROT_COUNT);
+    } else if (s->has & SAMPLE_ALARMS_UNSUPPORTED) {
+        /* unknown, not "none": the pack would not say */
+        fprintf(f, "  alarms            not supported by this pack (0x44: %s)\n",
+                alarms_why && alarms_why[0] ? alarms_why : "refused");
     }
 }
 
@@ -106,7 +111,10 @@ void report_bank_row(FILE *f, const struct sample *s)
     else
         snprintf(cells, sizeof cells, "-");
     const char *status = "ok";
-    if (s->protection)
+    if (!(s->has & SAMPLE_HAS_ALARMS))
+        status = s->has & SAMPLE_ALARMS_UNSUPPORTED ? "ok, alarms unsupported"
+                                                    : "ok, alarms unknown";
+    else if (s->protection)
         status = "PROTECTION";
     else if (s->alarms)
         status = "alarm";
@@ -165,6 +173,12 @@ static void add_flags(cJSON *o, const char *key, uint32_t bits, const char *(*na
 
 cJSON *report_sample_json(const struct sample *s, const char *protocol, long long ts_ms)
 {
+    return report_sample_json_opts(s, protocol, ts_ms, 0);
+}
+
+cJSON *report_sample_json_opts(const struct sample *s, const char *protocol, long long ts_ms,
+                               unsigned opts)
+{
     cJSON *o = cJSON_CreateObject();
     if (ts_ms > 0)
         cJSON_AddNumberToObject(o, "ts", (double)ts_ms / 1000.0);
@@ -207,13 +221,21 @@ cJSON *report_sample_json(const struct sample *s, const char *protocol, long lon
         cJSON *raw = cJSON_AddArrayToObject(o, "raw_status");
         for (unsigned i = 0; i < s->nraw_status; i++)
             cJSON_AddItemToArray(raw, cJSON_CreateNumber(s->raw_status[i]));
+    } else if (opts & REPORT_JSON_UNKNOWN_NULL) {
+        static const char *const unknown[] = {"state", "alarms", "protection", "raw_status"};
+        for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
+            cJSON_AddNullToObject(o, unknown[i]);
     }
+    if (s->has & SAMPLE_ALARMS_UNSUPPORTED)
+        cJSON_AddBoolToObject(o, "alarms_supported", 0);
     if (s->has & SAMPLE_HAS_BALANCE) {
         cJSON *bal = cJSON_AddArrayToObject(o, "balancing");
         for (unsigned i = 0; i < SAMPLE_MAX_CELLS; i++) {
             if (s->balancing & (1u << i))
                 cJSON_AddItemToArray(bal, cJSON_CreateNumber(i + 1));
         }
+    } else if ((opts & REPORT_JSON_UNKNOWN_NULL) && !(s->has & SAMPLE_HAS_ALARMS)) {
+        cJSON_AddNullToObject(o, "balancing"); /* it would have come with the flags */
     }
     return o;
 }

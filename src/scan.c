@@ -364,7 +364,7 @@ static int probe_modbus(struct scan *sc, uint8_t adr, struct probe *out)
     struct driver_error e;
     memset(out, 0, sizeof *out);
     out->modbus = 1;
-    if (bus_poll(sc->mb, adr, &out->s, &e) == 0) {
+    if (bus_poll(sc->mb, adr, NULL, &out->s, &e) == 0) {
         out->kind = SCAN_PROBE_VALID;
         return 0;
     }
@@ -423,6 +423,30 @@ static const char *disagreement(const struct sample *a, const struct sample *b)
     return NULL;
 }
 
+/* After the first valid answer: does the pack answer the alarm command too? Many firmwares
+ * answer 0x42 only; the daemon then keeps their readings without alarms. */
+static int ask_alarms(struct scan *sc, struct scan_row *row, const struct probe *p)
+{
+    if (row->alarms != SCAN_ALARMS_UNKNOWN)
+        return 0; /* known: asked once (a garbled answer is asked again at the next try) */
+    if (p->modbus || s42_has_command(p->v, S42_CID2_ALARM) != 2) {
+        row->alarms = SCAN_ALARMS_OK; /* the flags come with the values */
+        return 0;
+    }
+    struct driver_error e;
+    struct sample s = row->s;
+    if (driver_read_alarms(sc->port, p->v, row->address, &s, &e) == 0) {
+        row->alarms = SCAN_ALARMS_OK;
+    } else if (e.status == DRIVER_PORT) {
+        return e.err < 0 ? e.err : -EIO;
+    } else if (e.status == DRIVER_REFUSED || e.status == DRIVER_TIMEOUT) {
+        row->alarms = SCAN_ALARMS_UNSUPPORTED;
+        driver_alarms_why(&e, serial_timeout_ms(sc->port), row->alarms_why,
+                          sizeof row->alarms_why);
+    }
+    return 0;
+}
+
 /* Folds one try into the row; a valid answer is followed by the identity commands. */
 static int account(struct scan *sc, struct scan_row *row, const struct probe *p)
 {
@@ -448,11 +472,14 @@ static int account(struct scan *sc, struct scan_row *row, const struct probe *p)
         if (why != NULL)
             snprintf(row->disagree, sizeof row->disagree, "%s", why);
     }
+    int rc = ask_alarms(sc, row, p);
+    if (rc != 0)
+        return rc;
     struct s42_identity id;
     struct driver_error e;
     if (p->modbus && !bus_can_identify(sc->mb))
         return 0; /* Modbus packs have no identity registers */
-    int rc = p->modbus ? bus_identify(sc->mb, row->address, &id, &e)
+    rc = p->modbus ? bus_identify(sc->mb, row->address, &id, &e)
                        : driver_identify(sc->port, p->v, row->address, &id, &e);
     if (rc == 0) {
         add_serial(row, id.serial);
@@ -549,4 +576,8 @@ void scan_row_notes(const struct scan_row *row, char *buf, size_t cap)
     }
     append(buf, cap, row->disagree);
     append(buf, cap, row->note);
+    if (row->alarms == SCAN_ALARMS_UNSUPPORTED) {
+        snprintf(part, sizeof part, "alarms unsupported (0x44: %s)", row->alarms_why);
+        append(buf, cap, part);
+    }
 }

@@ -39,6 +39,7 @@ struct sim {
     uint64_t noise_rng;
     struct sim_pack packs[SIM_MAX_PACKS];
     uint64_t answers[SIM_MAX_PACKS];      /* per pack, for sim_fault.every */
+    uint64_t alarm_asks[SIM_MAX_PACKS];   /* per pack, 0x44 requests: for the *-alarms faults */
     struct sim_pack twins[SIM_MAX_PACKS]; /* the second pack at a shared address */
     bool has_twin[SIM_MAX_PACKS];
     uint64_t shared_answers[SIM_MAX_PACKS]; /* per shared address, for the collision pattern */
@@ -123,22 +124,36 @@ int sim_parse_addresses(const char *s, uint8_t *out, size_t cap)
 
 int sim_fault_parse(const char *s, struct sim_fault *out)
 {
+    /* the *-alarms kinds are the plain ones limited to the alarm command (0x44): packs whose
+     * firmware answers 0x42 only */
     static const struct {
         const char *name;
         enum sim_fault_kind kind;
+        uint8_t cid2, rtn;
     } kinds[] = {
-        {"silent", SIM_FAULT_SILENT},   {"checksum", SIM_FAULT_CHECKSUM},
-        {"garbage", SIM_FAULT_GARBAGE}, {"truncated", SIM_FAULT_TRUNCATED},
-        {"slow", SIM_FAULT_SLOW},       {"rtn", SIM_FAULT_RTN},
+        {"silent", SIM_FAULT_SILENT, 0, 0},
+        {"checksum", SIM_FAULT_CHECKSUM, 0, 0},
+        {"garbage", SIM_FAULT_GARBAGE, 0, 0},
+        {"truncated", SIM_FAULT_TRUNCATED, 0, 0},
+        {"slow", SIM_FAULT_SLOW, 0, 0},
+        {"rtn", SIM_FAULT_RTN, 0, 0},
+        {"no-alarms", SIM_FAULT_RTN, S42_CID2_ALARM, RTN_CID2},
+        {"ignore-alarms", SIM_FAULT_SILENT, S42_CID2_ALARM, 0},
+        {"late-alarms", SIM_FAULT_SLOW, S42_CID2_ALARM, 0},
     };
     struct sim_fault f = {
         .kind = SIM_FAULT_NONE, .every = 1, .slow_ms = DEFAULT_SLOW_MS, .rtn = DEFAULT_FAULT_RTN};
     if (s == NULL)
         return -EINVAL;
     size_t len = strcspn(s, "=:");
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (strlen(kinds[i].name) == len && strncmp(s, kinds[i].name, len) == 0)
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (strlen(kinds[i].name) == len && strncmp(s, kinds[i].name, len) == 0) {
             f.kind = kinds[i].kind;
+            f.cid2 = kinds[i].cid2;
+            if (kinds[i].rtn)
+                f.rtn = kinds[i].rtn;
+        }
+    }
     if (f.kind == SIM_FAULT_NONE)
         return -EINVAL;
     const char *p = s + len;
@@ -359,14 +374,16 @@ static size_t encode_answer(struct sim *s, const struct sim_pack *p, bool twin, 
 }
 
 /* The first matching non-SLOW fault for this answer, and the sum of matching SLOW delays. */
-const struct sim_fault *sim_fault_pick(const struct sim_opts *o, uint8_t adr, uint64_t nth,
-                                       int *slow_ms)
+const struct sim_fault *sim_fault_pick(const struct sim_opts *o, uint8_t adr, uint8_t cid2,
+                                       uint64_t nth, uint64_t nth_cmd, int *slow_ms)
 {
     const struct sim_fault *chosen = NULL;
     *slow_ms = 0;
     for (size_t i = 0; i < o->nfaults; i++) {
         const struct sim_fault *f = &o->faults[i];
-        if ((f->address != 0 && f->address != adr) || nth % (uint64_t)f->every != 0)
+        uint64_t n = f->cid2 != 0 ? nth_cmd : nth;
+        if ((f->address != 0 && f->address != adr) || (f->cid2 != 0 && f->cid2 != cid2) ||
+            n % (uint64_t)f->every != 0)
             continue;
         if (f->kind == SIM_FAULT_SLOW)
             *slow_ms += f->slow_ms;
@@ -482,7 +499,9 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
             sim_pack_step(&s->twins[idx], t);
     }
     int slow_ms;
-    const struct sim_fault *fault = sim_fault_pick(&s->o, f->adr, ++s->answers[idx], &slow_ms);
+    uint64_t nth = ++s->answers[idx];
+    uint64_t nth_cmd = f->cid2 == S42_CID2_ALARM ? ++s->alarm_asks[idx] : nth;
+    const struct sim_fault *fault = sim_fault_pick(&s->o, f->adr, f->cid2, nth, nth_cmd, &slow_ms);
     enum sim_fault_kind kind = fault != NULL ? fault->kind : SIM_FAULT_NONE;
     if (kind == SIM_FAULT_SILENT)
         return 0;

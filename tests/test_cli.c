@@ -308,6 +308,113 @@ static void test_rtn_error(void **state)
     (void)sim;
 }
 
+/* What `read --json` prints for a pack that answered 0x42 and refused or ignored 0x44: the
+ * analog values as the model sends them, the flags null, "alarms_supported": false. */
+static cJSON *expected_without_alarms(const char *proto, uint8_t adr)
+{
+    const struct s42_variant *v = s42_variant_find(proto);
+    struct sim_pack p;
+    struct sample model, s;
+    struct s42_frame f;
+    sim_pack_init(&p, strtoull(SEED, NULL, 10), adr, 16);
+    sim_pack_sample(&p, &model);
+    fixture_wire_frame(v, S42_CID2_ANALOG, adr, &model, &f);
+    assert_int_equal(s42_decode_analog(v, &f, &s, NULL), 0);
+    s.has |= SAMPLE_ALARMS_UNSUPPORTED;
+    return report_sample_json_opts(&s, proto, 0, REPORT_JSON_UNKNOWN_NULL);
+}
+
+static void check_line_without_alarms(const char *line, const char *proto, uint8_t adr)
+{
+    cJSON *got = cJSON_Parse(line);
+    assert_non_null(got);
+    cJSON_DeleteItemFromObject(got, "ts");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(got, "alarms_supported")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(got, "alarms")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(got, "protection")));
+    assert_true(cJSON_GetObjectItem(got, "voltage")->valuedouble > 40.0);
+    cJSON *want = expected_without_alarms(proto, adr);
+    if (!cJSON_Compare(got, want, 1)) {
+        char *a = cJSON_PrintUnformatted(got), *b = cJSON_PrintUnformatted(want);
+        print_error("got  %s\nwant %s\n", a, b);
+        fail();
+    }
+    cJSON_Delete(got);
+    cJSON_Delete(want);
+}
+
+/* A pack that answers 0x42 but refuses 0x44 (RTN 04) is read, exit 0; read and scan say that
+ * its alarms are not supported. */
+static void test_read_refused_alarms(void **state)
+{
+    (void)state;
+    start_sim("pace", "1-2", "no-alarms:1");
+    struct proc_result *r = malloc(sizeof *r);
+    run_read(r, "pace", "1-2", "300", 1);
+    assert_int_equal(r->status, 0);
+    char *nl = strchr(r->out, '\n');
+    assert_non_null(nl);
+    *nl = '\0';
+    check_line_without_alarms(r->out, "pace", 1);
+    check_json_line(nl + 1, "pace", 2); /* the pack beside it: every flag */
+    assert_null(strstr(nl + 1, "alarms_supported"));
+
+    run_read(r, "pace", "1", "300", 0);
+    assert_int_equal(r->status, 0);
+    assert_non_null(strstr(r->out, "  alarms            not supported by this pack (0x44: BMS "
+                                   "answered RTN 04: command not supported (CID2 invalid))\n"));
+    assert_null(strstr(r->out, "protection"));
+    struct sample s;
+    fixture_wire_sample("pace", strtoull(SEED, NULL, 10), 1, &s);
+    char line[128];
+    snprintf(line, sizeof line, "voltage           %.2f V", s.voltage_mv / 1000.0);
+    assert_non_null(strstr(r->out, line));
+
+    run_read(r, "pace", "1-2", "300", 0); /* the bank table */
+    assert_int_equal(r->status, 0);
+    assert_non_null(strstr(r->out, "ok, alarms unsupported\n"));
+    assert_int_equal(proc_count(r->out, "alarms unsupported"), 1);
+
+    char *scan[] = {(char *)BMSFLEET_BIN, "scan", "--port", link_path, "--protocol", "pace",
+                    "--from", "1", "--to", "2", "--baud", "115200", "--listen", "0", "--json",
+                    NULL};
+    assert_int_equal(proc_run(scan, NULL, 30000, r), 0);
+    assert_int_equal(r->status, 0);
+    cJSON *doc = cJSON_Parse(r->out);
+    assert_non_null(doc);
+    cJSON *rows = cJSON_GetObjectItem(doc, "addresses");
+    assert_int_equal(cJSON_GetArraySize(rows), 2);
+    cJSON *row1 = cJSON_GetArrayItem(rows, 0), *row2 = cJSON_GetArrayItem(rows, 1);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(row1, "alarms_supported")));
+    assert_non_null(strstr(cJSON_GetObjectItem(row1, "notes")->valuestring,
+                           "alarms unsupported (0x44: BMS answered RTN 04"));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(row2, "alarms_supported")));
+    assert_string_equal(cJSON_GetObjectItem(row2, "notes")->valuestring, "");
+    cJSON_Delete(doc);
+    scan[14] = NULL; /* the table and the snippet */
+    assert_int_equal(proc_run(scan, NULL, 30000, r), 0);
+    assert_int_equal(r->status, 0);
+    assert_non_null(strstr(r->out, "alarms unsupported (0x44: BMS answered RTN 04"));
+    assert_non_null(strstr(r->out, "  - { address: 0x01, id: pack1 }  # answers 0x42 only"));
+    assert_non_null(strstr(r->out, "  - { address: 0x02, id: pack2 }\n"));
+    free(r);
+}
+
+/* Silence to 0x44 only: the values are read all the same, exit 0. */
+static void test_read_ignored_alarms(void **state)
+{
+    (void)state;
+    start_sim("seplos", "3", "ignore-alarms:3");
+    struct proc_result *r = malloc(sizeof *r);
+    run_read(r, "seplos", "3", "300", 1);
+    assert_int_equal(r->status, 0);
+    check_line_without_alarms(strtok(r->out, "\n"), "seplos", 3);
+    run_read(r, "seplos", "3", "300", 0);
+    assert_int_equal(r->status, 0);
+    assert_non_null(strstr(r->out, "not supported by this pack (0x44: no answer within 300 ms)"));
+    free(r);
+}
+
 static void test_usage_errors(void **state)
 {
     (void)state;
@@ -391,6 +498,8 @@ int main(void)
         cmocka_unit_test_teardown(test_truncated_frame, stop_sim),
         cmocka_unit_test_teardown(test_slow_pack_late_answer, stop_sim),
         cmocka_unit_test_teardown(test_rtn_error, stop_sim),
+        cmocka_unit_test_teardown(test_read_refused_alarms, stop_sim),
+        cmocka_unit_test_teardown(test_read_ignored_alarms, stop_sim),
         cmocka_unit_test_teardown(test_usage_errors, stop_sim),
         cmocka_unit_test_teardown(test_decode_command, stop_sim),
     };

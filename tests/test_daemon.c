@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <math.h>
+#include <sqlite3.h>
 
 #include "fixture.h"
 #include "proc.h"
@@ -83,15 +85,24 @@ static void expect_in_log(const char *path, const char *needle, int times)
     fail();
 }
 
-static pid_t start_sim(int slot, const char *link, const char *proto, const char *addrs)
+/* faults: up to two --fault SPECs, NULL-terminated, or NULL */
+static pid_t start_sim_faults(int slot, const char *link, const char *proto, const char *addrs,
+                              const char *const *faults)
 {
+    const char *f0 = faults ? faults[0] : NULL, *f1 = f0 ? faults[1] : NULL;
     const char *extra[] = {"--protocol", proto, "--addresses", addrs, "--seed", SEED,
-                           "--time-scale", "0", "--baud", "115200", "--turnaround", "2", NULL};
+                           "--time-scale", "0", "--baud", "115200", "--turnaround", "2",
+                           f0 ? "--fault" : NULL, f0, f1 ? "--fault" : NULL, f1, NULL};
     unlink(link);
     pid_t pid = proc_start_sim(BMSFLEET_BIN, link, extra);
     assert_true(pid > 0);
     sims[slot] = pid;
     return pid;
+}
+
+static pid_t start_sim(int slot, const char *link, const char *proto, const char *addrs)
+{
+    return start_sim_faults(slot, link, proto, addrs, NULL);
 }
 
 /* Every configuration gets a history database in the test's directory. */
@@ -305,6 +316,110 @@ static void test_two_ports(void **state)
     free(err);
 }
 
+/* Rows of the history for one pack, and how many carry the given voltage. */
+static int stored_samples(const char *pack, int32_t voltage_mv, int *with_voltage)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*), sum(s.voltage_mv = ?2) FROM samples s "
+                                        "JOIN packs p ON p.id = s.pack WHERE p.pack_id = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, pack, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, voltage_mv);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    *with_voltage = sqlite3_column_int(st, 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* a2 refuses 0x44 (RTN 04), a3 ignores it: both are online and stored every poll with their
+ * analog values, the flags unknown; each is logged once as alarm-less; a1 and a4 keep theirs. */
+static void test_packs_without_alarms(void **state)
+{
+    (void)state;
+    const char *const faults[] = {"no-alarms:2", "ignore-alarms:3", NULL};
+    start_sim_faults(0, path_a, "pace", "1-4", faults);
+    write_config("pace", NULL);
+    start_daemon(1);
+    expect_in_log(err_path, "pack a3 (address 3 on a) answers 0x42 but not 0x44", 1);
+    /* a4's lines (the last of a round): "online", identity, then at least 6 samples */
+    assert_int_equal(proc_wait_for(out_path, "\"pack\":\"a4\"", 8, WAIT_MS), 0);
+    assert_int_equal(stop_daemon(), 0);
+
+    int samples[5] = {0}, unsupported[5] = {0}, health[5] = {0};
+    char *text = proc_slurp(out_path);
+    assert_non_null(text);
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        int k = cJSON_GetObjectItem(o, "pack")->valuestring[1] - '0';
+        assert_true(k >= 1 && k <= 4);
+        const cJSON *ev = cJSON_GetObjectItem(o, "event");
+        if (ev && strcmp(ev->valuestring, "health") == 0) {
+            health[k]++;
+            assert_string_equal(cJSON_GetObjectItem(o, "health")->valuestring, "online");
+        } else if (ev == NULL) {
+            samples[k]++;
+            struct sample want;
+            fixture_wire_sample("pace", strtoull(SEED, NULL, 10), (uint8_t)k, &want);
+            assert_int_equal(lround(cJSON_GetObjectItem(o, "voltage")->valuedouble * 1000),
+                             want.voltage_mv);
+            const cJSON *alarms = cJSON_GetObjectItem(o, "alarms");
+            if (k == 2 || k == 3) {
+                assert_true(cJSON_IsNull(alarms));
+                assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "protection")));
+                unsupported[k] += cJSON_IsFalse(cJSON_GetObjectItem(o, "alarms_supported"));
+            } else {
+                assert_true(cJSON_IsArray(alarms));
+                assert_null(cJSON_GetObjectItem(o, "alarms_supported"));
+            }
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
+    print_message("samples: %d %d %d %d\n", samples[1], samples[2], samples[3], samples[4]);
+    for (int k = 1; k <= 4; k++) {
+        assert_true(samples[k] >= 6);
+        assert_int_equal(health[k], 1); /* online once, never stale or offline */
+    }
+    assert_int_equal(unsupported[2], samples[2]);     /* refused: known from the first poll */
+    assert_int_equal(unsupported[3], samples[3] - 1); /* ignored: one silence can be noise */
+
+    /* every poll in the history, with its values */
+    for (int k = 1; k <= 4; k++) {
+        char id[8];
+        struct sample want;
+        int with_voltage;
+        snprintf(id, sizeof id, "a%d", k);
+        fixture_wire_sample("pace", strtoull(SEED, NULL, 10), (uint8_t)k, &want);
+        assert_int_equal(stored_samples(id, want.voltage_mv, &with_voltage), samples[k]);
+        assert_int_equal(with_voltage, samples[k]);
+    }
+
+    char *err = proc_slurp(err_path);
+    assert_int_equal(proc_count(err, "answers 0x42 but not 0x44"), 2);
+    assert_int_equal(proc_count(err, "pack a2 (address 2 on a) answers 0x42 but not 0x44 (BMS "
+                                     "answered RTN 04: command not supported (CID2 invalid)): "
+                                     "alarms unavailable, asking again hourly"),
+                     1);
+    assert_int_equal(proc_count(err, "pack a3 (address 3 on a) answers 0x42 but not 0x44 (no "
+                                     "answer within 300 ms): alarms unavailable, asking again "
+                                     "hourly"),
+                     1);
+    assert_null(strstr(err, "communication lost"));
+    assert_non_null(strstr(err, " 0 timeouts, 0 checksum errors, 0 malformed, 0 refused, 0 "
+                                "foreign, 1 alarm (0x44) failures (alarms unsupported)"));
+    assert_non_null(strstr(err, " 0 timeouts, 0 checksum errors, 0 malformed, 0 refused, 0 "
+                                "foreign, 2 alarm (0x44) failures (alarms unsupported)"));
+    free(err);
+}
+
 /* Pack b3 does not exist: it costs its port one timeout per backoff period, and the other
  * packs of that port are polled as often as the packs of the healthy port. */
 static void dead_pack(const char *proto)
@@ -469,6 +584,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_two_ports, stop_all),
+        cmocka_unit_test_teardown(test_packs_without_alarms, stop_all),
         cmocka_unit_test_teardown(test_dead_pack, stop_all),
         cmocka_unit_test_teardown(test_dead_modbus_slave, stop_all),
         cmocka_unit_test_teardown(test_unplug_replug, stop_all),

@@ -249,7 +249,29 @@ static void test_fault_parse(void **state)
     assert_int_equal(sim_fault_parse("rtn", &f), 0);
     assert_true(f.rtn != 0);
 
-    static const char *const bad[] = {"",           "bogus",     "Silent",       "silent=1",
+    /* the alarm-command faults: the plain kinds limited to 0x44 */
+    assert_int_equal(sim_fault_parse("no-alarms:2", &f), 0);
+    assert_int_equal(f.kind, SIM_FAULT_RTN);
+    assert_int_equal(f.rtn, 0x04);
+    assert_int_equal(f.cid2, S42_CID2_ALARM);
+    assert_int_equal(f.address, 2);
+    assert_int_equal(sim_fault_parse("no-alarms=E2:0:3", &f), 0);
+    assert_int_equal(f.rtn, 0xE2);
+    assert_int_equal(f.every, 3);
+    assert_int_equal(sim_fault_parse("ignore-alarms:4", &f), 0);
+    assert_int_equal(f.kind, SIM_FAULT_SILENT);
+    assert_int_equal(f.cid2, S42_CID2_ALARM);
+    assert_int_equal(f.address, 4);
+    assert_int_equal(sim_fault_parse("late-alarms=900:1", &f), 0);
+    assert_int_equal(f.kind, SIM_FAULT_SLOW);
+    assert_int_equal(f.slow_ms, 900);
+    assert_int_equal(f.cid2, S42_CID2_ALARM);
+    assert_int_equal(sim_fault_parse("rtn:1", &f), 0);
+    assert_int_equal(f.cid2, 0); /* every command */
+
+    static const char *const bad[] = {"ignore-alarms=1", "no-alarms=00", "no-alarm:1",
+                                      "alarms:1",        "no-alarms:1:0",
+                                      "",           "bogus",     "Silent",       "silent=1",
                                       "checksum:",  "slow=",     "slow=abc",     "slow=-5",
                                       "rtn=00",     "rtn=100",   "rtn=G1",       "silent:255",
                                       "silent:1:0", "silent:1:", "silent:1:2:3", "silent:x",
@@ -615,6 +637,58 @@ static void test_faults(void **state)
     stop(&sv);
 }
 
+/* The alarm-command faults touch 0x44 only, and their EVERY counts 0x44 requests. */
+static void test_alarm_faults(void **state)
+{
+    (void)state;
+    static const char *const faults[] = {"no-alarms:1", "ignore-alarms:2", "no-alarms=E2:3:2"};
+    struct sim_opts o;
+    struct server sv;
+    struct s42_frame f;
+    opts_for(&o, "pace");
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        assert_int_equal(sim_fault_parse(faults[i], &o.faults[o.nfaults++]), 0);
+    start(&sv, &o);
+    for (uint8_t adr = 1; adr <= 3; adr++) { /* 0x42 and identity answered as always */
+        assert_int_equal(ask(&sv, S42_CID2_ANALOG, adr, &f, NULL), 0);
+        assert_int_equal(s42_check(&f, sv.v, adr, NULL), 0);
+        assert_true(f.info_len > 40);
+        assert_int_equal(ask(&sv, S42_CID2_PACE_SERIAL, adr, &f, NULL), 0);
+        assert_int_equal(s42_check(&f, sv.v, adr, NULL), 0);
+    }
+    assert_int_equal(ask(&sv, S42_CID2_ALARM, 1, &f, NULL), 0); /* no-alarms: RTN 04 */
+    assert_int_equal(f.info_len, 0);
+    assert_int_equal(s42_check(&f, sv.v, 1, NULL), -S42_E_RTN_CID2);
+
+    uint64_t before = sim_requests(sv.sim);
+    send_request(&sv, S42_CID2_ALARM, 2); /* ignore-alarms: heard, not answered */
+    assert_quiet(&sv);
+    assert_int_equal(sim_requests(sv.sim), before + 1);
+
+    /* pack 3: 0x44 #1 answered, #2 refused, #3 answered; the 0x42 between do not count */
+    assert_int_equal(ask(&sv, S42_CID2_ALARM, 3, &f, NULL), 0);
+    assert_int_equal(s42_check(&f, sv.v, 3, NULL), 0);
+    struct sample s, model;
+    assert_int_equal(sim_last_sample(sv.sim, 3, &model), 0);
+    assert_int_equal(ask(&sv, S42_CID2_ANALOG, 3, &f, NULL), 0);
+    assert_int_equal(s42_decode_analog(sv.v, &f, &s, NULL), 0);
+    assert_int_equal(s.voltage_mv, model.voltage_mv);
+    assert_int_equal(ask(&sv, S42_CID2_ALARM, 3, &f, NULL), 0);
+    assert_int_equal(s42_check(&f, sv.v, 3, NULL), -S42_E_RTN_EXEC);
+    assert_int_equal(ask(&sv, S42_CID2_ALARM, 3, &f, NULL), 0);
+    assert_int_equal(s42_check(&f, sv.v, 3, NULL), 0);
+    assert_int_equal(s42_decode_alarm(sv.v, &f, &s, NULL), 0);
+    assert_true(s.has & SAMPLE_HAS_ALARMS);
+    stop(&sv);
+
+    /* the picker: a fault limited to 0x44 never applies to another command */
+    int slow;
+    assert_null(sim_fault_pick(&o, 1, S42_CID2_ANALOG, 1, 1, &slow));
+    assert_non_null(sim_fault_pick(&o, 1, S42_CID2_ALARM, 5, 1, &slow));
+    assert_null(sim_fault_pick(&o, 3, S42_CID2_ALARM, 2, 1, &slow)); /* nth_cmd 1 of every 2 */
+    assert_non_null(sim_fault_pick(&o, 3, S42_CID2_ALARM, 1, 2, &slow));
+}
+
 /* With time running, the model moves between two answers (no claim about how fast). */
 static void test_time_advances(void **state)
 {
@@ -707,6 +781,7 @@ int main(void)
         cmocka_unit_test_prestate(test_round_trip, "pylontech"),
         cmocka_unit_test_prestate(test_round_trip, "seplos"),
         cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_alarm_faults),
         cmocka_unit_test(test_time_advances),
         cmocka_unit_test(test_link),
         cmocka_unit_test(test_bad_opts),
