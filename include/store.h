@@ -72,7 +72,7 @@ void store_temp_roles(const struct sample *s, char *out, size_t cap);
 #define STORE_SAMPLE_COLUMNS                                                                       \
     "voltage_mv, current_ma, soc_cpct, soh_cpct, remaining_mah, full_mah, design_mah, cycles,"   \
     " cell_min_mv, cell_max_mv, cell_min_idx, cell_max_idx, temp_min_dc, temp_max_dc, alarms,"   \
-    " protection, state, balancing, cells, temps"
+    " protection, state, balancing, cells, temps, flags_known"
 int store_sample_from_row(sqlite3_stmt *st, int col, const char *temp_roles, struct sample *out);
 
 /* Counters (for logs and tests). */

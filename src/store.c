@@ -142,8 +142,8 @@ static int prepare(struct store *s, char *err, size_t cap)
          "INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct, soh_cpct,"
          " remaining_mah, full_mah, design_mah, cycles, cell_min_mv, cell_max_mv, cell_min_idx,"
          " cell_max_idx, temp_min_dc, temp_max_dc, alarms, protection, state, balancing, cells,"
-         " temps, charge_uwh, discharge_uwh)"
-         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+         " temps, charge_uwh, discharge_uwh, flags_known)"
+         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
         {&s->ins_event, "INSERT INTO events (pack, ts, kind, detail) VALUES (?,?,?,?)"},
         {&s->up_1m, ROLLUP_UPSERT("rollup_1m")},
         {&s->up_1h, ROLLUP_UPSERT("rollup_1h")},
@@ -189,7 +189,7 @@ static int register_packs(struct store *s, char *err, size_t cap)
                            -1, &up, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "SELECT alarms, protection FROM samples WHERE id ="
-                           " (SELECT last_sample FROM packs WHERE id = ?)",
+                           " (SELECT last_sample FROM packs WHERE id = ?) AND flags_known",
                            -1, &last, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "SELECT charged_mwh, discharged_mwh, last_ts, last_power_mw"
@@ -441,7 +441,10 @@ int store_sample_from_row(sqlite3_stmt *st, int col, const char *temp_roles, str
     s.protection = (uint32_t)sqlite3_column_int64(st, col + 15);
     s.state = (uint32_t)sqlite3_column_int64(st, col + 16);
     s.balancing = (uint32_t)sqlite3_column_int64(st, col + 17);
-    s.has = SAMPLE_HAS_ANALOG | SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE;
+    /* flags_known 0: the pack did not answer the alarm command for this sample */
+    s.has = sqlite3_column_int(st, col + 20)
+                ? SAMPLE_HAS_ANALOG | SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE
+                : SAMPLE_HAS_ANALOG;
     const uint8_t *cells = sqlite3_column_blob(st, col + 18);
     int clen = sqlite3_column_bytes(st, col + 18);
     int32_t base = col_val(st, col + 8);

@@ -133,9 +133,13 @@ static int write_event(struct store *s, int64_t pack, int64_t ts, const char *ki
     return step_done(s->ins_event);
 }
 
-/* Events for the alarm and protection bits that changed since the pack's previous sample. */
+/* Events for the alarm and protection bits that changed since the pack's previous sample whose
+ * flags were read. A sample without them (the pack did not answer 0x44) says nothing: no
+ * "cleared" then, no "raised" again when the flags come back unchanged. */
 static int flag_events(struct store *s, struct pack_state *ps, const struct reading *r)
 {
+    if (!(r->s.has & SAMPLE_HAS_ALARMS))
+        return SQLITE_OK;
     const struct {
         uint32_t before, now;
         const char *raised, *cleared;
@@ -219,6 +223,7 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
         sqlite3_bind_null(st, 22);
     bind_opt(st, 23, uwh(charge), integrated);
     bind_opt(st, 24, uwh(discharge), integrated);
+    sqlite3_bind_int(st, 25, (m->has & SAMPLE_HAS_ALARMS) != 0);
     int rc = step_done(st);
     if (rc != SQLITE_OK)
         return rc;

@@ -317,14 +317,19 @@ static void test_two_ports(void **state)
 }
 
 /* Rows of the history for one pack, and how many carry the given voltage. */
-static int stored_samples(const char *pack, int32_t voltage_mv, int *with_voltage)
+/* The stored samples of a pack: how many, how many with that voltage, how many whose alarm flags
+ * are unknown (NULL in v_samples). */
+static int stored_samples(const char *pack, int32_t voltage_mv, int *with_voltage,
+                          int *flags_unknown)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT count(*), sum(s.voltage_mv = ?2) FROM samples s "
-                                        "JOIN packs p ON p.id = s.pack WHERE p.pack_id = ?1",
+                                        "SELECT count(*), sum(s.voltage_mv = ?2),"
+                                        " sum(v.alarms IS NULL AND v.protection IS NULL)"
+                                        " FROM samples s JOIN packs p ON p.id = s.pack"
+                                        " JOIN v_samples v ON v.id = s.id WHERE p.pack_id = ?1",
                                         -1, &st, NULL),
                      SQLITE_OK);
     sqlite3_bind_text(st, 1, pack, -1, SQLITE_STATIC);
@@ -332,6 +337,7 @@ static int stored_samples(const char *pack, int32_t voltage_mv, int *with_voltag
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     int n = sqlite3_column_int(st, 0);
     *with_voltage = sqlite3_column_int(st, 1);
+    *flags_unknown = sqlite3_column_int(st, 2);
     sqlite3_finalize(st);
     sqlite3_close(db);
     return n;
@@ -395,11 +401,14 @@ static void test_packs_without_alarms(void **state)
     for (int k = 1; k <= 4; k++) {
         char id[8];
         struct sample want;
-        int with_voltage;
+        int with_voltage, unknown;
         snprintf(id, sizeof id, "a%d", k);
         fixture_wire_sample("pace", strtoull(SEED, NULL, 10), (uint8_t)k, &want);
-        assert_int_equal(stored_samples(id, want.voltage_mv, &with_voltage), samples[k]);
+        assert_int_equal(stored_samples(id, want.voltage_mv, &with_voltage, &unknown),
+                         samples[k]);
         assert_int_equal(with_voltage, samples[k]);
+        /* a2 and a3 never gave their flags: unknown (NULL), not "no alarm" */
+        assert_int_equal(unknown, k == 2 || k == 3 ? samples[k] : 0);
     }
 
     char *err = proc_slurp(err_path);

@@ -1523,6 +1523,77 @@ static void test_events(void **state)
                      7);
 }
 
+/* A pack that did not answer the alarm command: its samples are stored with the flags unknown
+ * (NULL in v_samples, no v_alarms row, read back without SAMPLE_HAS_ALARMS), and they raise or
+ * clear nothing: an alarm active before and after such samples is raised once, never cleared. */
+static void test_flags_unknown(void **state)
+{
+    struct fx *f = *state;
+    f->st = open_store(f->cfg);
+    struct reading r[4];
+    flags_reading(&r[0], 0, T0, SAMPLE_ALARM_CELL_OV, SAMPLE_PROT_SHORT);
+    flags_reading(&r[1], 0, T0 + 30000, 0, 0);
+    r[1].s.has &= ~(uint32_t)(SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE);
+    r[1].s.has |= SAMPLE_ALARMS_UNSUPPORTED;
+    r[2] = r[1];
+    r[2].ts_ms = T0 + 60000;
+    flags_reading(&r[3], 0, T0 + 90000, SAMPLE_ALARM_CELL_OV, SAMPLE_PROT_SHORT);
+    write_ok(f->st, r, 4);
+    sqlite3 *db = store_db(f->st);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM samples WHERE flags_known = 0"), 2);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM v_samples WHERE alarms IS NULL AND"
+                               " protection IS NULL AND state IS NULL AND balancing IS NULL"),
+                     2);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM v_samples WHERE alarms = %u AND"
+                               " protection = %u",
+                           (unsigned)SAMPLE_ALARM_CELL_OV, (unsigned)SAMPLE_PROT_SHORT),
+                     2);
+    /* v_alarms: both flags of the first and the last sample only */
+    assert_int_equal(q_int(db, "SELECT count(*) FROM v_alarms"), 4);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM v_alarms WHERE ts IN (%lld, %lld)",
+                           (long long)(T0 + 30000), (long long)(T0 + 60000)),
+                     0);
+    struct ev want[] = {
+        {"p1", T0, "alarm_raised", sample_alarm_name(0)},
+        {"p1", T0, "protection_raised", sample_prot_name(6)},
+    };
+    check_events(db, "events", want, 2);
+
+    /* read back (the MQTT replay's path): flags unknown, the analog values kept */
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT " STORE_SAMPLE_COLUMNS " FROM samples"
+                                        " ORDER BY id",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        struct sample s;
+        assert_int_equal(store_sample_from_row(st, 0, NULL, &s), 0);
+        assert_int_equal(s.voltage_mv, r[i].s.voltage_mv);
+        int known = i == 0 || i == 3;
+        assert_int_equal((s.has & SAMPLE_HAS_ALARMS) != 0, known);
+        if (known)
+            assert_int_equal(s.alarms, SAMPLE_ALARM_CELL_OV);
+    }
+    sqlite3_finalize(st);
+
+    /* a restart after an unknown last sample: the next known flags are raised again, since
+     * nothing says what they were meanwhile */
+    flags_reading(&r[0], 0, T0 + 120000, 0, 0);
+    r[0].s.has &= ~(uint32_t)SAMPLE_HAS_ALARMS;
+    write_ok(f->st, r, 1);
+    reopen(f);
+    flags_reading(&r[0], 0, T0 + 150000, SAMPLE_ALARM_CELL_OV, 0);
+    write_ok(f->st, r, 1);
+    assert_int_equal(q_int(store_db(f->st), "SELECT count(*) FROM events WHERE"
+                                            " kind = 'alarm_raised'"),
+                     2);
+    assert_int_equal(q_int(store_db(f->st), "SELECT count(*) FROM events WHERE"
+                                            " kind LIKE '%%_cleared'"),
+                     0);
+}
+
 /* ======================= 6. retention ======================= */
 
 static off_t file_size(const char *path)
@@ -2194,7 +2265,7 @@ static void test_writer_records_run(void **state)
     sqlite3_close(reader);
 }
 
-/* A database at schema 004 with data: migrated to 005, every sample and event kept, packs get
+/* A database at schema 004 with data: migrated to 005 and on, every sample and event kept, packs get
  * their interval from the configuration, and v_latest judges their (old) samples offline. */
 static void test_schema_v4_staleness_migrated(void **state)
 {
@@ -2226,7 +2297,7 @@ static void test_schema_v4_staleness_migrated(void **state)
     f->st = open_store(f->cfg);
     db = store_db(f->st);
     assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
-    assert_int_equal(store_schema_version(), 5);
+    assert_int_equal(store_schema_version(), 6);
     char *samples_after = rows_text(db, "SELECT * FROM v_samples ORDER BY id");
     char *events_after = rows_text(db, "SELECT * FROM v_events ORDER BY id");
     assert_string_equal(samples_after, samples_before);
@@ -2266,6 +2337,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bucket_realloc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_energy_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flags_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_fresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_folds_minutes, setup, teardown),
