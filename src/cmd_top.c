@@ -372,7 +372,7 @@ static int render(sqlite3 *db, const struct top_args *a, FILE *f, int tty, char 
     fputs("\n\n", f);
 
     /* One read transaction: the four parts show the same moment of the history. */
-    char daemon[2 * TOP_CELL];
+    char daemon[3 * TOP_CELL]; /* two cells and the words around them */
     unsigned char daemon_mark = MARK_NONE;
     int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
