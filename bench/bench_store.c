@@ -394,7 +394,7 @@ static void ymd(time_t t, char *out, size_t cap)
     strftime(out, cap, "%Y-%m-%d", &tm);
 }
 
-enum { Q_HOUR_BUCKET, Q_HOUR_TIME, Q_MONTH, Q_LATEST, Q_BANK_LATEST, Q_RAW_TS, Q_RAW_TIME, Q_N };
+enum { Q_HOUR_BUCKET, Q_HOUR_TIME, Q_MONTH, Q_LATEST, Q_BANK_LATEST, Q_RAW_TS, Q_RAW_TIME, Q_MINUTE, Q_N };
 
 static int run_queries(const char *path, const struct opts *o, struct result *res)
 {
@@ -437,6 +437,7 @@ static int run_queries(const char *path, const struct opts *o, struct result *re
         [Q_BANK_LATEST] = "SELECT * FROM v_bank_latest",
         [Q_RAW_TS] = "SELECT * FROM v_samples WHERE pack = ?1 AND ts >= ?2 AND ts < ?3",
         [Q_RAW_TIME] = "SELECT * FROM v_samples WHERE pack = ?1 AND time BETWEEN ?2 AND ?3",
+        [Q_MINUTE] = "SELECT * FROM v_minutely WHERE pack = ?1 AND bucket >= ?2 AND bucket < ?3",
     };
     static const char *const label[Q_N] = {
         [Q_HOUR_BUCKET] = "(a) day hourly, one pack: bucket bounds",
@@ -446,6 +447,7 @@ static int run_queries(const char *path, const struct opts *o, struct result *re
         [Q_BANK_LATEST] = "(c') v_bank_latest",
         [Q_RAW_TS] = "(d) raw day, one pack (v_samples, ts)",
         [Q_RAW_TIME] = "(d') raw day, one pack (v_samples, time)",
+        [Q_MINUTE] = "(e) day by minute, one pack (v_minutely)",
     };
     const struct bind binds[Q_N] = {
         [Q_HOUR_BUCKET] = {3, {pack, NULL, NULL}, {0, (int64_t)day0, (int64_t)day1}},
@@ -455,6 +457,7 @@ static int run_queries(const char *path, const struct opts *o, struct result *re
         [Q_BANK_LATEST] = {0, {NULL}, {0}},
         [Q_RAW_TS] = {3, {pack, NULL, NULL}, {0, (int64_t)day0 * 1000, (int64_t)day1 * 1000}},
         [Q_RAW_TIME] = {3, {pack, d_from, d_to}, {0}},
+        [Q_MINUTE] = {3, {pack, NULL, NULL}, {0, (int64_t)day0, (int64_t)day1}},
     };
     for (int q = 0; q < Q_N && rc == 0; q++) {
         res[q].label = label[q];
