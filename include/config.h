@@ -132,6 +132,9 @@ int config_env_present(const char *(*getenv_fn)(const char *));
 void config_free(struct config *c);
 
 #define CONFIG_DEFAULT_PATH "/etc/bmsfleet/config.yaml"
+/* The MQTT password's name in $CREDENTIALS_DIRECTORY (systemd LoadCredential=), read when
+ * neither the environment nor mqtt.password_file gives one. */
+#define CONFIG_MQTT_CREDENTIAL "mqtt.pass"
 /* What `run` and `check` load: the file at path when given; else the replaced program's
  * environment when any of its variables is set (*from_env = 1); else CONFIG_DEFAULT_PATH.
  * Same returns as config_load_file. */

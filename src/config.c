@@ -413,28 +413,28 @@ static void finish_ports(struct config_ctx *x, struct config *c)
 /* First line of the file, without its line ending. Only a regular file is read (a FIFO or a
  * terminal would block the start forever); one that group or others can read is accepted
  * with a warning, since the password then is not secret on this box. */
-static void read_password(struct config_ctx *x, struct config *c, struct config_mark at)
+static void read_password(struct config_ctx *x, struct config *c, const char *what,
+                          const char *path, struct config_mark at)
 {
     struct config_mqtt *q = &c->mqtt;
-    const char *path = q->password_file;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        config_add_err(x, at, "cannot read password_file %s: %s", path, strerror(errno));
+        config_add_err(x, at, "cannot read %s %s: %s", what, path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return;
     }
     if (!S_ISREG(st.st_mode)) {
-        config_add_err(x, at, "password_file %s is not a regular file", path);
+        config_add_err(x, at, "%s %s is not a regular file", what, path);
         close(fd);
         return;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO))
         config_add_warn(x, c, at,
-                        "password_file %s can be read by group or others (mode %04o): "
+                        "%s %s can be read by group or others (mode %04o): "
                         "chmod 600 it (or 640 with a group only the daemon is in)",
-                        path, (unsigned)(st.st_mode & 07777));
+                        what, path, (unsigned)(st.st_mode & 07777));
     char buf[sizeof q->password + 2];
     size_t len = 0;
     while (len < sizeof buf) {
@@ -442,7 +442,7 @@ static void read_password(struct config_ctx *x, struct config *c, struct config_
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            config_add_err(x, at, "cannot read password_file %s: %s", path, strerror(errno));
+            config_add_err(x, at, "cannot read %s %s: %s", what, path, strerror(errno));
             close(fd);
             return;
         }
@@ -455,14 +455,32 @@ static void read_password(struct config_ctx *x, struct config *c, struct config_
     while (n < len && buf[n] != '\n' && buf[n] != '\r' && buf[n] != '\0')
         n++;
     if (n < len && buf[n] == '\0')
-        config_add_err(x, at, "password_file %s holds a NUL byte in its first line", path);
+        config_add_err(x, at, "%s %s holds a NUL byte in its first line", what, path);
     else if (n == 0)
-        config_add_err(x, at, "password_file %s is empty", path);
+        config_add_err(x, at, "%s %s is empty", what, path);
     else if (n >= sizeof q->password)
         config_add_err(x, at, "the password in %s is too long: at most %zu characters", path,
                        sizeof q->password - 1);
     else
         memcpy(q->password, buf, n);
+}
+
+/* Under systemd, LoadCredential=mqtt.pass:FILE puts the password in the service's own
+ * credentials directory (readable by the service only, even with DynamicUser=): used when
+ * neither the environment nor password_file gives one. */
+static void read_credential(struct config_ctx *x, struct config *c)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    if (dir == NULL || *dir == '\0')
+        return;
+    char path[CONFIG_PATH_LEN];
+    int n = snprintf(path, sizeof path, "%s/" CONFIG_MQTT_CREDENTIAL, dir);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        config_add_err(x, (struct config_mark){0, 0}, "CREDENTIALS_DIRECTORY is too long");
+        return;
+    }
+    if (access(path, F_OK) == 0)
+        read_password(x, c, "credential", path, (struct config_mark){0, 0});
 }
 
 static void finish_mqtt(struct config_ctx *x, struct config *c)
@@ -500,8 +518,11 @@ static void finish_mqtt(struct config_ctx *x, struct config *c)
                            var, sizeof q->password - 1);
         else
             snprintf(q->password, sizeof q->password, "%s", env);
-    } else if (q->password_file[0] && valid(m, s, "password_file")) {
-        read_password(x, c, where(m, s, "password_file"));
+    } else if (q->password_file[0]) {
+        if (valid(m, s, "password_file"))
+            read_password(x, c, "password_file", q->password_file, where(m, s, "password_file"));
+    } else {
+        read_credential(x, c);
     }
 }
 

@@ -28,7 +28,7 @@
 static const char *const real_env[] = {
     "BMSFLEET_MQTT_PASSWORD", "MQTT_PASSWORD", "BMS_PORT",  "BMS_SLAVE_ID",
     "READ_INTERVAL",          "MQTT_HOST",     "MQTT_PORT", "MQTT_USER",
-    "MQTT_TOPIC_PREFIX",      "DEVICE_ID",     "DEBUG_MODE"};
+    "MQTT_TOPIC_PREFIX",      "DEVICE_ID",     "DEBUG_MODE", "CREDENTIALS_DIRECTORY"};
 
 static char tmpdir[256];
 
@@ -367,6 +367,66 @@ static void test_password_file(void **state)
     snprintf(want, sizeof want, "test.yaml:3:18: password_file %s is empty", pass);
     assert_string_equal(e->msg[0], want);
     free(e);
+}
+
+/* systemd's LoadCredential=mqtt.pass:FILE: the password comes from $CREDENTIALS_DIRECTORY
+ * when neither the environment nor password_file gives one; those two still win. */
+static void test_password_credential(void **state)
+{
+    (void)state;
+    char cred_dir[300], cred[320], pass[300], yaml[600];
+    snprintf(cred_dir, sizeof cred_dir, "%s/credentials", tmpdir);
+    assert_int_equal(mkdir(cred_dir, 0700), 0);
+    snprintf(cred, sizeof cred, "%s/mqtt.pass", cred_dir);
+    write_file(cred, "from-credential\n");
+    assert_int_equal(chmod(cred, 0400), 0); /* as systemd leaves it */
+    const char *plain = "ports: [{ device: /dev/ttyUSB0, packs: [{ address: 1 }] }]\n"
+                        "mqtt:\n  host: broker\n";
+    setenv("CREDENTIALS_DIRECTORY", cred_dir, 1);
+    struct config *c = load_ok(plain);
+    assert_string_equal(c->mqtt.password, "from-credential");
+    assert_string_equal(c->mqtt.password_file, ""); /* nothing for `check` to print */
+    assert_int_equal(c->nwarnings, 0);
+    config_free(c);
+
+    setenv("MQTT_PASSWORD", "env-pass", 1);
+    c = load_ok(plain);
+    unsetenv("MQTT_PASSWORD");
+    assert_string_equal(c->mqtt.password, "env-pass");
+    config_free(c);
+
+    snprintf(pass, sizeof pass, "%s/mqtt-file.pass", tmpdir);
+    write_file(pass, "from-file\n");
+    snprintf(yaml, sizeof yaml,
+             "ports: [{ device: /dev/ttyUSB0, packs: [{ address: 1 }] }]\n"
+             "mqtt:\n  password_file: %s\n",
+             pass);
+    c = load_ok(yaml);
+    assert_string_equal(c->mqtt.password, "from-file");
+    config_free(c);
+
+    /* an empty credential is an error that names it, as an empty password_file is */
+    assert_int_equal(chmod(cred, 0600), 0);
+    write_file(cred, "\n");
+    struct config_errors *e = malloc(sizeof *e);
+    c = NULL;
+    assert_int_equal(config_load_string("test.yaml", plain, &c, e), -EINVAL);
+    char want[400];
+    snprintf(want, sizeof want, "test.yaml: credential %s is empty", cred);
+    assert_int_equal(e->n, 1);
+    assert_string_equal(e->msg[0], want);
+    free(e);
+
+    /* no such credential, or no credentials at all: no password, no error */
+    unlink(cred);
+    c = load_ok(plain);
+    assert_string_equal(c->mqtt.password, "");
+    config_free(c);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    c = load_ok(plain);
+    assert_string_equal(c->mqtt.password, "");
+    config_free(c);
+    rmdir(cred_dir);
 }
 
 /* A password file others can read loads with a warning; a private one without. */
@@ -1079,6 +1139,7 @@ int main(void)
         cmocka_unit_test_setup(test_value_forms, clear_env),
         cmocka_unit_test_setup(test_compat_defaults, clear_env),
         cmocka_unit_test_setup(test_password_file, clear_env),
+        cmocka_unit_test_setup(test_password_credential, clear_env),
         cmocka_unit_test_setup(test_password_file_mode, clear_env),
         cmocka_unit_test_setup(test_password_file_not_regular, clear_env),
         cmocka_unit_test_setup(test_bad_configs, clear_env),
