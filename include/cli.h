@@ -16,6 +16,10 @@ enum {
 /* Set by SIGINT/SIGTERM once cli_install_signals() ran. */
 extern volatile sig_atomic_t cli_stop;
 void cli_install_signals(void);
+/* Set by SIGHUP once cli_install_reload_signal() ran (the daemon only: for the other commands
+ * a hangup still ends them). */
+extern volatile sig_atomic_t cli_reload;
+void cli_install_reload_signal(void);
 /* An eventfd the signal handler also writes to, so threads waiting in poll() wake up. */
 void cli_set_wakeup_fd(int fd);
 

@@ -22,6 +22,14 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
  * joins the thread and frees everything. NULL is fine. */
 void mqtt_stop(struct mqtt *m);
 
+/* What the daemon's status line says about MQTT, as of the thread's last turn. */
+struct mqtt_status {
+    int connected;
+    int history;      /* the history is open for replay: acked_id means something */
+    int64_t acked_id; /* the newest history sample the broker acknowledged (the cursor) */
+};
+void mqtt_get_status(struct mqtt *m, struct mqtt_status *out);
+
 /* The meta key holding the last acknowledged history sample id. */
 #define MQTT_CURSOR_KEY STORE_MQTT_CURSOR_KEY
 

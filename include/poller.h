@@ -31,6 +31,7 @@ struct poller_sinks {
 };
 
 struct poller;
+struct progress;
 
 /* Starts the thread for port `port_idx` of the configuration (which must outlive the poller).
  * cancel_fd: a descriptor that becomes readable when the daemon stops. seq: the shared
@@ -41,6 +42,18 @@ int poller_start(const struct config *cfg, size_t port_idx, const struct poller_
 void poller_join(struct poller *p);
 /* Frees a joined poller. NULL is fine. */
 void poller_free(struct poller *p);
+/* The thread's liveness record (progress.h): a turn polls one pack or waits at most a second. */
+const struct progress *poller_progress(const struct poller *p);
+/* The longest one turn of a poller of this port may take when nothing hangs: every exchange of
+ * a pack (0x42, 0x44, identity) timing out, at the port's baud rate, plus a margin. */
+int64_t poller_turn_limit_ms(const struct config_port *port);
+/* 1 once the port was opened, or its first open failed and the thread retries. */
+int poller_attempted(const struct poller *p);
+/* 1 while the port is open. */
+int poller_port_up(const struct poller *p);
+/* Testing aid (BMSFLEET_TEST_HANG, see cmd_run.c): after its first poll the thread blocks
+ * without progress until the daemon stops, as a thread stuck in a serial wait would. */
+void poller_test_hang(struct poller *p);
 /* A copy of pack i's counters. */
 int poller_pack_stats(struct poller *p, size_t i, struct pack_stats *out);
 

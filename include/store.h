@@ -82,7 +82,14 @@ struct store_stats {
     uint64_t dropped;     /* readings lost because memory was full while writing failed */
     uint64_t pruned;      /* rows deleted by retention */
     uint64_t pruned_undelivered; /* samples deleted before MQTT delivered them */
+    int64_t last_sample_id;      /* the newest committed sample (0 = none) */
+    int failing;                 /* the last commit failed: readings wait in memory */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
+
+struct progress;
+/* The writer thread's liveness record (progress.h): it turns at least every 200 ms when idle;
+ * one turn takes at most a commit and a retention step. */
+const struct progress *store_progress(const struct store *s);
 
 #endif

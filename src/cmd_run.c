@@ -1,7 +1,9 @@
 /* cmd_run: `bmsfleet run`, the daemon. Threads: one poller per port, the history writer, the
- * MQTT thread, and the main thread (signals, and the --stdout JSON-lines sink). Every reading goes to each
- * consumer's own queue. SIGINT/SIGTERM wake every thread through one eventfd; pollers are
- * joined, then the queues are closed and drained, the history committed; exit 0. */
+ * MQTT thread, and the main thread (signals, the service manager's notifications through
+ * supervisor.h, and the --stdout JSON-lines sink). Every reading goes to each consumer's own
+ * queue. SIGINT/SIGTERM wake every thread through one eventfd; pollers are joined, then the
+ * queues are closed and drained, the history committed; exit 0. SIGHUP re-reads the
+ * configuration (reload()). */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -17,8 +19,10 @@
 #include "mqtt.h"
 #include "poller.h"
 #include "queue.h"
+#include "now.h"
 #include "report.h"
 #include "store.h"
+#include "supervisor.h"
 
 /* Per consumer. Consumers take readings within a commit (the writer) or a tick (MQTT), so a
  * few hundred cover any bank; each slot is about 1 KiB and the ring touches them all in turn. */
@@ -97,6 +101,84 @@ static void log_stats(const struct config *cfg, struct poller *const *pollers)
     }
 }
 
+/* The configuration as YAML (secrets left out), to compare two loads. malloc'd, or NULL. */
+static char *as_yaml(const struct config *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL)
+        return NULL;
+    config_write_yaml(f, c);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* SIGHUP: the configuration is read and validated again, and only log.level is applied in
+ * place. The pollers, the writer and the MQTT thread run on the configuration they started
+ * with (pointers into it, the packs registered in the history, the discovery sent); swapping
+ * ports or packs under them is what a restart does safely, in about a second and without
+ * losing a sample (queues drained, history committed, MQTT replays). So any other change is
+ * logged with the command that applies it, and an invalid file changes nothing. */
+static void reload(const char *path, const struct config *running, int level_fixed)
+{
+    log_info("reload: reading the configuration again (SIGHUP)");
+    struct config_errors *errs = calloc(1, sizeof *errs);
+    struct config *fresh = NULL;
+    int from_env;
+    int rc = errs ? config_load_auto(path, &fresh, errs, &from_env) : -ENOMEM;
+    if (rc) {
+        for (size_t i = 0; errs && i < errs->n && i < CONFIG_MAX_ERRORS; i++)
+            log_error("reload: %s", errs->msg[i]);
+        log_error("reload: the configuration has errors; the daemon goes on with the one it "
+                  "started with");
+        free(errs);
+        return;
+    }
+    free(errs);
+    log_debug("reload: %s read, valid", fresh->source);
+    if (!level_fixed && fresh->log_level != log_get_level()) {
+        log_set_level(fresh->log_level);
+        log_info("reload: log level set to %s", log_level_name(fresh->log_level));
+    }
+    struct config *now_cfg = fresh; /* compared with the level of the running one */
+    enum log_level lvl = now_cfg->log_level;
+    now_cfg->log_level = running->log_level;
+    char *a = as_yaml(running), *b = as_yaml(now_cfg);
+    now_cfg->log_level = lvl;
+    int same = a && b && strcmp(a, b) == 0 &&
+               strcmp(running->mqtt.password, fresh->mqtt.password) == 0;
+    free(a);
+    free(b);
+    if (same)
+        log_info("reload: the rest of the configuration is unchanged");
+    else
+        log_warn("reload: the configuration %s changed: restart to apply it (systemctl "
+                 "restart bmsfleet); a reload applies log.level only",
+                 fresh->source);
+    config_free(fresh);
+}
+
+/* Testing aid, not a setting for users: BMSFLEET_TEST_HANG=poller:NAME makes the poller of
+ * port NAME block after its first poll without progress (poller_test_hang), so that a test
+ * sees WATCHDOG=1 withheld and the stuck thread named (tests/test_systemd.c). */
+static void test_hang(const struct config *cfg, struct poller *const *pollers)
+{
+    const char *v = getenv("BMSFLEET_TEST_HANG");
+    if (v == NULL || strncmp(v, "poller:", 7) != 0)
+        return;
+    for (size_t i = 0; i < cfg->nports; i++) {
+        if (pollers[i] && strcmp(cfg->ports[i].name, v + 7) == 0) {
+            log_warn("BMSFLEET_TEST_HANG: the poller of port %s will hang (testing aid)",
+                     cfg->ports[i].name);
+            poller_test_hang(pollers[i]);
+        }
+    }
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -125,6 +207,7 @@ int cmd_run(int argc, char **argv)
     int rc = load(path, &cfg);
     if (rc)
         return rc;
+    int level_fixed = level != NULL || log_get_level() == LOG_DEBUG;
     if (log_get_level() != LOG_DEBUG) /* -v on the command line wins */
         log_set_level(level ? lvl : cfg->log_level);
     for (size_t i = 0; i < cfg->nwarnings && i < CONFIG_MAX_WARNINGS; i++)
@@ -178,8 +261,10 @@ int cmd_run(int argc, char **argv)
         sinks.q[sinks.n++] = k.out;
     cli_set_wakeup_fd(efd);
     cli_install_signals();
+    cli_install_reload_signal();
 
     struct poller *pollers[CONFIG_MAX_PORTS] = {0};
+    struct supervisor *sv = NULL;
     _Atomic uint64_t seq = 0;
     size_t started = 0;
     log_info("bmsfleet %s: node %s, %zu port(s), configuration from %s", BMSFLEET_VERSION,
@@ -191,21 +276,37 @@ int cmd_run(int argc, char **argv)
         else
             started++;
     }
+    test_hang(cfg, pollers);
     if (started == 0) {
         log_error("no port can be polled");
         rc = CLI_EXIT_FAIL;
         cli_stop = 1;
+    } else {
+        struct supervisor_threads th = {cfg, pollers, k.store, k.mqtt};
+        if (supervisor_new(&th, &sv))
+            log_warn("cannot notify the service manager: out of memory");
     }
 
     struct reading r;
     while (!cli_stop) {
         if (k.out == NULL) {
             struct pollfd pfd = {.fd = efd, .events = POLLIN};
-            poll(&pfd, 1, 1000);
-        } else if (queue_pop(k.out, &r, 250) == 0) {
+            poll(&pfd, 1, SUPERVISOR_TICK_MS);
+        } else if (queue_pop(k.out, &r, SUPERVISOR_TICK_MS) == 0) {
             print_reading(cfg, &r);
         }
+        if (cli_reload && !cli_stop) {
+            cli_reload = 0;
+            if (sv)
+                supervisor_reloading(sv, 1);
+            reload(path, cfg, level_fixed);
+            if (sv)
+                supervisor_reloading(sv, 0);
+        }
+        if (sv)
+            supervisor_tick(sv, now_mono_ms());
     }
+    supervisor_stopping(sv);
     log_info("stopping");
     uint64_t one = 1;
     ssize_t w = write(efd, &one, sizeof one); /* wakes pollers even if no signal did */
@@ -227,6 +328,7 @@ int cmd_run(int argc, char **argv)
     log_stats(cfg, pollers);
     for (size_t i = 0; i < cfg->nports; i++)
         poller_free(pollers[i]);
+    supervisor_free(sv);
 out:
     cli_set_wakeup_fd(-1);
     if (efd >= 0)

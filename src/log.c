@@ -19,6 +19,11 @@ enum log_level log_get_level(void) { return (enum log_level)atomic_load(&log_lev
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
+const char *log_level_name(enum log_level lvl)
+{
+    return (unsigned)lvl < sizeof level_names / sizeof level_names[0] ? level_names[lvl] : "?";
+}
+
 int log_parse_level(const char *s, enum log_level *out)
 {
     for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {

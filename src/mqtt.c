@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,10 @@ struct mqtt {
     int cursor_save_failing;
 
     struct live_pack packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
+
+    /* mqtt_get_status(): copies the thread publishes once per turn for the daemon's status */
+    _Atomic int st_connected, st_history;
+    _Atomic int64_t st_acked;
 };
 
 static int open_history(struct mqtt *m);
@@ -692,6 +697,9 @@ static void *mqtt_main(void *arg)
             take_acks(m);
             replay(m);
         }
+        atomic_store(&m->st_connected, m->connected);
+        atomic_store(&m->st_history, m->q_save != NULL);
+        atomic_store(&m->st_acked, m->cursor);
         if (now_mono_ms() - m->last_save_ms >= CURSOR_SAVE_MS) {
             save_cursor(m);
             if (m->cfg->storage.enabled && m->db == NULL && now_mono_ms() >= m->next_history_ms) {
@@ -883,4 +891,11 @@ void mqtt_stop(struct mqtt *m)
         return;
     pthread_join(m->thread, NULL);
     mqtt_free(m);
+}
+
+void mqtt_get_status(struct mqtt *m, struct mqtt_status *out)
+{
+    out->connected = atomic_load(&m->st_connected);
+    out->history = atomic_load(&m->st_history);
+    out->acked_id = atomic_load(&m->st_acked);
 }

@@ -20,10 +20,17 @@
 #include "bus.h"
 #include "driver.h"
 #include "log.h"
+#include "progress.h"
 #include "serial.h"
 
 #define OFFLINE_INTERVALS 3
 #define REOPEN_MAX_MS 60000
+/* The most exchanges one loop turn makes: 0x42, 0x44 and the identity commands of a pack. */
+#define TURN_EXCHANGES 12
+/* The longest frame on the wire, in bytes, for the time it takes at the port's baud rate. */
+#define TURN_FRAME_BYTES 600
+/* Slack on top: the one-second wait slices, scheduling, a slow USB adapter. */
+#define TURN_MARGIN_MS 5000
 
 struct pack_state {
     const struct config_pack *cfg;
@@ -51,6 +58,10 @@ struct poller {
     int reopen_backoff_ms;
     int port_down_logged;
     int slow_warned;
+    struct progress progress;
+    _Atomic int attempted; /* the port was opened once, or its first open failed (retrying) */
+    _Atomic int port_up;
+    _Atomic int test_hang; /* poller_test_hang() */
     struct pack_state packs[CONFIG_MAX_PACKS_PER_PORT];
 };
 
@@ -63,11 +74,14 @@ unsigned poller_backoff_factor(uint32_t failures)
     return k >= 3 ? 8u : 1u << k;
 }
 
-/* Waits until the monotonic time `until` or until shutdown; returns 1 on shutdown. */
-static int wait_until(const struct poller *p, int64_t until)
+/* Waits until the monotonic time `until` or until shutdown; returns 1 on shutdown. Waiting
+ * is progress: each slice of at most a second counts as a turn. */
+static int wait_until(struct poller *p, int64_t until)
 {
     for (;;) {
-        int64_t left = until - now_mono_ms();
+        int64_t now = now_mono_ms();
+        progress_beat(&p->progress, now);
+        int64_t left = until - now;
         if (left <= 0)
             return 0;
         struct pollfd pfd = {.fd = p->cancel_fd, .events = POLLIN};
@@ -191,6 +205,7 @@ static void close_port(struct poller *p, const char *why)
 {
     bus_close(p->bus);
     p->bus = NULL;
+    atomic_store(&p->port_up, 0);
     p->reopen_backoff_ms = 1000;
     p->reopen_ms = now_mono_ms() + p->reopen_backoff_ms;
     log_warn("port %s (%s): %s; reopening", p->port->name, p->port->device, why);
@@ -221,6 +236,7 @@ static void try_open(struct poller *p)
                                    : p->reopen_backoff_ms * 2;
         for (size_t i = 0; i < p->port->npacks; i++)
             age_health(p, i, "port unavailable");
+        atomic_store(&p->attempted, 1);
         return;
     }
     bus_set_cancel_fd(bus, p->cancel_fd);
@@ -233,6 +249,8 @@ static void try_open(struct poller *p)
     p->port_down_logged = 0;
     p->reopen_backoff_ms = 1000;
     p->bus = bus;
+    atomic_store(&p->port_up, 1);
+    atomic_store(&p->attempted, 1);
     int64_t now = now_mono_ms();
     for (size_t i = 0; i < p->port->npacks; i++) {
         p->packs[i].due_ms = now;
@@ -335,10 +353,34 @@ static void poll_pack(struct poller *p, size_t i)
     check_round_time(p);
 }
 
+/* The testing aid of poller_test_hang(): blocks as a thread stuck in a serial wait would,
+ * making no progress, but still leaves at shutdown so the test's daemon stops cleanly. */
+static void hang_for_test(struct poller *p)
+{
+    log_debug("port %s: hanging on purpose (test)", p->port->name);
+    struct pollfd pfd = {.fd = p->cancel_fd, .events = POLLIN};
+    while (poll(&pfd, 1, -1) <= 0)
+        ;
+}
+
+static int polled_once(const struct poller *p)
+{
+    for (size_t i = 0; i < p->port->npacks; i++) {
+        if (p->packs[i].st.polls)
+            return 1;
+    }
+    return 0;
+}
+
 static void *poller_main(void *arg)
 {
     struct poller *p = arg;
     while (!stopping(p)) {
+        progress_beat(&p->progress, now_mono_ms());
+        if (atomic_load(&p->test_hang) && polled_once(p)) {
+            hang_for_test(p);
+            break;
+        }
         if (p->bus == NULL) {
             if (wait_until(p, p->reopen_ms))
                 break;
@@ -377,6 +419,12 @@ int poller_start(const struct config *cfg, size_t port_idx, const struct poller_
     p->reopen_backoff_ms = 1000;
     p->reopen_ms = p->started_mono = now_mono_ms();
     pthread_mutex_init(&p->lock, NULL);
+    char name[sizeof p->progress.name];
+    snprintf(name, sizeof name, "poller %s", port->name);
+    progress_init(&p->progress, name, poller_turn_limit_ms(port), p->started_mono);
+    atomic_init(&p->attempted, 0);
+    atomic_init(&p->port_up, 0);
+    atomic_init(&p->test_hang, 0);
     for (size_t i = 0; i < port->npacks; i++) {
         p->packs[i].cfg = &port->packs[i];
         driver_alarms_init(&p->packs[i].alarms, DRIVER_ALARMS_RETRY_MS);
@@ -406,6 +454,32 @@ void poller_free(struct poller *p)
     poller_join(p);
     pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+int64_t poller_turn_limit_ms(const struct config_port *port)
+{
+    int64_t wire_ms = (int64_t)TURN_FRAME_BYTES * 10 * 1000 / (port->baud > 0 ? port->baud : 1);
+    return TURN_EXCHANGES * ((int64_t)port->timeout_ms + port->gap_ms + wire_ms) + TURN_MARGIN_MS;
+}
+
+const struct progress *poller_progress(const struct poller *p)
+{
+    return &p->progress;
+}
+
+int poller_attempted(const struct poller *p)
+{
+    return atomic_load(&p->attempted);
+}
+
+int poller_port_up(const struct poller *p)
+{
+    return atomic_load(&p->port_up);
+}
+
+void poller_test_hang(struct poller *p)
+{
+    atomic_store(&p->test_hang, 1);
 }
 
 int poller_pack_stats(struct poller *p, size_t i, struct pack_stats *out)

@@ -381,6 +381,16 @@ int store_connect(struct store *s, char *err, size_t cap)
         return transient_text(why) ? -EAGAIN : -EINVAL;
     }
     s->next_retention_ms = now_mono_ms() + 10000;
+    /* where the newest sample stands, for the MQTT backlog in the daemon's status */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(id), 0) FROM samples", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        pthread_mutex_lock(&s->lock);
+        s->stats.last_sample_id = sqlite3_column_int64(st, 0);
+        pthread_mutex_unlock(&s->lock);
+    }
+    sqlite3_finalize(st);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include "energy.h"
 #include "now.h"
+#include "progress.h"
 #include "store.h"
 
 #define PENDING_MAX 8192            /* readings kept in memory while writing fails */
@@ -15,6 +16,10 @@
 #define RETENTION_BATCH 2000        /* rows per delete: never holds the writer for long */
 #define VACUUM_PAGES_STR "256" /* pages given back per retention step */
 #define HEARTBEAT_S 60              /* an idle daemon still writes its run row this often */
+/* The longest one writer turn may take when nothing hangs: each statement waits at most the
+ * 5 s busy timeout, a commit of PENDING_MAX readings on a slow SD card a few seconds more, a
+ * retention step is RETENTION_BATCH rows. A minute past that is stuck. */
+#define WRITER_TURN_LIMIT_MS 60000
 
 struct pack_state {
     int64_t db_id;
@@ -51,6 +56,7 @@ struct store {
     struct acc *accs;
     size_t naccs, cap_accs;
     int failing;
+    struct progress progress;
     int64_t next_retention_ms;
     int retention_busy;
     /* the daemon's row in daemon_runs (store_start): 0 until its first write */

@@ -360,18 +360,29 @@ static void commit_pending(struct store *s)
             s->failing = 1;
             pthread_mutex_lock(&s->lock);
             s->stats.failed_commits++;
+            s->stats.failing = 1;
             pthread_mutex_unlock(&s->lock);
             return;
         }
     }
     int rc = write_batch(s);
+    int64_t newest = 0; /* write_batch left the batch's newest sample id per pack */
+    for (size_t i = 0; i < s->cfg->nports && rc == SQLITE_OK; i++) {
+        for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
+            if (s->packs[i][k].batch_last_id > newest)
+                newest = s->packs[i][k].batch_last_id;
+        }
+    }
     pthread_mutex_lock(&s->lock);
     if (rc == SQLITE_OK) {
         s->stats.commits++;
         s->stats.committed += s->npending;
+        if (newest > s->stats.last_sample_id)
+            s->stats.last_sample_id = newest;
     } else {
         s->stats.failed_commits++;
     }
+    s->stats.failing = rc != SQLITE_OK;
     pthread_mutex_unlock(&s->lock);
     if (rc == SQLITE_OK) {
         if (s->failing)
@@ -616,6 +627,7 @@ static void *writer_main(void *arg)
     int64_t interval = (int64_t)s->cfg->storage.commit_interval_s * 1000;
     int64_t last_commit = now_mono_ms();
     for (;;) {
+        progress_beat(&s->progress, now_mono_ms());
         struct reading r;
         int got = queue_pop(s->q, &r, 200);
         if (got == 0)
@@ -657,6 +669,7 @@ int store_start(struct store *s, struct queue *q)
     if (s->scratch == NULL && (s->scratch = malloc(sizeof s->packs)) == NULL)
         return -ENOMEM;
     s->q = q;
+    progress_init(&s->progress, "history writer", WRITER_TURN_LIMIT_MS, now_mono_ms());
     /* the run is recorded at once when the database is open, else at its first commit */
     s->daemon = 1;
     s->run_started_ms = now_wall_ms();
@@ -667,6 +680,11 @@ int store_start(struct store *s, struct queue *q)
         return -err;
     s->running = 1;
     return 0;
+}
+
+const struct progress *store_progress(const struct store *s)
+{
+    return &s->progress;
 }
 
 void store_stop(struct store *s)
