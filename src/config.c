@@ -467,7 +467,8 @@ static void read_password(struct config_ctx *x, struct config *c, const char *wh
 
 /* Under systemd, LoadCredential=mqtt.pass:FILE puts the password in the service's own
  * credentials directory (readable by the service only, even with DynamicUser=): used when
- * neither the environment nor password_file gives one. */
+ * neither the environment nor password_file gives one. An empty one means no password: the
+ * unit's SetCredential=mqtt.pass: fallback, so that a broker without one needs no file. */
 static void read_credential(struct config_ctx *x, struct config *c)
 {
     const char *dir = getenv("CREDENTIALS_DIRECTORY");
@@ -479,7 +480,8 @@ static void read_credential(struct config_ctx *x, struct config *c)
         config_add_err(x, (struct config_mark){0, 0}, "CREDENTIALS_DIRECTORY is too long");
         return;
     }
-    if (access(path, F_OK) == 0)
+    struct stat st;
+    if (stat(path, &st) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0))
         read_password(x, c, "credential", path, (struct config_mark){0, 0});
 }
 

@@ -405,9 +405,14 @@ static void test_password_credential(void **state)
     assert_string_equal(c->mqtt.password, "from-file");
     config_free(c);
 
-    /* an empty credential is an error that names it, as an empty password_file is */
+    /* an empty credential is the unit's fallback (SetCredential=mqtt.pass:): no password */
     assert_int_equal(chmod(cred, 0600), 0);
-    write_file(cred, "\n");
+    write_file(cred, "");
+    c = load_ok(plain);
+    assert_string_equal(c->mqtt.password, "");
+    config_free(c);
+    /* one with an empty first line is an error that names it, as such a password_file is */
+    write_file(cred, "\nsecond\n");
     struct config_errors *e = malloc(sizeof *e);
     c = NULL;
     assert_int_equal(config_load_string("test.yaml", plain, &c, e), -EINVAL);
