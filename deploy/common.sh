@@ -8,6 +8,7 @@
 BMSFLEET_BUILD_PACKAGES=(
     build-essential cmake pkg-config
     libmodbus-dev libpaho-mqtt-dev libsqlite3-dev libyaml-dev libcmocka-dev libcjson-dev
+    libsystemd-dev
 )
 
 # The checkout this file lives in (deploy/..); scripts cd here so presets and paths resolve.

@@ -414,7 +414,7 @@ static void finish_ports(struct config_ctx *x, struct config *c)
  * terminal would block the start forever); one that group or others can read is accepted
  * with a warning, since the password then is not secret on this box. */
 static void read_password(struct config_ctx *x, struct config *c, const char *what,
-                          const char *path, struct config_mark at)
+                          const char *path, struct config_mark at, int empty_ok)
 {
     struct config_mqtt *q = &c->mqtt;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -456,8 +456,10 @@ static void read_password(struct config_ctx *x, struct config *c, const char *wh
         n++;
     if (n < len && buf[n] == '\0')
         config_add_err(x, at, "%s %s holds a NUL byte in its first line", what, path);
-    else if (n == 0)
+    else if (n == 0 && !empty_ok)
         config_add_err(x, at, "%s %s is empty", what, path);
+    else if (n == 0)
+        return;
     else if (n >= sizeof q->password)
         config_add_err(x, at, "the password in %s is too long: at most %zu characters", path,
                        sizeof q->password - 1);
@@ -467,8 +469,9 @@ static void read_password(struct config_ctx *x, struct config *c, const char *wh
 
 /* Under systemd, LoadCredential=mqtt.pass:FILE puts the password in the service's own
  * credentials directory (readable by the service only, even with DynamicUser=): used when
- * neither the environment nor password_file gives one. An empty one means no password: the
- * unit's SetCredential=mqtt.pass: fallback, so that a broker without one needs no file. */
+ * neither the environment nor password_file gives one. An empty first line means no password:
+ * the unit's SetCredential=mqtt.pass:\n fallback (systemd 252 takes no empty value), so that
+ * a broker without a password needs no file. */
 static void read_credential(struct config_ctx *x, struct config *c)
 {
     const char *dir = getenv("CREDENTIALS_DIRECTORY");
@@ -480,9 +483,8 @@ static void read_credential(struct config_ctx *x, struct config *c)
         config_add_err(x, (struct config_mark){0, 0}, "CREDENTIALS_DIRECTORY is too long");
         return;
     }
-    struct stat st;
-    if (stat(path, &st) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0))
-        read_password(x, c, "credential", path, (struct config_mark){0, 0});
+    if (access(path, F_OK) == 0)
+        read_password(x, c, "credential", path, (struct config_mark){0, 0}, 1);
 }
 
 static void finish_mqtt(struct config_ctx *x, struct config *c)
@@ -522,7 +524,8 @@ static void finish_mqtt(struct config_ctx *x, struct config *c)
             snprintf(q->password, sizeof q->password, "%s", env);
     } else if (q->password_file[0]) {
         if (valid(m, s, "password_file"))
-            read_password(x, c, "password_file", q->password_file, where(m, s, "password_file"));
+            read_password(x, c, "password_file", q->password_file, where(m, s, "password_file"),
+                          0);
     } else {
         read_credential(x, c);
     }

@@ -405,19 +405,28 @@ static void test_password_credential(void **state)
     assert_string_equal(c->mqtt.password, "from-file");
     config_free(c);
 
-    /* an empty credential is the unit's fallback (SetCredential=mqtt.pass:): no password */
+    /* the unit's fallback when the file is missing (SetCredential=mqtt.pass:\n), or an empty
+     * file: no password, no error */
     assert_int_equal(chmod(cred, 0600), 0);
+    write_file(cred, "\n");
+    c = load_ok(plain);
+    assert_string_equal(c->mqtt.password, "");
+    config_free(c);
     write_file(cred, "");
     c = load_ok(plain);
     assert_string_equal(c->mqtt.password, "");
     config_free(c);
-    /* one with an empty first line is an error that names it, as such a password_file is */
-    write_file(cred, "\nsecond\n");
+    /* a credential that is no password is an error that names it */
+    char longpw[200];
+    memset(longpw, 'x', sizeof longpw - 1);
+    longpw[sizeof longpw - 1] = '\0';
+    write_file(cred, longpw);
     struct config_errors *e = malloc(sizeof *e);
     c = NULL;
     assert_int_equal(config_load_string("test.yaml", plain, &c, e), -EINVAL);
     char want[400];
-    snprintf(want, sizeof want, "test.yaml: credential %s is empty", cred);
+    snprintf(want, sizeof want, "test.yaml: the password in %s is too long: at most 127 characters",
+             cred);
     assert_int_equal(e->n, 1);
     assert_string_equal(e->msg[0], want);
     free(e);
