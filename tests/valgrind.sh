@@ -57,15 +57,18 @@ check "scan" 0 "$bin" scan --port "$dir/bms0" --from 1 --to 3 --baud 115200 --li
     st=0
     "${vg[@]}" "$bin" run -c "$dir/config.yaml" --stdout >"$dir/run.out" 2>"$dir/run.err" &
     run=$!
-    sleep 6
+    sleep 4
+    kill -HUP "$run" # the reload path: the configuration read again and compared
+    sleep 2
     kill -TERM "$run"
     wait "$run" || st=$?
-    if [[ "$st" != 0 ]] || ! grep -q '"pack":"p2"' "$dir/run.out"; then
+    if [[ "$st" != 0 ]] || ! grep -q '"pack":"p2"' "$dir/run.out" ||
+        ! grep -q 'reload: the rest of the configuration is unchanged' "$dir/run.err"; then
         echo "valgrind: run: exit $st" >&2
         cat "$dir/run.err" >&2
         fails=$((fails + 1))
     else
-        echo "valgrind: run (3 packs, one dead, SIGTERM): clean"
+        echo "valgrind: run (3 packs, one dead, SIGHUP, SIGTERM): clean"
     fi
 }
 if ((fails)); then
