@@ -959,6 +959,26 @@ static void test_check_ok(void **state)
     assert_int_equal(r->status, 0);
 }
 
+/* A FIFO, a device or a directory as the configuration is refused at once: a FIFO used to hang
+ * `check`. */
+static void test_check_not_regular(void **state)
+{
+    (void)state;
+    char fifo[300], want[700];
+    snprintf(fifo, sizeof fifo, "%s/config.fifo", tmpdir);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *paths[] = {fifo, "/dev/null", tmpdir};
+    for (size_t i = 0; i < 3; i++) {
+        struct proc_result *r = check("-c", paths[i]);
+        assert_int_equal(r->status, 2);
+        snprintf(want, sizeof want, "%s: cannot open: %s\n", paths[i],
+                 i == 2 ? "Is a directory" : "not a regular file");
+        assert_string_equal(r->err, want);
+    }
+    unlink(fifo);
+}
+
 /* What people copy first checks as shipped, with nothing from the environment. */
 static void test_check_example_as_shipped(void **state)
 {
@@ -1094,6 +1114,7 @@ int main(void)
         cmocka_unit_test_setup(test_summary, clear_env),
         cmocka_unit_test_setup(test_check_ok, clear_env),
         cmocka_unit_test_setup(test_check_example_as_shipped, clear_env),
+        cmocka_unit_test_setup(test_check_not_regular, clear_env),
         cmocka_unit_test_setup(test_check_warns_readable_password, clear_env),
         cmocka_unit_test_setup(test_check_errors, clear_env),
         cmocka_unit_test_setup(test_check_env_mode, clear_env),
