@@ -655,6 +655,51 @@ static void test_limits(void **state)
     free(y);
 }
 
+/* Found by fuzzing: 100 000 '[' took half a minute in libyaml (quadratic in the depth); now a
+ * clear error at the 33rd level, at once. A key with a NUL ("ports\0junk") was read as
+ * "ports". */
+static void test_deep_nesting_and_nul_key(void **state)
+{
+    (void)state;
+    size_t n = 100000;
+    char *y = malloc(n + 1);
+    assert_non_null(y);
+    memset(y, '[', n);
+    y[n] = '\0';
+    struct config_errors *e = malloc(sizeof *e);
+    struct config *c = NULL;
+    long long t0 = proc_now_ms();
+    assert_int_equal(config_load_string("deep.yaml", y, &c, e), -EINVAL);
+    long long took = proc_now_ms() - t0;
+    assert_null(c);
+    assert_int_equal(e->n, 1);
+    assert_string_equal(e->msg[0], "deep.yaml:1:33: nested deeper than 32 levels: not a "
+                                   "configuration");
+    /* not a timing test: a bound 100 times what it takes, against the 20-32 s it took */
+    assert_true(took < 5000);
+    /* 32 levels are still read (and then refused for what they are) */
+    memset(y, 0, n + 1);
+    for (int i = 0; i < 32; i++)
+        y[i] = '[';
+    for (int i = 32; i < 64; i++)
+        y[i] = ']';
+    assert_int_equal(config_load_string("deep.yaml", y, &c, e), -EINVAL);
+    assert_null(strstr(e->msg[0], "nested deeper"));
+    free(y);
+
+    assert_int_equal(config_load_string("nul.yaml",
+                                        "\"ports\\0junk\": [{ device: /dev/ttyUSB0, packs: "
+                                        "[{ address: 1 }] }]\n",
+                                        &c, e),
+                     -EINVAL);
+    assert_null(c);
+    /* the key is refused, so the file has no ports either */
+    assert_int_equal(e->n, 2);
+    assert_string_equal(e->msg[0], "nul.yaml: no 'ports' section: at least one port is needed");
+    assert_string_equal(e->msg[1], "nul.yaml:1:1: a key contains a NUL character");
+    free(e);
+}
+
 static void test_file_errors(void **state)
 {
     (void)state;
@@ -1115,6 +1160,7 @@ int main(void)
         cmocka_unit_test_setup(test_check_ok, clear_env),
         cmocka_unit_test_setup(test_check_example_as_shipped, clear_env),
         cmocka_unit_test_setup(test_check_not_regular, clear_env),
+        cmocka_unit_test_setup(test_deep_nesting_and_nul_key, clear_env),
         cmocka_unit_test_setup(test_check_warns_readable_password, clear_env),
         cmocka_unit_test_setup(test_check_errors, clear_env),
         cmocka_unit_test_setup(test_check_env_mode, clear_env),
