@@ -651,6 +651,16 @@ static void test_limits(void **state)
     assert_int_equal(config_load_string("test.yaml", y, &c, e), -EINVAL);
     assert_int_equal(e->n, CONFIG_MAX_ERRORS);
     assert_string_equal(e->msg[CONFIG_MAX_ERRORS - 1], "test.yaml: too many errors, stopping here");
+    /* the count printed is of the errors, not of the lines */
+    char *out;
+    size_t len;
+    FILE *f = open_memstream(&out, &len);
+    assert_non_null(f);
+    config_print_errors(f, -EINVAL, e);
+    fclose(f);
+    assert_non_null(strstr(out, "test.yaml: too many errors, stopping here\n99 errors, and the rest "
+                                "of the file was not checked\n"));
+    free(out);
     free(e);
     free(y);
 }
@@ -954,6 +964,48 @@ static void test_env_yaml_round_trip(void **state)
     }
 }
 
+/* Found by fuzzing: the equivalent YAML of some environments did not load again. Text that is
+ * not UTF-8 is refused with the variable's name; any valid UTF-8, C0 and C1 controls, U+FEFF
+ * and characters outside the BMP included, round-trips. */
+static void test_env_yaml_round_trip_any_text(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"BMS_PORT", "/dev/tty\xe9", NULL};
+    fake_env = bad;
+    struct config_errors *e = malloc(sizeof *e);
+    struct config *c = NULL;
+    assert_int_equal(config_from_env(fake_getenv, &c, e), -EINVAL);
+    assert_int_equal(e->n, 1);
+    assert_string_equal(e->msg[0], "environment: BMS_PORT: not valid UTF-8 text (byte 9)");
+    static const char *const overlong[] = {"BMS_PORT", "/dev/\xc0\xaf", NULL};
+    fake_env = overlong;
+    assert_int_equal(config_from_env(fake_getenv, &c, e), -EINVAL);
+    free(e);
+
+    static const char *const ports[] = {
+        "\xc2\x80x",                   /* U+0080, a C1 control */
+        "/dev/tty\xc3\xa9",             /* é */
+        "a\tb\x01" "c\x7f \"q\" \\ # - : [x]", /* C0 controls, DEL, quotes, indicators */
+        "\xef\xbb\xbf" "bom",              /* U+FEFF */
+        "\xf0\x9f\x94\x8b battery",     /* U+1F50B, outside the BMP */
+        "\xc2\x85\xc2\xa0nel nbsp",     /* U+0085 (a line break to YAML) and U+00A0 */
+        "\xe2\x80\xa8ls \xe2\x80\xa9ps", /* U+2028, U+2029: line breaks too */
+    };
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        const char *vars[] = {"BMS_PORT", ports[i], "DEVICE_ID", "cabin", "MQTT_HOST",
+                              "broker.lan", NULL};
+        struct config *a = env_ok(vars);
+        assert_string_equal(a->ports[0].device, ports[i]);
+        char *text;
+        struct config *b = reload(a, &text);
+        assert_string_equal(b->ports[0].device, ports[i]);
+        assert_same(a, b);
+        free(text);
+        config_free(a);
+        config_free(b);
+    }
+}
+
 static void test_summary(void **state)
 {
     (void)state;
@@ -1156,6 +1208,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_present, clear_env),
         cmocka_unit_test_setup(test_env_bad_values, clear_env),
         cmocka_unit_test_setup(test_env_yaml_round_trip, clear_env),
+        cmocka_unit_test_setup(test_env_yaml_round_trip_any_text, clear_env),
         cmocka_unit_test_setup(test_summary, clear_env),
         cmocka_unit_test_setup(test_check_ok, clear_env),
         cmocka_unit_test_setup(test_check_example_as_shipped, clear_env),
