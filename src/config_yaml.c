@@ -34,7 +34,7 @@ const char *config_protocol_name(enum config_protocol p)
 /* ---- errors with positions, did-you-mean ---- */
 
 /* "file:line:col: " (or "file: ") and tag, then the message, into m. */
-static void format_at(char *m, size_t cap, const char *name, struct config_mark at,
+__attribute__((format(printf, 6, 0))) static void format_at(char *m, size_t cap, const char *name, struct config_mark at,
                       const char *tag, const char *fmt, va_list ap)
 {
     int k = at.line > 0 ? snprintf(m, cap, "%s:%d:%d: %s", name, at.line, at.col, tag)
