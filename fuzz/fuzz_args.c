@@ -1,24 +1,16 @@
 /* fuzz_args: the query arguments of `export` and `top` (the input split at NUL bytes into an
  * argument list): the ISO 8601 parser on each argument, then both commands' whole argument
  * handling. A --db naming no file is appended (the last --db wins; with --once for top), so
- * a run ends at the database, whatever the arguments asked for. */
+ * a run ends at the database, whatever the arguments asked for. What the commands print (usage,
+ * errors) goes to /dev/null: fuzz/run.sh closes stdout, and stderr is muted around each call,
+ * so that libFuzzer's and the sanitizers' reports stay readable. */
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "fuzz.h"
 
 #define MAX_ARGS 16
-
-static int quiet(void)
-{
-    static int done;
-    if (!done) { /* the commands print usage and errors: keep the fuzzer's output readable */
-        FUZZ_CHECK(freopen("/dev/null", "w", stdout) != NULL);
-        FUZZ_CHECK(freopen("/dev/null", "w", stderr) != NULL);
-        done = 1;
-    }
-    return 0;
-}
 
 static void run(int (*cmd)(int, char **), const char *name, char **args, size_t n,
                 const char *const *tail)
@@ -31,13 +23,21 @@ static void run(int (*cmd)(int, char **), const char *name, char **args, size_t 
     for (size_t i = 0; tail[i]; i++)
         argv[argc++] = (char *)tail[i];
     argv[argc] = NULL;
+    static int devnull = -1;
+    if (devnull < 0)
+        devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    fflush(stderr);
+    int saved = dup(2);
+    FUZZ_CHECK(devnull >= 0 && saved >= 0 && dup2(devnull, 2) == 2);
     int rc = cmd(argc, argv);
+    fflush(stderr);
+    FUZZ_CHECK(dup2(saved, 2) == 2);
+    close(saved);
     FUZZ_CHECK(rc >= 0 && rc <= CLI_EXIT_NODATA);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    quiet();
     char *buf;
     char *args[MAX_ARGS];
     size_t n = fuzz_split(data, size, &buf, args, MAX_ARGS);

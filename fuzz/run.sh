@@ -33,7 +33,8 @@ for t in "${targets[@]}"; do
     log "fuzzing $t for $seconds s (log: $log)"
     rc=0
     # new inputs go to the scratch corpus; the committed seeds are read only
-    "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    # -close_fd_mask=1: what the commands print on stdout is noise (stderr stays for reports)
+    "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -close_fd_mask=1 \
         -print_final_stats=1 -artifact_prefix="$work/" "$work" "$seeds" >"$log" 2>&1 || rc=$?
     grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' "$log" |
         sed "s/^/    $t: /" >&2 || true
