@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2013 # the codes and keys read below are single words
 # tests/man_pages.sh BIN SOURCE_DIR: the man pages cannot silently rot. Fails when the program
 # has a command, an option, an environment variable, an exit code or a configuration key that
 # docs/man/bmsfleet.1 or docs/man/bmsfleet.yaml.5 does not describe, when bmsfleet.yaml.5
