@@ -31,12 +31,15 @@ install(FILES config.example.yaml deploy/99-bmsfleet.rules deploy/mosquitto-brid
         DESTINATION ${BMSFLEET_DOCDIR})
 
 # The unit is written in another branch (deploy/bmsfleet.service, ExecStart=/usr/bin/bmsfleet
-# run): installed when the file is there at install time; until then the rule skips it.
+# run): installed when the file is there. Adding a file to deploy/ reruns the configuration, so
+# the rule picks the unit up in an existing build tree too.
 set(BMSFLEET_UNIT ${PROJECT_SOURCE_DIR}/deploy/bmsfleet.service)
-if(NOT EXISTS ${BMSFLEET_UNIT})
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/deploy)
+if(EXISTS ${BMSFLEET_UNIT})
+  install(FILES ${BMSFLEET_UNIT} DESTINATION ${BMSFLEET_SYSTEMD_UNITDIR})
+else()
   message(STATUS "deploy/bmsfleet.service is not there (yet): the unit is not installed")
 endif()
-install(FILES ${BMSFLEET_UNIT} DESTINATION ${BMSFLEET_SYSTEMD_UNITDIR} OPTIONAL)
 
 # ---- the .deb ----
 set(CPACK_GENERATOR DEB)
