@@ -149,8 +149,8 @@ static void print_header(const struct scan *sc)
     if (sc->by_id[0] && strcmp(sc->by_id, sc->a->port) != 0)
         printf("stable name: %s (use this in device:)\n", sc->by_id);
     else if (sc->by_id[0] == '\0')
-        printf("stable name: none in " DEVNAME_BY_ID_DIR " (a pseudo-terminal or a built-in UART? "
-               "a udev rule can give it one: docs/install.md)\n");
+        printf("stable name: none in " DEVNAME_BY_ID_DIR
+               " (a pseudo-terminal or a built-in UART? see bmsfleet.yaml(5), device)\n");
     if (sc->a->listen_ms > 0)
         printf("listened %d ms before sending: %s\n", sc->a->listen_ms,
                sc->t.bytes ? "traffic (see the warnings)" : "quiet");
