@@ -33,11 +33,18 @@ die() {
     exit 1
 }
 
-# True when dpkg reports PKG as fully installed.
+# True when dpkg reports PKG as fully installed. PKG without ":ARCH" means the native (or an
+# "all") package: once a foreign architecture is added (deploy/arm64.sh), dpkg-query answers
+# one line per installed architecture.
 package_installed() {
-    local status
-    status="$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" || return 1
-    [[ "$status" == "install ok installed" ]]
+    local native lines
+    native="$(dpkg --print-architecture)"
+    lines="$(dpkg-query -W -f='${Architecture} ${Status}\n' "$1" 2>/dev/null)" || return 1
+    if [[ "$1" == *:* ]]; then
+        grep -q ' install ok installed$' <<<"$lines"
+    else
+        grep -Eq "^($native|all) install ok installed\$" <<<"$lines"
+    fi
 }
 
 _BMSFLEET_APT_UPDATED=0
