@@ -8,7 +8,10 @@
 # simulated pack until `health` says healthy. Where podman can build and run FROM scratch, it
 # builds the runtime stage of deploy/Dockerfile from that file set (image bmsfleet:local) and
 # runs the same checks in a container; where it cannot, it says so and the file set stands.
-# BMSFLEET_IMAGE_ENGINE=none skips podman. Run as root (chroot, chown).
+# BMSFLEET_IMAGE_ENGINE=none skips podman. BMSFLEET_IMAGE_DOCKERFILE=1 also builds
+# deploy/Dockerfile itself with podman, from a bookworm base made here with debootstrap (the
+# Debian archive, no registry): the whole two-stage build as on a machine with a registry.
+# Run as root (chroot, chown).
 set -euo pipefail
 
 # shellcheck source=deploy/common.sh
@@ -251,4 +254,29 @@ if [[ "$engine" == podman ]]; then
     fi
 fi
 log "$image_result"
+
+# ---------------------------------------------------------------- deploy/Dockerfile itself
+if [[ "${BMSFLEET_IMAGE_DOCKERFILE:-0}" == 1 ]]; then
+    command -v podman >/dev/null 2>&1 || die "BMSFLEET_IMAGE_DOCKERFILE=1 needs podman"
+    ensure_packages debootstrap
+    base=localhost/bmsfleet-bookworm-base:local
+    if ! podman image exists "$base"; then
+        log "making the build stage's base, $base, with debootstrap (minbase bookworm)"
+        rm -rf "$out/debootstrap"
+        debootstrap --variant=minbase bookworm "$out/debootstrap" http://deb.debian.org/debian \
+            >"$out/debootstrap.log" 2>&1 || die "debootstrap failed: see $out/debootstrap.log"
+        rm -rf "$out/debootstrap/var/cache/apt/archives/"*.deb
+        tar -C "$out/debootstrap" -c . | podman import - "$base" >/dev/null
+        rm -rf "$out/debootstrap"
+    fi
+    log "podman build -f deploy/Dockerfile (DEBIAN_IMAGE=$base)"
+    podman build "${podman_args[@]}" --network host --format docker \
+        --ulimit "nofile=$(ulimit -Sn):$(ulimit -Sn)" --ulimit nproc=1024:1024 \
+        --build-arg DEBIAN_IMAGE="$base" -f deploy/Dockerfile -t bmsfleet:dockerfile . \
+        >"$out/dockerfile-build.log" 2>&1 || die "podman build failed: see $out/dockerfile-build.log"
+    size="$(podman image inspect bmsfleet:dockerfile --format '{{.Size}}')"
+    ((size < max_mb * 1048576)) || die "bmsfleet:dockerfile is $size bytes, more than $max_mb MiB"
+    log "deploy/Dockerfile built as bmsfleet:dockerfile: $size bytes, $(podman image inspect \
+        bmsfleet:dockerfile --format 'user {{.Config.User}}, healthcheck {{.Config.Healthcheck.Test}}')"
+fi
 log "done in $((SECONDS - started)) s: the image's files are $mb MiB (limit $max_mb MiB) in $rootfs"
