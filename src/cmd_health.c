@@ -103,11 +103,9 @@ static int db_from_config(const char *path, char *out, size_t cap)
     return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
-static const char daemon_sql[] =
-    "SELECT state, age_s FROM v_daemon ORDER BY id DESC LIMIT 1";
-static const char packs_sql[] =
-    "SELECT count(*), count(CASE WHEN health = 'online' THEN 1 END),"
-    " (SELECT count(*) FROM packs) FROM v_latest";
+static const char daemon_sql[] = "SELECT state, age_s FROM v_daemon ORDER BY id DESC LIMIT 1";
+static const char packs_sql[] = "SELECT count(*), count(CASE WHEN health = 'online' THEN 1 END),"
+                                " (SELECT count(*) FROM packs) FROM v_latest";
 
 /* Judges the history; writes the one line to msg. 0 healthy, 1 unhealthy, -1 on an SQLite
  * error (msg says it). */
