@@ -38,5 +38,6 @@ int cmd_check(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_health(int argc, char **argv);
 
 #endif

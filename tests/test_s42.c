@@ -373,8 +373,8 @@ static long long div_half_away(long long v, long long d)
 static void expect_dec(const struct vrow *r, const char *what, int32_t got, int base_dec,
                        const char *text)
 {
-    long long want;
-    int dec;
+    long long want = 0; /* set on success; ROW_FAIL does not return, which gcc -O2 cannot see */
+    int dec = 0;
     if (parse_dec(text, &want, &dec))
         ROW_FAIL(r, "%s: '%s' is not a decimal number", what, text);
     if (got == SAMPLE_ABSENT)
