@@ -34,11 +34,24 @@ die() {
     exit 1
 }
 
-# True when dpkg reports PKG as fully installed.
+# True when dpkg reports PKG as fully installed for this machine's architecture (or as an
+# architecture-independent package). A PKG:ARCH name is checked as it is. With multiarch, a
+# package can be installed for several architectures (deploy/arm64.sh adds arm64 -dev
+# packages): one status line per architecture.
 package_installed() {
-    local status
-    status="$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" || return 1
-    [[ "$status" == "install ok installed" ]]
+    local native status arch
+    if [[ "$1" == *:* ]]; then
+        status="$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" || return 1
+        [[ "$status" == "install ok installed" ]]
+        return
+    fi
+    native="$(dpkg --print-architecture)"
+    while IFS='|' read -r status arch; do
+        if [[ "$status" == "install ok installed" && ("$arch" == "$native" || "$arch" == all) ]]; then
+            return 0
+        fi
+    done < <(dpkg-query -W -f='${Status}|${Architecture}\n' "$1" 2>/dev/null)
+    return 1
 }
 
 _BMSFLEET_APT_UPDATED=0

@@ -4,6 +4,7 @@
 #define BMSFLEET_CLI_H
 
 #include <signal.h>
+#include <stdint.h>
 
 /* Exit codes shared by every command. */
 enum {
@@ -28,6 +29,10 @@ void cli_set_wakeup_fd(int fd);
 int cli_parse_long(const char *s, long min, long max, long *out);
 /* Parses a whole string as a finite double within [min, max]. */
 int cli_parse_double(const char *s, double min, double max, double *out);
+/* An ISO 8601 date YYYY-MM-DD, optionally followed by T or a space and hh:mm[:ss] and a zone
+ * (Z, ±hh, ±hhmm, ±hh:mm). Without a zone the time is local (mktime: the rules of TZ apply).
+ * UTC epoch seconds into *out; 0 or -EINVAL. */
+int cli_parse_time(const char *s, int64_t *out);
 
 int cmd_decode(int argc, char **argv);
 int cmd_read(int argc, char **argv);
@@ -37,5 +42,6 @@ int cmd_check(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_health(int argc, char **argv);
 
 #endif

@@ -87,6 +87,7 @@ struct scan {
     struct scan_row *rows; /* the addresses where something answered */
     size_t nrows, nsilent;
     int interrupted;
+    char by_id[512]; /* the port's /dev/serial/by-id/ name (devname), "" when none */
 };
 
 /* Ready to scan the addresses of a (which must outlive sc): room for a row per address. 0 or

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "devname.h"
 #include "mbpack.h"
 #include "report.h"
 #include "s42.h"
@@ -145,6 +146,11 @@ static void print_header(const struct scan *sc)
     for (size_t i = 0; i < sc->a->ncands; i++)
         printf("%s%s", i ? ", " : "", scan_proto_name(sc->a->cands[i]));
     printf(", %d baud, timeout %d ms\n", sc->a->so.baud, sc->a->so.timeout_ms);
+    if (sc->by_id[0] && strcmp(sc->by_id, sc->a->port) != 0)
+        printf("stable name: %s (use this in device:)\n", sc->by_id);
+    else if (sc->by_id[0] == '\0')
+        printf("stable name: none in " DEVNAME_BY_ID_DIR
+               " (a pseudo-terminal or a built-in UART? see bmsfleet.yaml(5), device)\n");
     if (sc->a->listen_ms > 0)
         printf("listened %d ms before sending: %s\n", sc->a->listen_ms,
                sc->t.bytes ? "traffic (see the warnings)" : "quiet");
@@ -191,6 +197,8 @@ static void print_snippet(const struct scan *sc)
         return;
     }
     printf("\n# port: %s, protocol %s, %d baud\n", sc->a->port, first, sc->a->so.baud);
+    if (sc->by_id[0])
+        printf("device: %s\n", sc->by_id); /* the stable name survives an unplug */
     int mixed = 0;
     for (size_t i = 0; i < sc->nrows; i++)
         mixed = mixed || (scan_row_found(&sc->rows[i]) &&
@@ -266,6 +274,10 @@ static void print_json(const struct scan *sc)
 {
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "port", sc->a->port);
+    if (sc->by_id[0])
+        cJSON_AddStringToObject(doc, "by_id", sc->by_id);
+    else
+        cJSON_AddNullToObject(doc, "by_id");
     cJSON_AddNumberToObject(doc, "baud", sc->a->so.baud);
     cJSON_AddNumberToObject(doc, "timeout_ms", sc->a->so.timeout_ms);
     cJSON_AddNumberToObject(doc, "from", sc->a->from);
@@ -491,6 +503,8 @@ int cmd_scan(int argc, char **argv)
         scan_release(&sc);
         return CLI_EXIT_FAIL;
     }
+    if (devname_by_id(DEVNAME_BY_ID_DIR, a.port, sc.by_id, sizeof sc.by_id) != 0)
+        sc.by_id[0] = '\0'; /* none: a pty, a built-in UART, or no udev */
     rc = run_scan(&sc, json);
     scan_release(&sc);
     return rc;

@@ -410,47 +410,71 @@ static void finish_ports(struct config_ctx *x, struct config *c)
     }
 }
 
-/* First line of the file, without its line ending. Only a regular file is read (a FIFO or a
- * terminal would block the start forever); one that group or others can read is accepted
- * with a warning, since the password then is not secret on this box. */
+/* Reads up to cap bytes of the file at path into buf (*len: how many). Only a regular file is
+ * read: a FIFO, /dev/stdin or a terminal would block the start forever, so the file is opened
+ * non-blocking and anything else is refused: -EISDIR for a directory, else -ENOTSUP
+ * (read_error says "not a regular file"). *mode gets the file's mode. 0 or -errno. */
+static int read_regular(const char *path, char *buf, size_t cap, size_t *len, mode_t *mode)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = -errno;
+    else if (S_ISDIR(st.st_mode))
+        rc = -EISDIR;
+    else if (!S_ISREG(st.st_mode))
+        rc = -ENOTSUP;
+    size_t n = 0;
+    while (rc == 0 && n < cap) {
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            rc = -errno;
+        else if (got == 0)
+            break;
+        else
+            n += (size_t)got;
+    }
+    close(fd);
+    if (rc == 0) {
+        *len = n;
+        *mode = st.st_mode;
+    }
+    return rc;
+}
+
+static const char *read_error(int rc)
+{
+    return rc == -ENOTSUP ? "not a regular file" : strerror(-rc);
+}
+
+/* First line of the file, without its line ending. One that group or others can read is
+ * accepted with a warning, since the password then is not secret on this box. */
 static void read_password(struct config_ctx *x, struct config *c, const char *what,
                           const char *path, struct config_mark at, int empty_ok)
 {
     struct config_mqtt *q = &c->mqtt;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        config_add_err(x, at, "cannot read %s %s: %s", what, path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    if (!S_ISREG(st.st_mode)) {
+    char buf[sizeof q->password + 2];
+    size_t len = 0;
+    mode_t mode = 0;
+    int rc = read_regular(path, buf, sizeof buf, &len, &mode);
+    if (rc == -ENOTSUP || rc == -EISDIR) {
         config_add_err(x, at, "%s %s is not a regular file", what, path);
-        close(fd);
         return;
     }
-    if (st.st_mode & (S_IRWXG | S_IRWXO))
+    if (rc < 0) {
+        config_add_err(x, at, "cannot read %s %s: %s", what, path, read_error(rc));
+        return;
+    }
+    if (mode & (S_IRWXG | S_IRWXO))
         config_add_warn(x, c, at,
                         "%s %s can be read by group or others (mode %04o): "
                         "chmod 600 it (or 640 with a group only the daemon is in)",
-                        what, path, (unsigned)(st.st_mode & 07777));
-    char buf[sizeof q->password + 2];
-    size_t len = 0;
-    while (len < sizeof buf) {
-        ssize_t n = read(fd, buf + len, sizeof buf - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            config_add_err(x, at, "cannot read %s %s: %s", what, path, strerror(errno));
-            close(fd);
-            return;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
+                        what, path, (unsigned)(mode & 07777));
     size_t n = 0;
     while (n < len && buf[n] != '\n' && buf[n] != '\r' && buf[n] != '\0')
         n++;
@@ -596,28 +620,17 @@ int config_load_file(const char *path, struct config **out, struct config_errors
         return -ENOMEM;
     errs = errs ? errs : mine;
     errs->n = 0;
-    int rc = 0;
     size_t len = 0;
+    mode_t mode;
     char *buf = malloc(MAX_FILE + 1);
-    FILE *f = fopen(path, "rb");
-    if (buf == NULL) {
-        rc = -ENOMEM;
-    } else if (f == NULL) {
-        rc = -errno;
-    } else {
-        len = fread(buf, 1, MAX_FILE + 1, f);
-        if (ferror(f))
-            rc = errno ? -errno : -EIO;
-        else if (len > MAX_FILE)
-            rc = -EFBIG;
-    }
-    if (f)
-        fclose(f);
+    int rc = buf ? read_regular(path, buf, MAX_FILE + 1, &len, &mode) : -ENOMEM;
+    if (rc == 0 && len > MAX_FILE)
+        rc = -EFBIG;
     if (rc == 0) {
         rc = load(path, buf, len, out, errs);
     } else {
         snprintf(errs->msg[0], sizeof errs->msg[0], "%s: cannot open: %s", path,
-                 rc == -EFBIG ? "larger than 1 MiB: not a configuration" : strerror(-rc));
+                 rc == -EFBIG ? "larger than 1 MiB: not a configuration" : read_error(rc));
         errs->n = 1;
     }
     free(buf);

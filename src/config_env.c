@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "config_internal.h"
 
 /* MQTT_PASSWORD is left out of the detection: a YAML configuration reads it too. */
 static const char *const detect_vars[] = {"BMS_PORT",  "BMS_SLAVE_ID",      "READ_INTERVAL",
@@ -60,6 +61,16 @@ static void text(struct env *e, const char *var, const char *def, char *dst, siz
     if (len >= cap) {
         env_err(e, var, "too long: at most %zu characters", cap - 1);
         return;
+    }
+    for (const unsigned char *p = (const unsigned char *)v; *p;) {
+        uint32_t c;
+        int n = config_utf8_next(p, &c);
+        if (n < 0) {
+            env_err(e, var, "not valid UTF-8 text (byte %zu)",
+                    (size_t)(p - (const unsigned char *)v) + 1);
+            return;
+        }
+        p += n;
     }
     memset(dst, 0, cap);
     memcpy(dst, v, len);
@@ -194,6 +205,11 @@ void config_print_errors(FILE *f, int rc, const struct config_errors *errs)
 {
     for (size_t i = 0; i < errs->n; i++)
         fprintf(f, "%s\n", errs->msg[i]);
-    if (rc == -EINVAL)
-        fprintf(f, "%zu error%s\n", errs->n, errs->n == 1 ? "" : "s");
+    if (rc == -EINVAL) {
+        /* at the cap, the last line is "too many errors, stopping here", not an error */
+        int capped = errs->n == CONFIG_MAX_ERRORS;
+        size_t n = capped ? errs->n - 1 : errs->n;
+        fprintf(f, "%zu error%s%s\n", n, n == 1 ? "" : "s",
+                capped ? ", and the rest of the file was not checked" : "");
+    }
 }

@@ -5,6 +5,7 @@
 #define BMSFLEET_CONFIG_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -114,6 +115,12 @@ int config_parse_scalar(const struct config_key *k, const char *s, void *base, c
  * not be read at all. */
 int config_parse_yaml(struct config_ctx *x, const struct config_section *top, struct config *c,
                       const char *buf, size_t len);
+
+/* ---- config_yaml_out.c ---- */
+
+/* The code point of the UTF-8 sequence at s into *cp; its length (1..4), or -1 when it is not
+ * valid UTF-8 (overlong, a surrogate, past U+10FFFF, cut short). */
+int config_utf8_next(const unsigned char *s, uint32_t *cp);
 
 /* ---- config.c ---- */
 

@@ -14,6 +14,8 @@
 
 #include "cli.h"
 
+#define MAX_DEPTH 32 /* nesting of maps and lists; a configuration has 4 */
+
 #define SHOW "%.80s" /* how much of a bad value a message repeats */
 
 static const char *const protocol_names[] = {
@@ -32,7 +34,7 @@ const char *config_protocol_name(enum config_protocol p)
 /* ---- errors with positions, did-you-mean ---- */
 
 /* "file:line:col: " (or "file: ") and tag, then the message, into m. */
-static void format_at(char *m, size_t cap, const char *name, struct config_mark at,
+__attribute__((format(printf, 6, 0))) static void format_at(char *m, size_t cap, const char *name, struct config_mark at,
                       const char *tag, const char *fmt, va_list ap)
 {
     int k = at.line > 0 ? snprintf(m, cap, "%s:%d:%d: %s", name, at.line, at.col, tag)
@@ -440,6 +442,10 @@ static void walk_map(struct config_ctx *x, yaml_node_t *n, const struct config_s
             continue;
         }
         const char *name = (const char *)kn->data.scalar.value;
+        if (strlen(name) != kn->data.scalar.length) { /* "ports\0junk" is not "ports" */
+            config_add_err(x, mark_of(kn), "a key contains a NUL character");
+            continue;
+        }
         int i = config_key_index(s, name);
         if (i < 0) {
             const char *best = NULL;
@@ -491,12 +497,49 @@ static void syntax_error(struct config_ctx *x, const yaml_parser_t *p, const cha
     config_add_err(x, at, "YAML syntax error: %s", p->problem ? p->problem : "cannot parse");
 }
 
+/* libyaml's scanner rescans its stack of open collections for every token, so a document of
+ * 100 000 '[' takes half a minute to load; a configuration is four levels deep. The events are
+ * read once (cheap while the depth is small) and the load refused past MAX_DEPTH. Returns 0,
+ * or -EINVAL with the error added (a syntax error is left to the load, which reports it). */
+static int check_depth(struct config_ctx *x, const char *buf, size_t len)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) {
+        config_add_err(x, (struct config_mark){0, 0}, "out of memory while reading the YAML");
+        return -ENOMEM;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+    int depth = 0, rc = 0, done = 0;
+    while (!done && rc == 0) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev))
+            break;
+        if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > MAX_DEPTH) {
+                config_add_err(x, (struct config_mark){(int)ev.start_mark.line + 1,
+                                                       (int)ev.start_mark.column + 1},
+                               "nested deeper than %d levels: not a configuration", MAX_DEPTH);
+                rc = -EINVAL;
+            }
+        } else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        done = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
 /* Walks the document into c. Returns -EINVAL when it could not be read at all. */
 int config_parse_yaml(struct config_ctx *x, const struct config_section *top, struct config *c,
                       const char *buf, size_t len)
 {
     yaml_parser_t p;
     yaml_document_t doc;
+    int depth_rc = check_depth(x, buf, len);
+    if (depth_rc)
+        return depth_rc;
     if (!yaml_parser_initialize(&p)) {
         config_add_err(x, (struct config_mark){0, 0}, "out of memory while reading the YAML");
         return -ENOMEM;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "config_internal.h"
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -26,6 +27,39 @@ static int plain_ok(const char *s)
     return 1;
 }
 
+int config_utf8_next(const unsigned char *s, uint32_t *cp)
+{
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    int n = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
+                          : (s[0] & 0xF8) == 0xF0 ? 4 : -1;
+    if (n < 0)
+        return -1;
+    uint32_t c = n == 1 ? s[0] : s[0] & (0x7Fu >> n);
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) /* also stops at the terminating NUL */
+            return -1;
+        c = c << 6 | (s[i] & 0x3Fu);
+    }
+    if (c < min[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        return -1;
+    *cp = c;
+    return n;
+}
+
+/* What stands in a double-quoted scalar as it is: YAML's "printable" set less the quote, the
+ * backslash and the line breaks (NEL, LS, PS: a reader folds them into a space); everything
+ * else is escaped. */
+static int yaml_printable(uint32_t c)
+{
+    return (c >= 0x20 && c <= 0x7E && c != '"' && c != '\\') ||
+           (c >= 0xA0 && c <= 0xD7FF && c != 0x2028 && c != 0x2029) ||
+           (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+/* Plain when that reads back as the same string, else double-quoted with YAML's escapes, so
+ * the output always loads again. Text is valid UTF-8 here (libyaml checks files, config_env
+ * the environment); a byte that is not is written as U+FFFD rather than making the output
+ * unreadable. */
 static void put_str(FILE *f, const char *s)
 {
     if (plain_ok(s)) {
@@ -33,14 +67,25 @@ static void put_str(FILE *f, const char *s)
         return;
     }
     fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7F)
-            fprintf(f, "\\x%02X", ch);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        uint32_t c;
+        int n = config_utf8_next(p, &c);
+        if (n < 0) {
+            c = 0xFFFD;
+            n = 1;
+        }
+        if (yaml_printable(c))
+            fwrite(p, 1, (size_t)n, f);
+        else if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", (char)c);
+        else if (c < 0x100)
+            fprintf(f, "\\x%02X", (unsigned)c);
+        else if (c < 0x10000)
+            fprintf(f, "\\u%04X", (unsigned)c);
         else
-            fputc(ch, f);
+            fprintf(f, "\\U%08X", (unsigned)c);
+        p += n;
     }
     fputc('"', f);
 }

@@ -16,6 +16,7 @@ static const struct {
     {"scan", cmd_scan, "find the packs on a bus and print a packs: snippet"},
     {"export", cmd_export, "print a time range of the history as CSV or JSON lines"},
     {"top", cmd_top, "a live view of the bank from the history database"},
+    {"health", cmd_health, "whether the daemon is writing and packs are online (healthcheck)"},
     {"decode", cmd_decode, "validate and decode a response frame pasted from a log"},
     {"simulate", cmd_simulate, "run a simulated bank of packs on a pseudo-terminal"},
 };

@@ -317,6 +317,13 @@ static const char *describe(int err)
 
 /* ---- the port ---- */
 
+/* A driver without RS485 mode says ENOTTY or EINVAL; qemu-user (an arm64 build on another
+ * machine) says ENOSYS, as it does not pass these ioctls on. */
+static int rs485_errno(int e)
+{
+    return e == ENOTTY || e == EINVAL || e == ENOSYS ? -EOPNOTSUPP : -e;
+}
+
 /* Same flags and delays as serial.c: RTS high while sending, delays rounded up to whole ms. */
 static int enable_rs485(modbus_t *ctx, const struct serial_opts *o)
 {
@@ -325,13 +332,13 @@ static int enable_rs485(modbus_t *ctx, const struct serial_opts *o)
     if (o->rs485_delay_before_us < 0 || o->rs485_delay_after_us < 0)
         return -EINVAL;
     if (modbus_rtu_set_serial_mode(ctx, MODBUS_RTU_RS485) < 0 || ioctl(fd, TIOCGRS485, &rs) < 0)
-        return errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP : -errno;
+        return rs485_errno(errno);
     rs.flags |= SER_RS485_ENABLED | SER_RS485_RTS_ON_SEND;
     rs.flags &= ~(__u32)SER_RS485_RTS_AFTER_SEND;
     rs.delay_rts_before_send = (__u32)((o->rs485_delay_before_us + 999) / 1000);
     rs.delay_rts_after_send = (__u32)((o->rs485_delay_after_us + 999) / 1000);
     if (ioctl(fd, TIOCSRS485, &rs) < 0)
-        return errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP : -errno;
+        return rs485_errno(errno);
     return 0;
 }
 

@@ -383,6 +383,11 @@ int s42_decode_alarm(const struct s42_variant *v, const struct s42_frame *f, str
 int s42_decode_identity(const struct s42_variant *v, uint8_t cid2, const struct s42_frame *f,
                         struct s42_identity *io, struct s42_diag *diag)
 {
+    /* only an identity layout writes identity fields alone (found by fuzz_s42_info: the 0x42
+     * layout here wrote a sample through a NULL pointer) */
+    const struct s42_command *c = s42_find_command(v, cid2);
+    if (c == NULL || !c->identity)
+        return -S42_E_UNSUPPORTED;
     const struct s42_op *ops;
     int err = layout_for(v, cid2, f, &ops);
     if (err)

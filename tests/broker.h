@@ -94,16 +94,28 @@ static inline void broker_stop(struct broker *b)
     b->pid = 0;
 }
 
-/* Starts `mosquitto_sub -v -t TOPIC` writing "topic payload" lines to out_path. */
-static inline pid_t broker_subscribe(const struct broker *b, const char *topic,
-                                     const char *out_path, const char *err_path)
+/* Starts `mosquitto_sub -v -t TOPIC -q 1` writing "topic payload" lines to out_path. With a
+ * client_id, a persistent session (-c -i CLIENT_ID): the broker queues for it while it is away
+ * and delivers the queue when a subscriber with that id connects again. */
+static inline pid_t broker_subscribe_as(const struct broker *b, const char *topic,
+                                        const char *client_id, const char *out_path,
+                                        const char *err_path)
 {
     char port[16];
     snprintf(port, sizeof port, "%d", b->port);
     char *argv[] = {(char *)"/usr/bin/mosquitto_sub", (char *)"-h", (char *)"127.0.0.1",
                     (char *)"-p", port, (char *)"-v", (char *)"-t", (char *)topic,
-                    (char *)"-q", (char *)"1", NULL};
+                    (char *)"-q", (char *)"1", (char *)"-c", (char *)"-i", (char *)client_id,
+                    NULL};
+    if (client_id == NULL)
+        argv[10] = NULL; /* a clean session, as before */
     return proc_spawn(argv, out_path, err_path);
+}
+
+static inline pid_t broker_subscribe(const struct broker *b, const char *topic,
+                                     const char *out_path, const char *err_path)
+{
+    return broker_subscribe_as(b, topic, NULL, out_path, err_path);
 }
 
 #endif

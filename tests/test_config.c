@@ -725,8 +725,63 @@ static void test_limits(void **state)
     assert_int_equal(config_load_string("test.yaml", y, &c, e), -EINVAL);
     assert_int_equal(e->n, CONFIG_MAX_ERRORS);
     assert_string_equal(e->msg[CONFIG_MAX_ERRORS - 1], "test.yaml: too many errors, stopping here");
+    /* the count printed is of the errors, not of the lines */
+    char *out;
+    size_t len;
+    FILE *f = open_memstream(&out, &len);
+    assert_non_null(f);
+    config_print_errors(f, -EINVAL, e);
+    fclose(f);
+    assert_non_null(strstr(out, "test.yaml: too many errors, stopping here\n99 errors, and the rest "
+                                "of the file was not checked\n"));
+    free(out);
     free(e);
     free(y);
+}
+
+/* Found by fuzzing: 100 000 '[' took half a minute in libyaml (quadratic in the depth); now a
+ * clear error at the 33rd level, at once. A key with a NUL ("ports\0junk") was read as
+ * "ports". */
+static void test_deep_nesting_and_nul_key(void **state)
+{
+    (void)state;
+    size_t n = 100000;
+    char *y = malloc(n + 1);
+    assert_non_null(y);
+    memset(y, '[', n);
+    y[n] = '\0';
+    struct config_errors *e = malloc(sizeof *e);
+    struct config *c = NULL;
+    long long t0 = proc_now_ms();
+    assert_int_equal(config_load_string("deep.yaml", y, &c, e), -EINVAL);
+    long long took = proc_now_ms() - t0;
+    assert_null(c);
+    assert_int_equal(e->n, 1);
+    assert_string_equal(e->msg[0], "deep.yaml:1:33: nested deeper than 32 levels: not a "
+                                   "configuration");
+    /* not a timing test: a bound 100 times what it takes, against the 20-32 s it took */
+    assert_true(took < 5000);
+    /* 32 levels are still read (and then refused for what they are) */
+    memset(y, 0, n + 1);
+    for (int i = 0; i < 32; i++)
+        y[i] = '[';
+    for (int i = 32; i < 64; i++)
+        y[i] = ']';
+    assert_int_equal(config_load_string("deep.yaml", y, &c, e), -EINVAL);
+    assert_null(strstr(e->msg[0], "nested deeper"));
+    free(y);
+
+    assert_int_equal(config_load_string("nul.yaml",
+                                        "\"ports\\0junk\": [{ device: /dev/ttyUSB0, packs: "
+                                        "[{ address: 1 }] }]\n",
+                                        &c, e),
+                     -EINVAL);
+    assert_null(c);
+    /* the key is refused, so the file has no ports either */
+    assert_int_equal(e->n, 2);
+    assert_string_equal(e->msg[0], "nul.yaml: no 'ports' section: at least one port is needed");
+    assert_string_equal(e->msg[1], "nul.yaml:1:1: a key contains a NUL character");
+    free(e);
 }
 
 static void test_file_errors(void **state)
@@ -983,6 +1038,48 @@ static void test_env_yaml_round_trip(void **state)
     }
 }
 
+/* Found by fuzzing: the equivalent YAML of some environments did not load again. Text that is
+ * not UTF-8 is refused with the variable's name; any valid UTF-8, C0 and C1 controls, U+FEFF
+ * and characters outside the BMP included, round-trips. */
+static void test_env_yaml_round_trip_any_text(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"BMS_PORT", "/dev/tty\xe9", NULL};
+    fake_env = bad;
+    struct config_errors *e = malloc(sizeof *e);
+    struct config *c = NULL;
+    assert_int_equal(config_from_env(fake_getenv, &c, e), -EINVAL);
+    assert_int_equal(e->n, 1);
+    assert_string_equal(e->msg[0], "environment: BMS_PORT: not valid UTF-8 text (byte 9)");
+    static const char *const overlong[] = {"BMS_PORT", "/dev/\xc0\xaf", NULL};
+    fake_env = overlong;
+    assert_int_equal(config_from_env(fake_getenv, &c, e), -EINVAL);
+    free(e);
+
+    static const char *const ports[] = {
+        "\xc2\x80x",                   /* U+0080, a C1 control */
+        "/dev/tty\xc3\xa9",             /* é */
+        "a\tb\x01" "c\x7f \"q\" \\ # - : [x]", /* C0 controls, DEL, quotes, indicators */
+        "\xef\xbb\xbf" "bom",              /* U+FEFF */
+        "\xf0\x9f\x94\x8b battery",     /* U+1F50B, outside the BMP */
+        "\xc2\x85\xc2\xa0nel nbsp",     /* U+0085 (a line break to YAML) and U+00A0 */
+        "\xe2\x80\xa8ls \xe2\x80\xa9ps", /* U+2028, U+2029: line breaks too */
+    };
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        const char *vars[] = {"BMS_PORT", ports[i], "DEVICE_ID", "cabin", "MQTT_HOST",
+                              "broker.lan", NULL};
+        struct config *a = env_ok(vars);
+        assert_string_equal(a->ports[0].device, ports[i]);
+        char *text;
+        struct config *b = reload(a, &text);
+        assert_string_equal(b->ports[0].device, ports[i]);
+        assert_same(a, b);
+        free(text);
+        config_free(a);
+        config_free(b);
+    }
+}
+
 static void test_summary(void **state)
 {
     (void)state;
@@ -1031,6 +1128,26 @@ static void test_check_ok(void **state)
                                    "p2 (0x02)\n"));
     r = check("--config", path);
     assert_int_equal(r->status, 0);
+}
+
+/* A FIFO, a device or a directory as the configuration is refused at once: a FIFO used to hang
+ * `check`. */
+static void test_check_not_regular(void **state)
+{
+    (void)state;
+    char fifo[300], want[700];
+    snprintf(fifo, sizeof fifo, "%s/config.fifo", tmpdir);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *paths[] = {fifo, "/dev/null", tmpdir};
+    for (size_t i = 0; i < 3; i++) {
+        struct proc_result *r = check("-c", paths[i]);
+        assert_int_equal(r->status, 2);
+        snprintf(want, sizeof want, "%s: cannot open: %s\n", paths[i],
+                 i == 2 ? "Is a directory" : "not a regular file");
+        assert_string_equal(r->err, want);
+    }
+    unlink(fifo);
 }
 
 /* What people copy first checks as shipped, with nothing from the environment. */
@@ -1166,9 +1283,12 @@ int main(void)
         cmocka_unit_test_setup(test_env_present, clear_env),
         cmocka_unit_test_setup(test_env_bad_values, clear_env),
         cmocka_unit_test_setup(test_env_yaml_round_trip, clear_env),
+        cmocka_unit_test_setup(test_env_yaml_round_trip_any_text, clear_env),
         cmocka_unit_test_setup(test_summary, clear_env),
         cmocka_unit_test_setup(test_check_ok, clear_env),
         cmocka_unit_test_setup(test_check_example_as_shipped, clear_env),
+        cmocka_unit_test_setup(test_check_not_regular, clear_env),
+        cmocka_unit_test_setup(test_deep_nesting_and_nul_key, clear_env),
         cmocka_unit_test_setup(test_check_warns_readable_password, clear_env),
         cmocka_unit_test_setup(test_check_errors, clear_env),
         cmocka_unit_test_setup(test_check_env_mode, clear_env),

@@ -267,7 +267,7 @@ static void build_small(const char *path)
 
 static void unlink_db(const char *path)
 {
-    char p[400];
+    char p[416]; /* a path of up to 400 and its suffix (the Release build checks truncation) */
     unlink(path);
     snprintf(p, sizeof p, "%s-wal", path);
     unlink(p);

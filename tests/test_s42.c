@@ -373,8 +373,8 @@ static long long div_half_away(long long v, long long d)
 static void expect_dec(const struct vrow *r, const char *what, int32_t got, int base_dec,
                        const char *text)
 {
-    long long want;
-    int dec;
+    long long want = 0; /* set on success; ROW_FAIL does not return, which gcc -O2 cannot see */
+    int dec = 0;
     if (parse_dec(text, &want, &dec))
         ROW_FAIL(r, "%s: '%s' is not a decimal number", what, text);
     if (got == SAMPLE_ABSENT)
@@ -1409,6 +1409,33 @@ static const struct identity_case identity_cases[] = {
     {"seplos 0x51", "seplos", 0, 0x51, INFO(seplos_51), "1101-SP15", "", "", "CANProtocol:Sofar",
      "02.07", "", -1},
 };
+
+/* Found by fuzz_s42_info: s42_decode_identity with a command that is not an identity command
+ * (0x42) walked the analog layout with no sample to write to: a NULL dereference. Now every
+ * non-identity command is refused, for every variant, and the identity is left alone. */
+static void test_identity_of_other_command(void **state)
+{
+    (void)state;
+    static const uint8_t info[] = {0x00, 0x04, 0x00, 0x00, 0x00, 0x0F, 0x00, 0x00, 0x00, 0x00};
+    for (size_t i = 0; s42_variant_at(i); i++) {
+        const struct s42_variant *v = s42_variant_at(i);
+        char frame[S42_MAX_FRAME + 2];
+        int n = s42_build(frame, sizeof frame, s42_variant_ver(v), 1, s42_variant_cid1(v), 0,
+                          info, sizeof info);
+        assert_true(n > 0);
+        struct s42_frame f;
+        assert_int_equal(s42_parse(frame, (size_t)n, &f, NULL), 0);
+        const uint8_t others[] = {S42_CID2_ANALOG, S42_CID2_ALARM, 0x00, 0xFF};
+        for (size_t k = 0; k < sizeof others; k++) {
+            struct s42_identity id, before;
+            s42_identity_init(&id);
+            before = id;
+            assert_int_equal(s42_decode_identity(v, others[k], &f, &id, NULL),
+                             -S42_E_UNSUPPORTED);
+            assert_memory_equal(&id, &before, sizeof id);
+        }
+    }
+}
 
 static void test_hand_built_identity(void **state)
 {
@@ -2849,6 +2876,7 @@ int main(void)
         /* 2. hand-built frames */
         cmocka_unit_test(test_hand_built_analog),
         cmocka_unit_test(test_hand_built_alarm),
+        cmocka_unit_test(test_identity_of_other_command),
         cmocka_unit_test(test_hand_built_identity),
         cmocka_unit_test(test_documented_frames),
         cmocka_unit_test(test_absent_fields_are_absent_never_zero),

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "devname.h"
 #include "fixture.h"
 #include "proc.h"
 #include "report.h"
@@ -731,6 +732,70 @@ static void test_usage_errors(void **state)
     expect_status(chatter, 2, "--chatter takes");
 }
 
+/* ---- stable names: /dev/serial/by-id ---- */
+
+/* devname_by_id finds the link to the simulator's pty among decoys in a by-id directory of our
+ * own; the real binary, on a pty no udev has named, says so (null in --json). */
+static void test_by_id(void **state)
+{
+    (void)state;
+    start_sim("daren", "1", NULL);
+    char byid[320], pts[300], want[400], decoy[400], dangling[400], buf[512];
+    snprintf(byid, sizeof byid, "%s/by-id", tmpdir);
+    assert_int_equal(mkdir(byid, 0755), 0);
+    assert_non_null(realpath(link_path, pts)); /* /dev/pts/N */
+    snprintf(want, sizeof want, "%s/usb-FTDI_FT232R_USB_UART_A10TEST-if00-port0", byid);
+    snprintf(decoy, sizeof decoy, "%s/usb-1a86_USB_Serial-if00-port0", byid);
+    snprintf(dangling, sizeof dangling, "%s/usb-Prolific_gone-if00-port0", byid);
+    assert_int_equal(symlink(pts, want), 0);
+    assert_int_equal(symlink("/dev/null", decoy), 0);
+    assert_int_equal(symlink("/dev/ttyBMSFLEETNONE", dangling), 0);
+
+    /* by the pty, by the simulator's link to it, by the by-id link itself */
+    assert_int_equal(devname_by_id(byid, pts, buf, sizeof buf), 0);
+    assert_string_equal(buf, want);
+    assert_int_equal(devname_by_id(byid, link_path, buf, sizeof buf), 0);
+    assert_string_equal(buf, want);
+    assert_int_equal(devname_by_id(byid, want, buf, sizeof buf), 0);
+    assert_string_equal(buf, want);
+    /* two links to one device: the first by name */
+    char second[400];
+    snprintf(second, sizeof second, "%s/usb-FTDI_A-if00-port0", byid);
+    assert_int_equal(symlink(link_path, second), 0);
+    assert_int_equal(devname_by_id(byid, pts, buf, sizeof buf), 0);
+    assert_string_equal(buf, second);
+    unlink(second);
+    /* no link, no directory, no device; a buffer too small is left alone */
+    assert_int_equal(devname_by_id(byid, "/dev/zero", buf, sizeof buf), -ENOENT);
+    char none[340];
+    snprintf(none, sizeof none, "%s/none", tmpdir);
+    assert_int_equal(devname_by_id(none, pts, buf, sizeof buf), -ENOENT);
+    assert_int_equal(devname_by_id(byid, "/dev/ttyBMSFLEETNONE", buf, sizeof buf), -ENOENT);
+    char small[16] = "untouched";
+    assert_int_equal(devname_by_id(byid, pts, small, sizeof small), -ENAMETOOLONG);
+    assert_string_equal(small, "untouched");
+    unlink(want);
+    unlink(decoy);
+    unlink(dangling);
+    rmdir(byid);
+
+    /* the binary: a pty has no /dev/serial/by-id name */
+    struct proc_result *r = malloc(sizeof *r);
+    run_scan(r, (const char *const[]){"--protocol", "daren", "--from", "1", "--to", "1", "--listen",
+                                      "0", "--json", NULL});
+    assert_int_equal(r->status, 0);
+    cJSON *doc = cJSON_Parse(r->out);
+    assert_non_null(doc);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(doc, "by_id")));
+    cJSON_Delete(doc);
+    run_scan(r, (const char *const[]){"--protocol", "daren", "--from", "1", "--to", "1", "--listen",
+                                      "0", NULL});
+    assert_int_equal(r->status, 0);
+    assert_contains(r->out, "stable name: none in /dev/serial/by-id");
+    assert_lacks(r->out, "\ndevice: "); /* the snippet names no device it cannot vouch for */
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -749,6 +814,7 @@ int main(void)
         cmocka_unit_test_teardown(test_modbus_exception, stop_sim),
         cmocka_unit_test_teardown(test_modbus_garbled, stop_sim),
         cmocka_unit_test_teardown(test_usage_errors, stop_sim),
+        cmocka_unit_test_teardown(test_by_id, stop_sim),
         cmocka_unit_test(test_sim_collide),
         cmocka_unit_test(test_sim_chatter),
     };
