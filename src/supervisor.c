@@ -19,6 +19,7 @@
 
 struct supervisor {
     struct supervisor_threads t;
+    struct notify *notify;
     const struct progress *watched[MAX_WATCHED];
     int stuck_logged[MAX_WATCHED];
     size_t nwatched;
@@ -35,6 +36,10 @@ int supervisor_new(const struct supervisor_threads *t, struct supervisor **out)
     if (s == NULL)
         return -ENOMEM;
     s->t = *t;
+    if (notify_open(&s->notify)) {
+        free(s);
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < t->cfg->nports; i++) {
         if (t->pollers[i])
             s->watched[s->nwatched++] = poller_progress(t->pollers[i]);
@@ -42,7 +47,7 @@ int supervisor_new(const struct supervisor_threads *t, struct supervisor **out)
     if (t->store)
         s->watched[s->nwatched++] = store_progress(t->store);
     uint64_t usec;
-    if (notify_watchdog_usec(&usec) == 0) {
+    if (notify_watchdog_usec(s->notify, &usec) == 0) {
         /* half the period, as sd_watchdog_enabled(3) advises: one late turn is not fatal */
         s->ping_every_ms = (int64_t)(usec / 2000) > 0 ? (int64_t)(usec / 2000) : 1;
         log_debug("systemd watchdog: %llu ms; WATCHDOG=1 every %lld ms while every thread "
@@ -55,6 +60,9 @@ int supervisor_new(const struct supervisor_threads *t, struct supervisor **out)
 
 void supervisor_free(struct supervisor *s)
 {
+    if (s == NULL)
+        return;
+    notify_close(s->notify);
     free(s);
 }
 
@@ -175,7 +183,7 @@ void supervisor_tick(struct supervisor *s, int64_t now)
         snprintf(s->status, sizeof s->status, "%s", line);
         s->last_status_ms = now;
         snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", line);
-        notify_send(msg);
+        notify_send(s->notify, msg);
         log_debug("ready: %s", line);
         s->next_ping_ms = now;
     } else if (strcmp(line, s->status) != 0 &&
@@ -183,10 +191,10 @@ void supervisor_tick(struct supervisor *s, int64_t now)
         snprintf(s->status, sizeof s->status, "%s", line);
         s->last_status_ms = now;
         snprintf(msg, sizeof msg, "STATUS=%s", line);
-        notify_send(msg);
+        notify_send(s->notify, msg);
     }
     if (s->ping_every_ms && stuck == NULL && now >= s->next_ping_ms) {
-        notify_send("WATCHDOG=1");
+        notify_send(s->notify, "WATCHDOG=1");
         s->next_ping_ms = now + s->ping_every_ms;
     }
 }
@@ -194,7 +202,7 @@ void supervisor_tick(struct supervisor *s, int64_t now)
 void supervisor_reloading(struct supervisor *s, int begin)
 {
     if (s->ready && !s->stopping)
-        notify_send(begin ? "RELOADING=1" : "READY=1");
+        notify_send(s->notify, begin ? "RELOADING=1" : "READY=1");
 }
 
 void supervisor_stopping(struct supervisor *s)
@@ -202,5 +210,5 @@ void supervisor_stopping(struct supervisor *s)
     if (s == NULL || s->stopping)
         return;
     s->stopping = 1;
-    notify_send("STOPPING=1\nSTATUS=stopping");
+    notify_send(s->notify, "STOPPING=1\nSTATUS=stopping");
 }
