@@ -27,7 +27,8 @@ add_custom_target(bmsfleet_man ALL DEPENDS ${BMSFLEET_MAN_GZ})
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/man/bmsfleet.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/man/bmsfleet.yaml.5.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES config.example.yaml deploy/99-bmsfleet.rules deploy/mosquitto-bridge.conf
-              docs/install.md docs/bridge.md docs/mqtt.md docs/queries.md
+              docs/install.md docs/bridge.md docs/mqtt.md docs/queries.md docs/systemd.md
+              docs/container.md
         DESTINATION ${BMSFLEET_DOCDIR})
 
 # The unit is written in another branch (deploy/bmsfleet.service, ExecStart=/usr/bin/bmsfleet
