@@ -355,6 +355,20 @@ int store_connect(struct store *s, char *err, size_t cap)
         snprintf(err, cap, "cannot create the directory of %s: %s", s->path, strerror(errno));
         return -EINVAL;
     }
+    /* SQLite says only "unable to open database file" for these; the writer needs the file and
+     * its directory (for the -wal and -shm files) writable */
+    char dir[CONFIG_PATH_LEN];
+    snprintf(dir, sizeof dir, "%s", s->path);
+    const char *d = dirname(dir);
+    if (access(d, W_OK) != 0 && (errno == EROFS || errno == EACCES)) {
+        snprintf(err, cap, "cannot write in %s (%s): the history needs its directory writable",
+                 d, strerror(errno));
+        return -EINVAL;
+    }
+    if (access(s->path, F_OK) == 0 && access(s->path, W_OK) != 0) {
+        snprintf(err, cap, "cannot write to %s: %s", s->path, strerror(errno));
+        return -EINVAL;
+    }
     int e = create_private(s->path);
     if (e < 0) {
         snprintf(err, cap, "cannot create %s: %s", s->path, strerror(-e));

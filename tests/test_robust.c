@@ -789,6 +789,50 @@ static void test_start_on_full_disk(void **state)
     free(o.v);
 }
 
+/* What cannot be a history stops the start with a clear message (exit 1): a file that is not a
+ * database, and a database on a read-only file system (SQLite's own words were "unable to open
+ * database file"). */
+static void test_bad_database_at_start(void **state)
+{
+    (void)state;
+    start_sim(0, path_a, "daren", "0");
+    FILE *f = fopen(db_path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 8192; i++)
+        fputc((i * 37 + 11) & 0xFF, f);
+    fclose(f);
+    write_config(0, db_path);
+    start_daemon();
+    int status = 0;
+    assert_int_equal(wait_out_or_exit(1, &status), -1);
+    assert_int_equal(status, 1);
+    char want[600];
+    snprintf(want, sizeof want, "history database: %s: cannot read the schema version: file is "
+                                "not a database", db_path);
+    expect_in_log(want, 1);
+
+    /* a good history, then its file system read-only */
+    assert_int_equal(mkdir(mnt, 0755), 0);
+    char db[400];
+    snprintf(db, sizeof db, "%s/h.db", mnt);
+    write_config(0, db);
+    start_daemon();
+    wait_committed(db, 0);
+    assert_int_equal(stop_daemon(), 0);
+    if (mount(mnt, mnt, NULL, MS_BIND, NULL) != 0 ||
+        mount(NULL, mnt, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) {
+        print_message("cannot make a read-only bind mount (%s): skipped\n", strerror(errno));
+        skip();
+    }
+    mounted = 1;
+    start_daemon();
+    assert_int_equal(wait_out_or_exit(1, &status), -1);
+    assert_int_equal(status, 1);
+    snprintf(want, sizeof want, "history database: cannot write in %s (Read-only file system): "
+                                "the history needs its directory writable", mnt);
+    expect_in_log(want, 1);
+}
+
 static void rlimit_take(void)
 {
     /* the write-ahead log only grows here (no checkpoint before 1000 pages): a limit at its
@@ -974,6 +1018,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disk_full_tmpfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_rlimit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_on_full_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_database_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_continuity, setup, teardown),
     };
