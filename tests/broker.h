@@ -12,8 +12,8 @@
 struct broker {
     pid_t pid;
     int port;
-    char dir[256];
-    char conf[300], log[300];
+    char dir[300];
+    char conf[340], log[340];
 };
 
 /* A port the kernel says is free right now on 127.0.0.1. */
@@ -68,7 +68,7 @@ static inline int broker_start(struct broker *b, const char *dir, const char *ex
             extra && *extra ? extra : "allow_anonymous true");
     fclose(f);
     char *argv[] = {(char *)"/usr/sbin/mosquitto", (char *)"-c", b->conf, NULL};
-    char out[300];
+    char out[340];
     snprintf(out, sizeof out, "%s/mosquitto.out", dir);
     b->pid = proc_spawn(argv, out, b->log);
     if (b->pid <= 0)
