@@ -695,6 +695,11 @@ static void *mqtt_main(void *arg)
         }
         if (m->connected) {
             take_acks(m);
+            /* all that was sent is acknowledged: save now, so that a crash repeats nothing (a
+             * batch, or the backlog replayed at connection); while a long replay keeps the
+             * window full, every CURSOR_SAVE_MS */
+            if (m->ring_len == 0 && m->cursor != m->saved_cursor)
+                save_cursor(m);
             replay(m);
         }
         atomic_store(&m->st_connected, m->connected);
