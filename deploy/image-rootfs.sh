@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy/image-rootfs.sh BIN OUT: assembles the container's whole file set in OUT from a built
 # (stripped) bmsfleet: the binary, the shared libraries it loads (its ldd closure, plus
-# libpaho-mqtt3as.so.1, which src/mqtt.c dlopen()s by name, with its OpenSSL), libgcc_s
+# libpaho-mqtt3as.so.1, which src/mqtt/mqtt.c dlopen()s by name, with its OpenSSL), libgcc_s
 # (glibc loads it for thread cancellation), /etc/passwd and /etc/group with the non-root user
 # bmsfleet (uid 10001) in dialout (gid 20, which owns the serial adapters on Debian hosts),
 # the CA bundle for MQTT over TLS, /data for the history and an empty /etc/bmsfleet for the

@@ -24,11 +24,6 @@ void cli_install_reload_signal(void);
 /* An eventfd the signal handler also writes to, so threads waiting in poll() wake up. */
 void cli_set_wakeup_fd(int fd);
 
-/* Parses a whole string as an integer (decimal or 0x hex) within [min, max]. 0 or -EINVAL /
- * -ERANGE; *out written only on success. */
-int cli_parse_long(const char *s, long min, long max, long *out);
-/* Parses a whole string as a finite double within [min, max]. */
-int cli_parse_double(const char *s, double min, double max, double *out);
 /* An ISO 8601 date YYYY-MM-DD, optionally followed by T or a space and hh:mm[:ss] and a zone
  * (Z, ±hh, ±hhmm, ±hh:mm). Without a zone the time is local (mktime: the rules of TZ apply).
  * UTC epoch seconds into *out; 0 or -EINVAL. */

@@ -10,7 +10,6 @@
 #include <stdio.h>
 
 #include "log.h"
-#include "s42.h"
 
 #define CONFIG_MAX_PORTS 16
 #define CONFIG_MAX_PACKS_PER_PORT 32
@@ -41,7 +40,6 @@ struct config_port {
     char name[CONFIG_ID_LEN];
     char device[CONFIG_PATH_LEN];
     enum config_protocol protocol;
-    const struct s42_variant *variant; /* NULL for modbus */
     int baud;          /* default 9600 */
     int timeout_ms;    /* default 1000 */
     int gap_ms;        /* default 50 */

@@ -5,6 +5,7 @@
 #ifndef BMSFLEET_SCAN_H
 #define BMSFLEET_SCAN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,8 @@ struct scan_opts {
     size_t ncands;
     struct serial_opts so;
     int from, to, listen_ms;
+    /* set (by a signal handler) to end the scan early; NULL: never */
+    const volatile sig_atomic_t *stop;
 };
 
 /* Frames on the bus that were not answers to us. */

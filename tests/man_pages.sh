@@ -50,8 +50,8 @@ done
 
 # ---- environment variables: those the configuration reads, and every getenv() ----
 environment="$(awk '/^\.SH ENVIRONMENT/ {on = 1; next} on && /^\.SH / {exit} on' <<<"$text1")"
-vars="$( (grep -o '"[A-Z][A-Z0-9_]\{2,\}"' "$src/src/config_env.c"
-    grep -oh 'getenv("[A-Z0-9_]*")' "$src"/src/*.c | sed 's/getenv(//; s/)//') |
+vars="$( (grep -o '"[A-Z][A-Z0-9_]\{2,\}"' "$src/src/config/config_env.c"
+    grep -oh 'getenv("[A-Z0-9_]*")' "$src"/src/*/*.c | sed 's/getenv(//; s/)//') |
     tr -d '"' | sort -u)"
 [[ -n "$vars" ]] || fail "no environment variables found in the sources"
 for var in $vars; do
@@ -69,7 +69,7 @@ keys="$(awk '
         t = $5; sub(/_keys\[\]$/, "", t); next }
     t != "" && /^};/ { t = ""; next }
     t != "" && match($0, /^ *\{"[a-z0-9_]+", K_/) {
-        k = $0; sub(/^ *\{"/, "", k); sub(/".*/, "", k); print t, k }' "$src/src/config.c")"
+        k = $0; sub(/^ *\{"/, "", k); sub(/".*/, "", k); print t, k }' "$src/src/config/config.c")"
 [[ -n "$keys" ]] || fail "no key tables found in src/config.c"
 program_paths=""
 while read -r table key; do

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "parse.h"
 #include "devname.h"
 #include "mbpack.h"
 #include "report.h"
@@ -383,6 +384,7 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
     long n;
     int c;
     memset(a, 0, sizeof *a);
+    a->stop = &cli_stop;
     *json = 0;
     serial_opts_default(&a->so);
     a->so.timeout_ms = SCAN_TIMEOUT_MS;
@@ -400,35 +402,35 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
             break;
         case 'f':
         case 'T':
-            if (cli_parse_long(optarg, 0, 254, &n)) {
+            if (parse_long(optarg, 0, 254, &n)) {
                 fprintf(stderr, "scan: --%s takes an address 0..254\n", c == 'f' ? "from" : "to");
                 return CLI_EXIT_USAGE;
             }
             *(c == 'f' ? &a->from : &a->to) = (int)n;
             break;
         case 'b':
-            if (cli_parse_long(optarg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
+            if (parse_long(optarg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
                 fprintf(stderr, "scan: unsupported baud rate '%s' (1200..115200)\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             a->so.baud = (int)n;
             break;
         case 't':
-            if (cli_parse_long(optarg, 10, 60000, &n)) {
+            if (parse_long(optarg, 10, 60000, &n)) {
                 fprintf(stderr, "scan: --timeout takes 10..60000 ms\n");
                 return CLI_EXIT_USAGE;
             }
             a->so.timeout_ms = (int)n;
             break;
         case 'g':
-            if (cli_parse_long(optarg, 0, 10000, &n)) {
+            if (parse_long(optarg, 0, 10000, &n)) {
                 fprintf(stderr, "scan: --gap takes 0..10000 ms\n");
                 return CLI_EXIT_USAGE;
             }
             a->so.gap_ms = (int)n;
             break;
         case 'l':
-            if (cli_parse_long(optarg, 0, 600000, &n)) {
+            if (parse_long(optarg, 0, 600000, &n)) {
                 fprintf(stderr, "scan: --listen takes 0..600000 ms (0 = do not listen)\n");
                 return CLI_EXIT_USAGE;
             }

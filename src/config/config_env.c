@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cli.h"
+#include "parse.h"
 #include "config.h"
 #include "config_internal.h"
 
@@ -82,7 +82,7 @@ static void number(struct env *e, const char *var, const char *def, long min, lo
 {
     const char *v = value(e, var, def);
     long n;
-    if (!isdigit((unsigned char)v[0]) || cli_parse_long(v, min, max, &n)) {
+    if (!isdigit((unsigned char)v[0]) || parse_long(v, min, max, &n)) {
         env_err(e, var, "must be %s from %ld to %ld, not '%.80s'", what, min, max, v);
         return;
     }
@@ -147,7 +147,6 @@ int config_from_env(const char *(*getenv_fn)(const char *), struct config **out,
     config_port_init(p, 0);
     p->npacks = 1;
     p->protocol = CONFIG_PROTO_DAREN;
-    p->variant = s42_variant_find("daren");
     p->baud = 9600;
     text(&e, "BMS_PORT", "/dev/ttyUSB0", p->device, sizeof p->device);
     int addr = 1;

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "cli.h"
+#include "parse.h"
 
 #define MAX_DEPTH 32 /* nesting of maps and lists; a configuration has 4 */
 
@@ -162,7 +162,7 @@ static int parse_int(const char *s, long *out)
 {
     if (!isdigit((unsigned char)s[0]) && !(s[0] == '-' && isdigit((unsigned char)s[1])))
         return -EINVAL;
-    return cli_parse_long(s, LONG_MIN, LONG_MAX, out);
+    return parse_long(s, LONG_MIN, LONG_MAX, out);
 }
 
 static int parse_bool(const char *s, int *out)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "parse.h"
 #include "bus.h"
 #include "driver.h"
 #include "report.h"
@@ -189,21 +190,21 @@ int cmd_read(int argc, char **argv)
             a.protocol = optarg;
             break;
         case 'b':
-            if (cli_parse_long(optarg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
+            if (parse_long(optarg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
                 fprintf(stderr, "read: unsupported baud rate '%s' (1200..115200)\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             a.so.baud = (int)n;
             break;
         case 't':
-            if (cli_parse_long(optarg, 10, 60000, &n)) {
+            if (parse_long(optarg, 10, 60000, &n)) {
                 fprintf(stderr, "read: --timeout takes 10..60000 ms\n");
                 return CLI_EXIT_USAGE;
             }
             a.so.timeout_ms = (int)n;
             break;
         case 'g':
-            if (cli_parse_long(optarg, 0, 10000, &n)) {
+            if (parse_long(optarg, 0, 10000, &n)) {
                 fprintf(stderr, "read: --gap takes 0..10000 ms\n");
                 return CLI_EXIT_USAGE;
             }
@@ -219,7 +220,7 @@ int cmd_read(int argc, char **argv)
             a.json = 1;
             break;
         case 'w':
-            if (cli_parse_double(optarg, 0.1, 86400, &a.watch_s)) {
+            if (parse_double(optarg, 0.1, 86400, &a.watch_s)) {
                 fprintf(stderr, "read: --watch takes seconds (0.1..86400)\n");
                 return CLI_EXIT_USAGE;
             }

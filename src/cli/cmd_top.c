@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "cli.h"
+#include "parse.h"
 #include "store.h"
 
 static void usage(FILE *f)
@@ -482,7 +483,7 @@ static int parse_args(int argc, char **argv, struct top_args *a)
             a->db = optarg;
             break;
         case 'i':
-            if (cli_parse_double(optarg, 0.1, 86400, &a->interval_s)) {
+            if (parse_double(optarg, 0.1, 86400, &a->interval_s)) {
                 fprintf(stderr, "top: --interval takes seconds (0.1..86400)\n");
                 return CLI_EXIT_USAGE;
             }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "parse.h"
 #include "log.h"
 #include "mbsim.h"
 #include "serial.h"
@@ -101,35 +102,35 @@ int cmd_simulate(int argc, char **argv)
             o.link = optarg;
             break;
         case 'b':
-            if (cli_parse_long(optarg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
+            if (parse_long(optarg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
                 fprintf(stderr, "simulate: unsupported baud rate '%s'\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             o.baud = (int)n;
             break;
         case 's':
-            if (cli_parse_long(optarg, 0, __LONG_MAX__, &n)) {
+            if (parse_long(optarg, 0, __LONG_MAX__, &n)) {
                 fprintf(stderr, "simulate: --seed takes a non-negative integer\n");
                 return CLI_EXIT_USAGE;
             }
             o.seed = (uint64_t)n;
             break;
         case 'c':
-            if (cli_parse_long(optarg, 1, SAMPLE_MAX_CELLS, &n)) {
+            if (parse_long(optarg, 1, SAMPLE_MAX_CELLS, &n)) {
                 fprintf(stderr, "simulate: --cells takes 1..%d\n", SAMPLE_MAX_CELLS);
                 return CLI_EXIT_USAGE;
             }
             o.ncells = (int)n;
             break;
         case 't':
-            if (cli_parse_long(optarg, 0, 10000, &n)) {
+            if (parse_long(optarg, 0, 10000, &n)) {
                 fprintf(stderr, "simulate: --turnaround takes 0..10000 ms\n");
                 return CLI_EXIT_USAGE;
             }
             o.turnaround_ms = (int)n;
             break;
         case 'T':
-            if (cli_parse_double(optarg, 0, 1e6, &o.time_scale)) {
+            if (parse_double(optarg, 0, 1e6, &o.time_scale)) {
                 fprintf(stderr, "simulate: --time-scale takes a number >= 0\n");
                 return CLI_EXIT_USAGE;
             }
@@ -144,14 +145,14 @@ int cmd_simulate(int argc, char **argv)
             break;
         case 'C':
             if (o.ncollide >= sizeof o.collide / sizeof o.collide[0] ||
-                cli_parse_long(optarg, 0, 254, &n)) {
+                parse_long(optarg, 0, 254, &n)) {
                 fprintf(stderr, "simulate: bad --collide '%s' (an address 0..254)\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             o.collide[o.ncollide++] = (uint8_t)n;
             break;
         case 'm':
-            if (cli_parse_long(optarg, 0, 600000, &n)) {
+            if (parse_long(optarg, 0, 600000, &n)) {
                 fprintf(stderr, "simulate: --chatter takes 0..600000 ms (0 = off)\n");
                 return CLI_EXIT_USAGE;
             }

@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "cli.h"
+#include "parse.h"
 #include "config.h"
 #include "store.h"
 
@@ -56,7 +57,7 @@ static int parse_args(int argc, char **argv, struct health_args *a)
             a->config = optarg;
             break;
         case 'm':
-            if (cli_parse_long(optarg, 0, 10000, &a->min_online)) {
+            if (parse_long(optarg, 0, 10000, &a->min_online)) {
                 fprintf(stderr, "health: --min-online takes a number of packs (0..10000)\n");
                 return CLI_EXIT_USAGE;
             }

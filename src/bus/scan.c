@@ -18,7 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
 #include "driver.h"
 #include "mbpack.h"
 
@@ -56,12 +55,17 @@ void scan_release(struct scan *sc)
 /* ---- the port: raw serial for Service 42, libmodbus for Modbus, one at a time ---- */
 
 /* A port just opened does not know when the bus last carried a frame: keep the gap here. */
+static int stopped(const struct scan *sc)
+{
+    return sc->a->stop != NULL && *sc->a->stop;
+}
+
 static void wait_gap(const struct scan *sc)
 {
     long long left = sc->heard_ms + sc->a->so.gap_ms - now_mono_ms();
     if (sc->heard_ms > 0 && left > 0) {
         struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000};
-        nanosleep(&ts, NULL); /* a signal ends it early: cli_stop is looked at next */
+        nanosleep(&ts, NULL); /* a signal ends it early: the stop flag is looked at next */
     }
 }
 
@@ -185,7 +189,7 @@ int scan_listen(struct scan *sc)
     long long deadline = now_mono_ms() + sc->a->listen_ms;
     for (;;) {
         long long left = deadline - now_mono_ms();
-        if (left <= 0 || cli_stop)
+        if (left <= 0 || stopped(sc))
             break;
         int r = serial_read_frame(port, '~', '\r', buf, sizeof buf, (int)left);
         if (r == -ETIMEDOUT)
@@ -504,7 +508,7 @@ int scan_address(struct scan *sc, uint8_t adr, struct scan_row *row)
     memset(row, 0, sizeof *row);
     row->address = adr;
     row->kind = SCAN_PROBE_SILENT;
-    for (size_t i = 0; i < sc->a->ncands && !answered && !cli_stop; i++) {
+    for (size_t i = 0; i < sc->a->ncands && !answered && !stopped(sc); i++) {
         const struct s42_variant *c = sc->order[i];
         if (c == SCAN_MODBUS && (adr < 1 || adr > MBPACK_MAX_SLAVE))
             continue; /* not a slave address */
@@ -534,7 +538,7 @@ int scan_address(struct scan *sc, uint8_t adr, struct scan_row *row)
     if (!answered)
         return 0;
     int rc = account(sc, row, &p);
-    for (int k = 1; k < SCAN_TRIES && rc == 0 && !cli_stop; k++) {
+    for (int k = 1; k < SCAN_TRIES && rc == 0 && !stopped(sc); k++) {
         rc = ask(sc, v, adr, &p);
         if (rc == 0)
             rc = account(sc, row, &p);

@@ -381,9 +381,6 @@ static void finish_ports(struct config_ctx *x, struct config *c)
         struct config_port *p = &c->ports[i];
         const struct config_marks *m = &x->port[i];
         p->line = m->at.line;
-        p->variant = p->protocol == CONFIG_PROTO_MODBUS
-                         ? NULL
-                         : s42_variant_find(config_protocol_name(p->protocol));
         if (!seen(m, s, "device"))
             config_add_err(x, m->at, "port '%s' has no device", p->name);
         if (!seen(m, s, "packs"))

@@ -1,4 +1,4 @@
-/* cli_util: strict number parsing and the process-wide stop flag set by signals. */
+/* cli_util: the process-wide stop flag set by signals, and the ISO 8601 times of export/top. */
 #include "cli.h"
 
 #include <errno.h>
@@ -57,37 +57,6 @@ void cli_install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-}
-
-int cli_parse_long(const char *s, long min, long max, long *out)
-{
-    if (s == NULL || *s == '\0')
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    int base = (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10;
-    long v = strtol(s, &end, base);
-    if (*end != '\0' || end == s || (base == 16 && end == s + 2))
-        return -EINVAL;
-    if (errno == ERANGE || v < min || v > max)
-        return -ERANGE;
-    *out = v;
-    return 0;
-}
-
-int cli_parse_double(const char *s, double min, double max, double *out)
-{
-    if (s == NULL || *s == '\0')
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*end != '\0' || end == s)
-        return -EINVAL;
-    if (errno == ERANGE || !isfinite(v) || v < min || v > max)
-        return -ERANGE;
-    *out = v;
-    return 0;
 }
 
 /* ---- ISO 8601 times (export --from/--to) ---- */
