@@ -1,4 +1,4 @@
-/* Part store (src/store/): the SQLite history. The schema and its migrations (schema/*.sql,
+/* Part store (src/store/): the SQLite history. The schema and its migrations (the SQL files of schema/,
  * compiled in), the writer thread with its batches, rollups, energy, events and retention
  * (store.c, this file, and store_writer.c), and the read APIs the others use: store_backlog.c
  * for the MQTT replay, store_open_readonly for people's tools. The part that holds the SQL
