@@ -161,26 +161,31 @@ static int cell_and_probe_entities(const struct ha_pack_info *info, ha_ent_fn fn
     return 0;
 }
 
+/* The binary sensor <kind>_<flag> ("MOS high temperature alarm"), ON while flag is in the
+ * state's list. */
+static int flag_entity(const char *kind, const char *flag, const char *device_class,
+                       const char *list, ha_ent_fn fn, void *u)
+{
+    char key[48], name[80];
+    snprintf(key, sizeof key, "%s_%s", kind, flag);
+    flag_label(flag, kind, name, sizeof name);
+    struct ha_ent e = ha_binary(key, name, device_class);
+    tmpl_flag(&e, list, flag);
+    EMIT(e);
+    return 0;
+}
+
 /* A binary sensor per alarm and protection flag, balancing and the two FETs. */
 static int flag_entities(ha_ent_fn fn, void *u)
 {
+    int rc = 0;
+    for (unsigned b = 0; b < SAMPLE_ALARM_COUNT && rc == 0; b++)
+        rc = flag_entity("alarm", sample_alarm_name(b), "problem", "alarms", fn, u);
+    for (unsigned b = 0; b < SAMPLE_PROT_COUNT && rc == 0; b++)
+        rc = flag_entity("protection", sample_prot_name(b), "safety", "protection", fn, u);
+    if (rc != 0)
+        return rc;
     struct ha_ent e;
-    for (unsigned b = 0; b < SAMPLE_ALARM_COUNT; b++) {
-        char key[48], name[80];
-        snprintf(key, sizeof key, "alarm_%s", sample_alarm_name(b));
-        flag_label(sample_alarm_name(b), "alarm", name, sizeof name);
-        e = ha_binary(key, name, "problem");
-        tmpl_flag(&e, "alarms", sample_alarm_name(b));
-        EMIT(e);
-    }
-    for (unsigned b = 0; b < SAMPLE_PROT_COUNT; b++) {
-        char key[48], name[80];
-        snprintf(key, sizeof key, "protection_%s", sample_prot_name(b));
-        flag_label(sample_prot_name(b), "protection", name, sizeof name);
-        e = ha_binary(key, name, "safety");
-        tmpl_flag(&e, "protection", sample_prot_name(b));
-        EMIT(e);
-    }
     e = ha_binary("balancing", "Balancing", "running");
     snprintf(e.tmpl, sizeof e.tmpl,
              "{{ ('ON' if value_json.balancing | length > 0 else 'OFF') if value_json.balancing "

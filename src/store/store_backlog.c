@@ -21,30 +21,33 @@ static int prepare(struct store_backlog *b, const char *sql, sqlite3_stmt **st)
     return sqlite3_prepare_v2(b->db, sql, -1, st, NULL);
 }
 
-/* The saved cursor, or (first run) the newest sample id, saved at once. */
-static int read_cursor(struct store_backlog *b)
+/* The first column of sql's first row into *out: SQLITE_ROW, SQLITE_DONE (no row), or the
+ * error. */
+static int query_int64(struct store_backlog *b, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st;
-    int rc = prepare(b, "SELECT value FROM meta WHERE key = '" STORE_MQTT_CURSOR_KEY "'", &st);
+    int rc = prepare(b, sql, &st);
     if (rc != SQLITE_OK)
         return rc;
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        b->cursor = sqlite3_column_int64(st, 0);
+        *out = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* The saved cursor, or (first run) the newest sample id, saved at once. */
+static int read_cursor(struct store_backlog *b)
+{
+    int rc = query_int64(b, "SELECT value FROM meta WHERE key = '" STORE_MQTT_CURSOR_KEY "'",
+                         &b->cursor);
     if (rc == SQLITE_ROW) {
         b->cursor_saved = 1;
         return SQLITE_OK;
     }
     if (rc != SQLITE_DONE)
         return rc;
-    rc = prepare(b, "SELECT coalesce(max(id), 0) FROM samples", &st);
-    if (rc != SQLITE_OK)
-        return rc;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        b->cursor = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    rc = query_int64(b, "SELECT coalesce(max(id), 0) FROM samples", &b->cursor);
     if (rc != SQLITE_ROW)
         return rc;
     /* a failed save (disk full) is not fatal: the caller saves it again later */
