@@ -34,6 +34,7 @@ declare -A OWNED_BY=(
 # CLI (export, top, health) and the HTTP server; the MQTT side reads the history through
 # store_backlog.h only, and no other part touches the database
 SQLITE_PARTS='store cli http'
+SQLITE_USE='(<sqlite3\.h>|(^|[^A-Za-z0-9_])sqlite3_[a-z])'
 # the only <...> headers the codec may include: the C library
 CODEC_SYSTEM='assert ctype errno float inttypes limits math stdarg stdbool stddef stdint stdio stdlib string'
 
@@ -95,7 +96,7 @@ check_file() { # file part
       elif [[ "$owner" != "$part" && " ${ALLOW[$part]} " != *" $owner "* ]]; then
         breach "$f:$n: $part may not use $owner (\"$inc\")"
       fi
-    elif [[ " $SQLITE_PARTS " != *" $part "* && "$line" =~ (\<sqlite3\.h\>|(^|[^A-Za-z0-9_])sqlite3_[a-z]) ]]; then
+    elif [[ " $SQLITE_PARTS " != *" $part "* && "$line" =~ $SQLITE_USE ]]; then
       breach "$f:$n: $part may not reach SQLite itself: use the store's API (store_backlog.h, store.h)"
     elif [[ "$part" == codec && "$line" =~ ^[[:space:]]*#[[:space:]]*include[[:space:]]*\<([^\>]+)\.h\> ]]; then
       inc=${BASH_REMATCH[1]}
