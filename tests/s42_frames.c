@@ -479,7 +479,8 @@ struct built_frame built_frame(size_t i)
 {
     if (i < n_analog_cases) {
         const struct analog_case *c = analog_cases[i];
-        return (struct built_frame){c->name, c->variant, c->e.adr, S42_CID2_ANALOG, c->info, c->len};
+        return (struct built_frame){c->name,         c->variant, c->e.adr,
+                                    S42_CID2_ANALOG, c->info,    c->len};
     }
     i -= n_analog_cases;
     if (i < n_alarm_cases) {

@@ -242,8 +242,8 @@ static void test_pitfall_7_6_length_handling(void **state)
                 snprintf(ctx, sizeof ctx, "%s 0x%02X adr %u", s42_variant_name(v), cids[c],
                          adrs[a]);
                 /* no INFO, 1 byte, or Daren's 2-byte (0x83) and 5-byte (0xB0) requests */
-                EXPECT_TRUE(len == 18 || len == 20 || len == 22 || len == 28, "%s: length %d",
-                            ctx, len);
+                EXPECT_TRUE(len == 18 || len == 20 || len == 22 || len == 28, "%s: length %d", ctx,
+                            len);
                 EXPECT_EQ((unsigned char)buf[0], '~', "%s: SOI", ctx);
                 EXPECT_EQ((unsigned char)buf[len - 1], '\r', "%s: EOI", ctx);
                 EXPECT_EQ(buf[len], '\0', "%s: NUL", ctx);

@@ -436,7 +436,6 @@ static void test_vectors(void **state)
     print_message("[ VECTORS   ] %zu rows of %s checked\n", checked, BMSFLEET_VECTORS);
 }
 
-
 /* ================================================================================================
  * 2. Hand-built frames for the variants with no public frame (s42_frames.c: SERVICE42.md §2, §3)
  * ============================================================================================= */
@@ -526,7 +525,8 @@ static void test_hand_built_alarm(void **state)
         char msg[200];
         struct s42_frame f;
         struct s42_diag d = {-1, 0, 0};
-        const struct s42_variant *v = frame_checked(c->variant, c->adr, c->info, c->len, &f, c->name);
+        const struct s42_variant *v =
+            frame_checked(c->variant, c->adr, c->info, c->len, &f, c->name);
 
         /* merged into an analog sample: the analog part stays as it was */
         struct sample s, before;
@@ -587,8 +587,8 @@ static void test_identity_of_other_command(void **state)
     for (size_t i = 0; s42_variant_at(i); i++) {
         const struct s42_variant *v = s42_variant_at(i);
         char frame[S42_MAX_FRAME + 2];
-        int n = s42_build(frame, sizeof frame, s42_variant_ver(v), 1, s42_variant_cid1(v), 0,
-                          info, sizeof info);
+        int n = s42_build(frame, sizeof frame, s42_variant_ver(v), 1, s42_variant_cid1(v), 0, info,
+                          sizeof info);
         assert_true(n > 0);
         struct s42_frame f;
         assert_int_equal(s42_parse(frame, (size_t)n, &f, NULL), 0);
@@ -597,8 +597,7 @@ static void test_identity_of_other_command(void **state)
             struct s42_identity id, before;
             s42_identity_init(&id);
             before = id;
-            assert_int_equal(s42_decode_identity(v, others[k], &f, &id, NULL),
-                             -S42_E_UNSUPPORTED);
+            assert_int_equal(s42_decode_identity(v, others[k], &f, &id, NULL), -S42_E_UNSUPPORTED);
             assert_memory_equal(&id, &before, sizeof id);
         }
     }
@@ -612,7 +611,8 @@ static void test_hand_built_identity(void **state)
         char msg[200];
         struct s42_frame f;
         struct s42_diag d = {-1, 0, 0};
-        const struct s42_variant *v = frame_checked(c->variant, c->adr, c->info, c->len, &f, c->name);
+        const struct s42_variant *v =
+            frame_checked(c->variant, c->adr, c->info, c->len, &f, c->name);
         struct s42_identity id;
         s42_identity_init(&id);
         int err = s42_decode_identity(v, c->cid2, &f, &id, &d);
@@ -1077,7 +1077,6 @@ static void test_round_trip_pylontech_capacity_extension(void **state)
     assert_int_equal(out.full_mah, 50000);
     assert_int_equal(out.soc_cpct, 8000);
 }
-
 
 int main(void)
 {
