@@ -110,7 +110,16 @@ int store_tests_run(const char *group, const struct CMUnitTest *tests, size_t n)
 {
     setenv("TZ", "UTC", 1);
     tzset();
-    return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+    struct CMUnitTest *each = calloc(n, sizeof *each);
+    assert_non_null(each);
+    for (size_t i = 0; i < n; i++) {
+        each[i] = tests[i];
+        each[i].setup_func = setup;
+        each[i].teardown_func = teardown;
+    }
+    int failed = _cmocka_run_group_tests(group, each, n, NULL, NULL);
+    free(each);
+    return failed;
 }
 
 sqlite3 *old_database(const char *path, int version, const char *sql)
@@ -147,31 +156,23 @@ __attribute__((format(printf, 2, 3))) sqlite3_stmt *prep(sqlite3 *db, const char
     return st;
 }
 
-__attribute__((format(printf, 2, 3))) int64_t q_int(sqlite3 *db, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sqlite3_stmt *st = prep_v(db, fmt, ap);
-    va_end(ap);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_not_equal(sqlite3_column_type(st, 0), SQLITE_NULL);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
+/* q_int, q_dbl: the first column of the only row, which is not NULL. */
+#define Q_SCALAR(name, type, column)                                                               \
+    type name(sqlite3 *db, const char *fmt, ...)                                                   \
+    {                                                                                              \
+        va_list ap;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        sqlite3_stmt *st = prep_v(db, fmt, ap);                                                    \
+        va_end(ap);                                                                                \
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);                                            \
+        assert_int_not_equal(sqlite3_column_type(st, 0), SQLITE_NULL);                             \
+        type v = column(st, 0);                                                                    \
+        sqlite3_finalize(st);                                                                      \
+        return v;                                                                                  \
+    }
 
-__attribute__((format(printf, 2, 3))) double q_dbl(sqlite3 *db, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sqlite3_stmt *st = prep_v(db, fmt, ap);
-    va_end(ap);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_not_equal(sqlite3_column_type(st, 0), SQLITE_NULL);
-    double v = sqlite3_column_double(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
+Q_SCALAR(q_int, int64_t, sqlite3_column_int64)
+Q_SCALAR(q_dbl, double, sqlite3_column_double)
 
 __attribute__((format(printf, 4, 5))) void q_text(sqlite3 *db, char *out, size_t cap,
                                                   const char *fmt, ...)
@@ -316,6 +317,16 @@ void add_temp(struct sample *s, int32_t dc, enum sample_temp_role role)
     s->ntemps++;
 }
 
+void add_pack_temps(struct sample *s)
+{
+    static const int32_t dc[] = {215, 220, 218, 219, 301, -125};
+    for (size_t i = 0; i < sizeof dc / sizeof dc[0]; i++)
+        add_temp(s, dc[i],
+                 i < 4    ? SAMPLE_TEMP_CELL
+                 : i == 4 ? SAMPLE_TEMP_MOS
+                          : SAMPLE_TEMP_AMBIENT);
+}
+
 void fill_full(struct sample *s, int32_t mv, int32_t ma, int32_t soc, int32_t full_mah,
                int32_t base_cell)
 {
@@ -330,12 +341,7 @@ void fill_full(struct sample *s, int32_t mv, int32_t ma, int32_t soc, int32_t fu
     s->ncells = 16;
     for (int i = 0; i < 16; i++)
         s->cell_mv[i] = base_cell + (i * 7) % 23;
-    add_temp(s, 215, SAMPLE_TEMP_CELL);
-    add_temp(s, 220, SAMPLE_TEMP_CELL);
-    add_temp(s, 218, SAMPLE_TEMP_CELL);
-    add_temp(s, 219, SAMPLE_TEMP_CELL);
-    add_temp(s, 301, SAMPLE_TEMP_MOS);
-    add_temp(s, -125, SAMPLE_TEMP_AMBIENT);
+    add_pack_temps(s);
     sample_finish(s);
 }
 

@@ -44,7 +44,7 @@ int teardown(void **state); /* closes the store, removes the directory */
 struct store *open_store(const struct config *c);
 void reopen(struct fx *f);
 /* Sets TZ=UTC (the views' local times, deterministic; the sqlite3 shell inherits it) and runs
- * the tests. */
+ * the tests, each with setup and teardown. */
 int store_tests_run(const char *group, const struct CMUnitTest *tests, size_t n);
 
 /* A database at schema `version`, made with the store's own migrations 001..version, then `sql`
@@ -83,6 +83,8 @@ void reading_sample(struct reading *r, uint16_t pack, int64_t ts); /* pack 0 is 
 void reading_health(struct reading *r, uint16_t pack, int64_t ts, enum pack_health h,
                     const char *detail);
 void add_temp(struct sample *s, int32_t dc, enum sample_temp_role role);
+/* 4 cell temperatures (21.5, 22.0, 21.8, 21.9 °C), MOS 30.1 °C, ambient -12.5 °C. */
+void add_pack_temps(struct sample *s);
 /* A complete sample: 16 cells from base_cell (spread 22 mV), 4 cell + MOS + ambient temps. */
 void fill_full(struct sample *s, int32_t mv, int32_t ma, int32_t soc, int32_t full_mah,
                int32_t base_cell);

@@ -279,10 +279,10 @@ static void test_prune_split_same(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retention_fresh, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prune_folds_minutes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prune_split_same, setup, teardown),
+        cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_retention_fresh),
+        cmocka_unit_test(test_prune_folds_minutes),
+        cmocka_unit_test(test_prune_split_same),
     };
     return store_tests_run("test_store_retention", tests, sizeof tests / sizeof tests[0]);
 }

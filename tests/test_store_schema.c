@@ -20,6 +20,15 @@
 #include "store_helpers.h"
 #include "store_schema.h"
 
+/* Opens the store on the file there (migrating it) and checks it is at the current schema. */
+static sqlite3 *open_migrated(struct fx *f)
+{
+    f->st = open_store(f->cfg);
+    sqlite3 *db = store_db(f->st);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    return db;
+}
+
 /* ======================= 1. a new database, pragmas, modes ======================= */
 
 /* The history is private to the daemon's user and group: a new database and its -wal and -shm
@@ -173,9 +182,7 @@ static void test_schema_older_migrated(void **state)
     FILE *fp = fopen(f->path, "w");
     assert_non_null(fp);
     fclose(fp);
-    f->st = open_store(f->cfg);
-    sqlite3 *db = store_db(f->st);
-    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    sqlite3 *db = open_migrated(f);
     /* Regression test, fixed: journal_mode = WAL before auto_vacuum (test_schema_fresh_and_reopen)
      */
     assert_int_equal(q_int(db, "PRAGMA auto_vacuum"), 2);
@@ -191,9 +198,7 @@ static void test_schema_older_migrated(void **state)
                      SQLITE_OK);
     assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_master"), 0);
     sqlite3_close(db);
-    f->st = open_store(f->cfg);
-    db = store_db(f->st);
-    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    db = open_migrated(f);
     assert_int_equal(q_int(db, "SELECT count(*) FROM packs"), 3);
     assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'v_samples'"), 1);
     struct reading r;
@@ -215,9 +220,7 @@ static void test_schema_v1_with_data_migrated(void **state)
                                "INSERT INTO samples (pack, ts, voltage_mv) VALUES"
                                " (1, 1000, 52000), (1, 2000, 52100), (1, 1500, 52200);");
     sqlite3_close(db);
-    f->st = open_store(f->cfg);
-    db = store_db(f->st);
-    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    db = open_migrated(f);
     assert_true(store_schema_version() >= 2);
     /* the newest stored sample (id 3), whatever its timestamp */
     assert_int_equal(q_int(db, "SELECT last_sample FROM packs WHERE pack_id = 'old'"), 3);
@@ -247,9 +250,7 @@ static void test_schema_v2_minutes_migrated(void **state)
                      "INSERT INTO energy (pack, charged_mwh, last_ts, last_power_mw)"
                      " VALUES (1, 1082.0, 180000, 52000.0);");
     sqlite3_close(db);
-    f->st = open_store(f->cfg);
-    db = store_db(f->st);
-    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    db = open_migrated(f);
     assert_int_equal(q_int(db, "SELECT count(*) FROM samples"), 3);
     assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1m"), 1);
     assert_int_equal(q_int(db, "SELECT n FROM rollup_1m WHERE bucket = 60"), 2);
@@ -289,9 +290,7 @@ static void test_schema_v3_sample_energy_migrated(void **state)
                      " (2, 0, 120000, -153000.0, NULL, NULL);");
     char *before = rows_text(db, ALL_MINUTES);
     sqlite3_close(db);
-    f->st = open_store(f->cfg);
-    db = store_db(f->st);
-    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    db = open_migrated(f);
     char *rows = rows_text(db, "SELECT pack, ts, charge_uwh, discharge_uwh FROM samples"
                                " ORDER BY pack, ts");
     assert_string_equal(rows, "1|120000|433333|0\n"      /* from the pruner's point, 90 s */
@@ -336,9 +335,7 @@ static void test_schema_v4_staleness_migrated(void **state)
     char *events_before = rows_text(db, "SELECT * FROM v_events ORDER BY id");
     sqlite3_close(db);
 
-    f->st = open_store(f->cfg);
-    db = store_db(f->st);
-    assert_int_equal(q_int(db, "PRAGMA user_version"), store_schema_version());
+    db = open_migrated(f);
     assert_int_equal(store_schema_version(), 6);
     char *samples_after = rows_text(db, "SELECT * FROM v_samples ORDER BY id");
     char *events_after = rows_text(db, "SELECT * FROM v_events ORDER BY id");
@@ -364,14 +361,14 @@ static void test_schema_v4_staleness_migrated(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_fresh_and_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_newer_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_older_migrated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_v1_with_data_migrated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_v2_minutes_migrated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_v3_sample_energy_migrated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_v4_staleness_migrated, setup, teardown),
+        cmocka_unit_test(test_file_modes),
+        cmocka_unit_test(test_schema_fresh_and_reopen),
+        cmocka_unit_test(test_schema_newer_refused),
+        cmocka_unit_test(test_schema_older_migrated),
+        cmocka_unit_test(test_schema_v1_with_data_migrated),
+        cmocka_unit_test(test_schema_v2_minutes_migrated),
+        cmocka_unit_test(test_schema_v3_sample_energy_migrated),
+        cmocka_unit_test(test_schema_v4_staleness_migrated),
     };
     return store_tests_run("test_store_schema", tests, sizeof tests / sizeof tests[0]);
 }

@@ -39,12 +39,7 @@ static void three_samples(struct reading r[3])
         s->cell_mv[i] = 3300 + (i * 7) % 23; /* 3300..3322 */
     s->cell_mv[4] = 3280;                    /* min, cell 5 */
     s->cell_mv[11] = 3330;                   /* max, cell 12 */
-    add_temp(s, 215, SAMPLE_TEMP_CELL);
-    add_temp(s, 220, SAMPLE_TEMP_CELL);
-    add_temp(s, 218, SAMPLE_TEMP_CELL);
-    add_temp(s, 219, SAMPLE_TEMP_CELL);
-    add_temp(s, 301, SAMPLE_TEMP_MOS);
-    add_temp(s, -125, SAMPLE_TEMP_AMBIENT);
+    add_pack_temps(s);
     s->alarms = SAMPLE_ALARM_CELL_OV | SAMPLE_ALARM_SOC_LOW;
     s->protection = 0;
     s->state = SAMPLE_STATE_CHG_FET | SAMPLE_STATE_DSG_FET | SAMPLE_STATE_DISCHARGING;
@@ -493,11 +488,9 @@ static void test_sqlite3_shell(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sample_columns, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cells_blob_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_latest_and_bank, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_latest_health_by_age, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sqlite3_shell, setup, teardown),
+        cmocka_unit_test(test_sample_columns),  cmocka_unit_test(test_cells_blob_limits),
+        cmocka_unit_test(test_latest_and_bank), cmocka_unit_test(test_latest_health_by_age),
+        cmocka_unit_test(test_sqlite3_shell),
     };
     return store_tests_run("test_store_views", tests, sizeof tests / sizeof tests[0]);
 }

@@ -481,6 +481,27 @@ static void test_flags_unknown(void **state)
 
 /* ======================= 4. the writer thread ======================= */
 
+/* A read-only connection, as another program opens the history (waits up to 5 s for a lock). */
+static sqlite3 *open_reader(const char *path)
+{
+    sqlite3 *reader;
+    assert_int_equal(sqlite3_open_v2(path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(reader, 5000);
+    return reader;
+}
+
+/* How many samples the reader sees once it sees `want`, or after 5 s. */
+static int64_t wait_samples(sqlite3 *reader, int64_t want)
+{
+    int64_t seen = 0;
+    for (int tries = 0; tries < 100 && seen < want; tries++) {
+        struct timespec ms50 = {0, 50000000};
+        nanosleep(&ms50, NULL);
+        seen = q_int(reader, "SELECT count(*) FROM samples");
+    }
+    return seen;
+}
+
 static void test_writer_thread(void **state)
 {
     struct fx *f = *state;
@@ -495,22 +516,14 @@ static void test_writer_thread(void **state)
     /* recent timestamps, so the writer's own retention leaves them alone; all in one hour, 15 s
      * apart, so no batch meets the bucket-array bug (test_bucket_realloc) */
     const int64_t start = (wall_ms() / 3600000 - 2) * 3600000;
-    sqlite3 *reader;
-    assert_int_equal(sqlite3_open_v2(f->path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(reader, 5000);
+    sqlite3 *reader = open_reader(f->path);
     /* a first batch shows up for another connection within a few commit intervals */
     for (int i = 0; i < 10; i++) {
         reading_sample(&r, 0, start + i * 15000LL);
         fill_full(&r.s, 52000, 1000, 5000, 100000, 3300);
         assert_int_equal(queue_push(q, &r), 0);
     }
-    int64_t seen = 0;
-    for (int tries = 0; tries < 100 && seen < 10; tries++) {
-        struct timespec ms50 = {0, 50000000};
-        nanosleep(&ms50, NULL);
-        seen = q_int(reader, "SELECT count(*) FROM samples");
-    }
-    assert_int_equal(seen, 10);
+    assert_int_equal(wait_samples(reader, 10), 10);
 
     size_t pushed = 10;
     for (int i = 10; i < 200; i++) {
@@ -604,9 +617,7 @@ static void test_writer_records_run(void **state)
     assert_int_equal(queue_new(64, &q), 0);
     const int64_t before = wall_ms();
     assert_int_equal(store_start(f->st, q), 0);
-    sqlite3 *reader;
-    assert_int_equal(sqlite3_open_v2(f->path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(reader, 5000);
+    sqlite3 *reader = open_reader(f->path);
     char *rows = rows_text(reader, "SELECT state, stopped_ts, heartbeat_s FROM v_daemon");
     assert_string_equal(rows, "writing|NULL|60\n");
     free(rows);
@@ -620,13 +631,7 @@ static void test_writer_records_run(void **state)
     reading_sample(&r, 1, wall_ms());
     fill_full(&r.s, 52000, 1000, 5000, 100000, 3300);
     assert_int_equal(queue_push(q, &r), 0);
-    int64_t seen = 0;
-    for (int tries = 0; tries < 100 && seen < 2; tries++) {
-        struct timespec ms50 = {0, 50000000};
-        nanosleep(&ms50, NULL);
-        seen = q_int(reader, "SELECT count(*) FROM samples");
-    }
-    assert_int_equal(seen, 2);
+    assert_int_equal(wait_samples(reader, 2), 2);
     assert_true(q_int(reader, "SELECT last_write_ts FROM v_daemon") > first_write);
     assert_int_equal(q_int(reader, "SELECT count(*) FROM v_daemon WHERE stopped_ts IS NULL"), 1);
 
@@ -667,14 +672,10 @@ static void test_writer_records_run(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_rollups, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bucket_realloc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_energy_counters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_events, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flags_unknown, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_many, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writer_records_run, setup, teardown),
+        cmocka_unit_test(test_rollups),         cmocka_unit_test(test_bucket_realloc),
+        cmocka_unit_test(test_energy_counters), cmocka_unit_test(test_events),
+        cmocka_unit_test(test_flags_unknown),   cmocka_unit_test(test_writer_thread),
+        cmocka_unit_test(test_write_many),      cmocka_unit_test(test_writer_records_run),
     };
     return store_tests_run("test_store_writer", tests, sizeof tests / sizeof tests[0]);
 }
