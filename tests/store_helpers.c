@@ -1,5 +1,4 @@
 /* store_helpers: see store_helpers.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -17,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "energy.h"
+#include "proc.h"
 #include "store_helpers.h"
 #include "store_schema.h"
 
@@ -39,10 +39,15 @@ struct config *load_config(const char *dbpath)
              "storage: {path: %s, commit_interval_s: 1,"
              " retention: {raw_days: 30, minute_days: 365}, energy_max_gap_s: 300}\n",
              dbpath);
+    return config_from_yaml("test.yaml", yaml);
+}
+
+struct config *config_from_yaml(const char *name, const char *yaml)
+{
     struct config_errors *e = calloc(1, sizeof *e);
     assert_non_null(e);
     struct config *c = NULL;
-    int rc = config_load_string("test.yaml", yaml, &c, e);
+    int rc = config_load_string(name, yaml, &c, e);
     for (size_t i = 0; i < e->n; i++)
         print_error("config: %s\n", e->msg[i]);
     free(e);
@@ -51,17 +56,34 @@ struct config *load_config(const char *dbpath)
     return c;
 }
 
+void store_open_yaml(const char *name, const char *body, const char *path, struct config **cfg,
+                     struct store **st)
+{
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml, "%sstorage: {path: %s, commit_interval_s: 1}\n", body, path);
+    *cfg = config_from_yaml(name, yaml);
+    *st = open_store(*cfg);
+}
+
+void store_create(const char *name, const char *body, const char *path)
+{
+    struct config *cfg;
+    struct store *st;
+    store_open_yaml(name, body, path, &cfg, &st);
+    store_close(st);
+    config_free(cfg);
+}
+
 int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/bmsfleet-test-store-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    if (proc_test_dir(f->dir, sizeof f->dir, "store",
+                      (const struct proc_file[]){{f->path, "h.db"}, {NULL, NULL}})) {
         free(f);
         return -1;
     }
-    snprintf(f->path, sizeof f->path, "%s/h.db", f->dir);
     f->cfg = load_config(f->path);
     *state = f;
     return 0;
@@ -72,19 +94,7 @@ int teardown(void **state)
     struct fx *f = *state;
     store_close(f->st);
     config_free(f->cfg);
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            char p[400];
-            snprintf(p, sizeof p, "%s/%s", f->dir, de->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    proc_clear_dir(f->dir, 0);
     free(f);
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "asserts.h"
 #include "config.h"
 #include "queue.h"
 #include "sample.h"
@@ -21,24 +22,23 @@
 #define DAY_MS 86400000LL
 #define ABSENT SAMPLE_ABSENT
 
-#define assert_near(a, b, tol)                                                                     \
-    do {                                                                                           \
-        double a_ = (a), b_ = (b);                                                                 \
-        if (!(fabs(a_ - b_) <= (tol)))                                                             \
-            fail_msg("%s = %.9f, expected %.9f (±%g)", #a, a_, b_, (double)(tol));                 \
-    } while (0)
-
 /* ---- fixture: a temporary directory, a configuration with three packs in two banks ---- */
 
 struct fx {
     char dir[64];
-    char path[128]; /* <dir>/h.db */
+    char path[300]; /* <dir>/h.db (PROC_PATH_MAX) */
     struct config *cfg;
     struct store *st;
 };
 
 /* p1, p2 in bank house, p3 in bank shed, all on port rack; the database at dbpath. */
 struct config *load_config(const char *dbpath);
+/* The configuration of yaml (`name` in its messages); every error printed, and the test failed. */
+struct config *config_from_yaml(const char *name, const char *yaml);
+/* The configuration body + "storage: {path: <path>, commit_interval_s: 1}" and a store on it. */
+void store_open_yaml(const char *name, const char *body, const char *path, struct config **cfg,
+                     struct store **st);
+void store_create(const char *name, const char *body, const char *path); /* an empty history */
 int setup(void **state);    /* a struct fx, its directory and configuration; no store yet */
 int teardown(void **state); /* closes the store, removes the directory */
 struct store *open_store(const struct config *c);

@@ -19,7 +19,8 @@
 #define WAIT_MS 45000
 
 static char dir[256], bus[PROC_PATH_MAX], cfg_path[PROC_PATH_MAX], out_path[PROC_PATH_MAX],
-    err_path[PROC_PATH_MAX], db_path[PROC_PATH_MAX], sub_path[PROC_PATH_MAX], sub_err[PROC_PATH_MAX];
+    err_path[PROC_PATH_MAX], db_path[PROC_PATH_MAX];
+static char sub_path[PROC_PATH_MAX], sub_err[PROC_PATH_MAX];
 static pid_t sim_pid, daemon_pid, sub_pid;
 static struct broker br;
 

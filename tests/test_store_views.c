@@ -462,7 +462,7 @@ static void test_sqlite3_shell(void **state)
     three_samples(r);
     write_ok(f->st, r, 3);
     /* the daemon still has the database open (WAL) while the shell reads it */
-    char cmd[512];
+    char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "sqlite3 -batch -separator '|' '%s' \"SELECT pack, time, voltage_v, current_a,"
              " soc_pct, design_ah FROM v_latest ORDER BY pack;"
