@@ -42,6 +42,13 @@ struct config *load_config(const char *dbpath)
     return config_from_yaml("test.yaml", yaml);
 }
 
+struct config *second_config(const struct fx *f)
+{
+    char path[PROC_PATH_MAX];
+    snprintf(path, sizeof path, "%s/b.db", f->dir);
+    return load_config(path);
+}
+
 struct config *config_from_yaml(const char *name, const char *yaml)
 {
     struct config_errors *e = calloc(1, sizeof *e);

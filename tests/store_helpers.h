@@ -39,6 +39,8 @@ struct config *config_from_yaml(const char *name, const char *yaml);
 void store_open_yaml(const char *name, const char *body, const char *path, struct config **cfg,
                      struct store **st);
 void store_create(const char *name, const char *body, const char *path); /* an empty history */
+/* The same packs with a second history, <dir>/b.db, for a run to compare with the first. */
+struct config *second_config(const struct fx *f);
 int setup(void **state);    /* a struct fx, its directory and configuration; no store yet */
 int teardown(void **state); /* closes the store, removes the directory */
 struct store *open_store(const struct config *c);

@@ -29,14 +29,10 @@ static pid_t daemon_pid;
 static int setup(void **state)
 {
     (void)state;
-    return proc_test_dir(dir, sizeof dir, "daemon",
-                         (const struct proc_file[]){{path_a, "bus-a"},
-                                                    {path_b, "bus-b"},
-                                                    {cfg_path, "config.yaml"},
-                                                    {out_path, "out.jsonl"},
-                                                    {err_path, "err.log"},
-                                                    {db_path, "history.db"},
-                                                    {NULL, NULL}});
+    const struct proc_file files[] = {
+        {path_a, "bus-a"}, {path_b, "bus-b"}, {cfg_path, "config.yaml"}, {out_path, "out.jsonl"},
+        {err_path, "err.log"}, {db_path, "history.db"}, {NULL, NULL}};
+    return proc_test_dir(dir, sizeof dir, "daemon", files);
 }
 
 /* Stops whatever a test started, even when it failed half way. */

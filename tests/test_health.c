@@ -31,11 +31,6 @@ static const char yaml_body[] = "ports:\n"
                                 "      - { address: 1, id: p1 }\n"
                                 "      - { address: 2, id: p2 }\n";
 
-static void open_history(const char *path, struct config **cfg, struct store **st)
-{
-    store_open_yaml("health.yaml", yaml_body, path, cfg, st);
-}
-
 static void reading(struct reading *r, uint16_t idx, const char *id, int64_t ts, int sample)
 {
     memset(r, 0, sizeof *r);
@@ -69,7 +64,7 @@ static void build_history(const char *path, int64_t p1_age_ms)
 {
     struct config *cfg;
     struct store *st;
-    open_history(path, &cfg, &st);
+    store_open_yaml("health.yaml", yaml_body, path, &cfg, &st);
     struct reading r[4];
     const int64_t hour = 3600000, t = now_ms;
     reading(&r[0], 0, "p1", t - hour - 2000, 0);

@@ -27,15 +27,10 @@ static struct broker br;
 static int setup(void **state)
 {
     (void)state;
-    return proc_test_dir(dir, sizeof dir, "mqtt",
-                         (const struct proc_file[]){{bus, "bus"},
-                                                    {cfg_path, "config.yaml"},
-                                                    {out_path, "out.jsonl"},
-                                                    {err_path, "err.log"},
-                                                    {db_path, "h.db"},
-                                                    {sub_path, "sub.txt"},
-                                                    {sub_err, "sub.err"},
-                                                    {NULL, NULL}});
+    const struct proc_file files[] = {
+        {bus, "bus"}, {cfg_path, "config.yaml"}, {out_path, "out.jsonl"}, {err_path, "err.log"},
+        {db_path, "h.db"}, {sub_path, "sub.txt"}, {sub_err, "sub.err"}, {NULL, NULL}};
+    return proc_test_dir(dir, sizeof dir, "mqtt", files);
 }
 
 static int stop_all(void **state)

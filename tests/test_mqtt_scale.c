@@ -43,14 +43,10 @@ static const char *port_protocol(size_t i)
 static int setup(void **state)
 {
     (void)state;
-    return proc_test_dir(dir, sizeof dir, "scale",
-                         (const struct proc_file[]){{cfg_path, "config.yaml"},
-                                                    {out_path, "out.txt"},
-                                                    {err_path, "err.log"},
-                                                    {db_path, "h.db"},
-                                                    {sub_path, "sub.txt"},
-                                                    {sub_err, "sub.err"},
-                                                    {NULL, NULL}});
+    const struct proc_file files[] = {
+        {cfg_path, "config.yaml"}, {out_path, "out.txt"}, {err_path, "err.log"}, {db_path, "h.db"},
+        {sub_path, "sub.txt"},     {sub_err, "sub.err"},  {NULL, NULL}};
+    return proc_test_dir(dir, sizeof dir, "scale", files);
 }
 
 static int stop_all(void **state)

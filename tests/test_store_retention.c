@@ -252,9 +252,7 @@ static void test_prune_split_same(void **state)
         store_close(f->st);
         f->st = NULL;
     }
-    char path_b[160];
-    snprintf(path_b, sizeof path_b, "%s/b.db", f->dir);
-    struct config *cb = load_config(path_b);
+    struct config *cb = second_config(f);
     struct store *sb = open_store(cb);
     write_chunks(sb, r, half);
     /* 7 h 13 min 10 s: cut at 7 h 13 min, in the middle of p1's samples */

@@ -97,9 +97,7 @@ static void test_rollups(void **state)
 
     /* the same readings split in the middle of minutes and of the first hour: two calls, then
      * a close and reopen, then the rest */
-    char path_b[160];
-    snprintf(path_b, sizeof path_b, "%s/b.db", f->dir);
-    struct config *cb = load_config(path_b);
+    struct config *cb = second_config(f);
     struct store *sb = open_store(cb);
     /* cut1: p1 | p2 of minute 30; cut2: p1 | p2 of minute 50 */
     const size_t cut1 = 2 * 61 + 1, cut2 = 2 * 101 + 1;

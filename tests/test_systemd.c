@@ -32,14 +32,11 @@ static size_t notes_len;
 static int setup(void **state)
 {
     (void)state;
-    return proc_test_dir(dir, sizeof dir, "systemd",
-                         (const struct proc_file[]){{sim_path, "bus-a"},
-                                                    {cfg_path, "config.yaml"},
-                                                    {out_path, "out.jsonl"},
-                                                    {err_path, "err.log"},
-                                                    {db_path, "history.db"},
-                                                    {sock_path, "notify.sock"},
-                                                    {NULL, NULL}});
+    const struct proc_file files[] = {
+        {sim_path, "bus-a"},   {cfg_path, "config.yaml"}, {out_path, "out.jsonl"},
+        {err_path, "err.log"}, {db_path, "history.db"},   {sock_path, "notify.sock"},
+        {NULL, NULL}};
+    return proc_test_dir(dir, sizeof dir, "systemd", files);
 }
 
 static int stop_all(void **state)

@@ -43,11 +43,6 @@ static const char yaml_body[] = "ports:\n"
                                 "  - { id: house }\n"
                                 "  - { id: shed }\n";
 
-static void open_history(const char *path, struct config **cfg, struct store **st)
-{
-    store_open_yaml("top.yaml", yaml_body, path, cfg, st);
-}
-
 static void base_reading(struct reading *r, uint16_t port, uint16_t idx, const char *id, int64_t ts)
 {
     memset(r, 0, sizeof *r);
@@ -103,7 +98,7 @@ static void build_history(const char *path)
 {
     struct config *cfg;
     struct store *st;
-    open_history(path, &cfg, &st);
+    store_open_yaml("top.yaml", yaml_body, path, &cfg, &st);
     struct reading r[16];
     size_t n = 0;
     int64_t t = now_ms;
@@ -130,7 +125,7 @@ static void build_stale_history(const char *path)
 {
     struct config *cfg;
     struct store *st;
-    open_history(path, &cfg, &st);
+    store_open_yaml("top.yaml", yaml_body, path, &cfg, &st);
     struct reading r[8];
     size_t n = 0;
     const int64_t hour = 3600000, t = now_ms;
@@ -413,7 +408,7 @@ static void test_long_history(void **state)
     snprintf(path, sizeof path, "%s/long.db", dir);
     struct config *cfg;
     struct store *st;
-    open_history(path, &cfg, &st);
+    store_open_yaml("top.yaml", yaml_body, path, &cfg, &st);
     struct reading r;
     sample_reading(&r, 0, 0, "a1", now_ms - 5000, 50, 100, 0, 3300, 0);
     assert_int_equal(store_write_now(st, &r, 1), 0);
