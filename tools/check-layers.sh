@@ -74,6 +74,9 @@ done
 for d in src/*/; do
   part=${d#src/}; part=${part%/}
   [[ -n "${ALLOW[$part]+x}" ]] || breach "src/$part/: a part not in tools/check-layers.sh's table"
+  # its main file opens with the paragraph saying what the part owns
+  grep -lq "^/\* Part $part (src/$part/):" src/"$part"/*.c 2>/dev/null ||
+    breach "src/$part/: no main file opening with '/* Part $part (src/$part/): what it owns'"
 done
 
 # ---- every #include "..." of a file is its own part's or an allowed part's ----

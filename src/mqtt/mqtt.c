@@ -1,9 +1,12 @@
-/* mqtt: the MQTT part (see mqtt.h) — this file is the session: paho loaded on demand, the
- * connection with its backoff, the thread's loop and its start and stop. Paho's asynchronous
- * client runs its own network thread; its callbacks only record events under a mutex, and
- * everything else (connecting, publishing, replay, the cursor) happens on our thread, which owns
- * the client. Live states and discovery: mqtt_publish.c; the history replay: mqtt_replay.c; the
- * Home Assistant payloads, pure: ha*.c. The history is reached only through store_backlog.h. */
+/* Part mqtt (src/mqtt/): the MQTT side. The session (mqtt.c, this file), live states and
+ * discovery bursts (mqtt_publish.c), the history replay (mqtt_replay.c), and the Home
+ * Assistant payload builders, pure (ha.c, ha_entities.c, ha_state.c, ha_compat.c). It reads
+ * the history only through store_backlog.h, never SQL of its own.
+ *
+ * mqtt: the session (see mqtt.h): paho loaded on demand, the connection with its backoff, the
+ * thread's loop and its start and stop. Paho's asynchronous client runs its own network thread;
+ * its callbacks only record events under a mutex, and everything else (connecting, publishing,
+ * replay, the cursor) happens on our thread, which owns the client. */
 #include "mqtt.h"
 #include "mqtt_internal.h"
 
