@@ -226,6 +226,20 @@ char *rows_text(sqlite3 *db, const char *sql)
     return buf ? buf : calloc(1, 1);
 }
 
+void expect_rows(sqlite3 *db, const char *sql, const char *want)
+{
+    char *rows = rows_text(db, sql);
+    if (strcmp(rows, want) != 0)
+        fail_msg("%s:\n%s\nexpected:\n%s", sql, rows, want);
+    free(rows);
+}
+
+void expect_done(sqlite3_stmt *st)
+{
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
 void col_int(sqlite3_stmt *st, int i, int64_t want)
 {
     if (want == ABSENT) {
@@ -474,6 +488,17 @@ size_t expect_buckets(const struct reading *r, size_t n, uint16_t pack, int64_t 
     return nb;
 }
 
+static const size_t bucket_cols[16] = {
+    offsetof(struct bucket, bucket),   offsetof(struct bucket, n),
+    offsetof(struct bucket, v_sum),    offsetof(struct bucket, v_min),
+    offsetof(struct bucket, v_max),    offsetof(struct bucket, i_sum),
+    offsetof(struct bucket, i_min),    offsetof(struct bucket, i_max),
+    offsetof(struct bucket, soc_n),    offsetof(struct bucket, soc_sum),
+    offsetof(struct bucket, soc_min),  offsetof(struct bucket, soc_max),
+    offsetof(struct bucket, cell_min), offsetof(struct bucket, cell_max),
+    offsetof(struct bucket, temp_min), offsetof(struct bucket, temp_max),
+};
+
 void check_rollup_table(sqlite3 *db, const char *table, const char *pack, const struct bucket *b,
                         size_t nb)
 {
@@ -487,22 +512,12 @@ void check_rollup_table(sqlite3 *db, const char *table, const char *pack, const 
     for (size_t k = 0; k < nb; k++) {
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
         const struct bucket *x = &b[k];
-        col_int(st, 0, x->bucket);
-        col_int(st, 1, x->n);
-        col_int(st, 2, x->v_sum);
-        col_int(st, 3, x->v_min);
-        col_int(st, 4, x->v_max);
-        col_int(st, 5, x->i_sum);
-        col_int(st, 6, x->i_min);
-        col_int(st, 7, x->i_max);
-        col_int(st, 8, x->soc_n);
-        col_int(st, 9, x->soc_n ? x->soc_sum : ABSENT);
-        col_int(st, 10, x->soc_min);
-        col_int(st, 11, x->soc_max);
-        col_int(st, 12, x->cell_min);
-        col_int(st, 13, x->cell_max);
-        col_int(st, 14, x->temp_min);
-        col_int(st, 15, x->temp_max);
+        /* the columns in the order of struct bucket; no SOC sum without a SOC */
+        for (int c = 0; c < 16; c++) {
+            int64_t want;
+            memcpy(&want, (const char *)x + bucket_cols[c], sizeof want);
+            col_int(st, c, c == 9 && x->soc_n == 0 ? ABSENT : want);
+        }
         /* rollup_1m sums the samples' increments, each rounded to 1 µWh (0.001 mWh) */
         double tol = 1e-6 + (strcmp(table, "rollup_1m") == 0 ? 1e-3 * (double)x->n : 0);
         assert_near(sqlite3_column_double(st, 16), x->charge, tol);
@@ -556,8 +571,7 @@ void check_rollup_view(sqlite3 *db, int hourly, const char *pack, const struct b
         col_num(st, 16, x->soc_max, 100, 2);
         col_num(st, 17, x->temp_min, 10, 1);
     }
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    expect_done(st);
 }
 
 void check_sample_energy(sqlite3 *db, const char *pid)

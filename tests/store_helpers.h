@@ -65,6 +65,11 @@ __attribute__((format(printf, 4, 5))) void q_text(sqlite3 *db, char *out, size_t
  * "NULL"); the caller frees it. */
 char *rows_text(sqlite3 *db, const char *sql);
 
+/* The query's rows_text is want. */
+void expect_rows(sqlite3 *db, const char *sql, const char *want);
+
+/* The statement has no more rows; it is finalized. */
+void expect_done(sqlite3_stmt *st);
 /* Column i is `want` exactly, or NULL when want is SAMPLE_ABSENT. */
 void col_int(sqlite3_stmt *st, int i, int64_t want);
 /* Column i is want / scale within half a unit of `digits` decimals, or NULL when absent. */

@@ -258,10 +258,10 @@ static void test_schema_v2_minutes_migrated(void **state)
     assert_near(q_dbl(db, "SELECT prune_power_mw FROM energy"), 52000.0, 0);
     assert_int_equal(q_int(db, "SELECT value FROM meta WHERE key = 'energy_max_gap_s'"), 300);
     /* one row per minute, each sample once; the step 90 → 120 s counted in minute 120 */
-    char *rows = rows_text(db, "SELECT bucket, samples, charged_wh, discharged_wh FROM v_minutely"
-                               " ORDER BY bucket");
-    assert_string_equal(rows, "60|2|0.433|0.0\n120|2|0.542|0.108\n180|1|0.108|0.108\n");
-    free(rows);
+    expect_rows(db,
+                "SELECT bucket, samples, charged_wh, discharged_wh FROM v_minutely"
+                " ORDER BY bucket",
+                "60|2|0.433|0.0\n120|2|0.542|0.108\n180|1|0.108|0.108\n");
 }
 
 /* A version-3 database with kept samples: 004 backfills each row's increment as 003's
@@ -291,25 +291,24 @@ static void test_schema_v3_sample_energy_migrated(void **state)
     char *before = rows_text(db, ALL_MINUTES);
     sqlite3_close(db);
     db = open_migrated(f);
-    char *rows = rows_text(db, "SELECT pack, ts, charge_uwh, discharge_uwh FROM samples"
-                               " ORDER BY pack, ts");
-    assert_string_equal(rows, "1|120000|433333|0\n"      /* from the pruner's point, 90 s */
-                              "1|150000|108333|108333\n" /* +52 W → −52 W */
-                              "1|180000|NULL|NULL\n"     /* no current */
-                              "1|210000|216667|216667\n" /* −52 W → +52 W over 60 s */
-                              "1|600000|NULL|NULL\n"     /* after a gap of 390 s */
-                              "1|630000|650000|0\n"      /* 52 W → 104 W */
-                              "2|120000|NULL|NULL\n");   /* the pack's first point */
-    free(rows);
+    expect_rows(db,
+                "SELECT pack, ts, charge_uwh, discharge_uwh FROM samples"
+                " ORDER BY pack, ts",
+                "1|120000|433333|0\n"      /* from the pruner's point, 90 s */
+                "1|150000|108333|108333\n" /* +52 W → −52 W */
+                "1|180000|NULL|NULL\n"     /* no current */
+                "1|210000|216667|216667\n" /* −52 W → +52 W over 60 s */
+                "1|600000|NULL|NULL\n"     /* after a gap of 390 s */
+                "1|630000|650000|0\n"      /* 52 W → 104 W */
+                "2|120000|NULL|NULL\n");   /* the pack's first point */
     char *after = rows_text(db, ALL_MINUTES);
     assert_string_equal(after, before);
     free(after);
     free(before);
-    rows = rows_text(db, "SELECT bucket, samples, charged_wh, discharged_wh FROM v_minutely"
-                         " WHERE pack = 'p1' ORDER BY bucket");
-    assert_string_equal(rows, "60|2|0.433|0.0\n120|2|0.542|0.108\n180|1|0.217|0.217\n"
-                              "600|2|0.65|0.0\n");
-    free(rows);
+    expect_rows(db,
+                "SELECT bucket, samples, charged_wh, discharged_wh FROM v_minutely"
+                " WHERE pack = 'p1' ORDER BY bucket",
+                "60|2|0.433|0.0\n120|2|0.542|0.108\n180|1|0.217|0.217\n600|2|0.65|0.0\n");
 }
 
 /* A database at schema 004 with data: migrated to 005 and on, every sample and event kept, packs
@@ -345,15 +344,10 @@ static void test_schema_v4_staleness_migrated(void **state)
     free(samples_after);
     free(events_before);
     free(events_after);
-    char *rows = rows_text(db, "SELECT pack_id, interval_s FROM packs ORDER BY id");
-    assert_string_equal(rows, "p1|30\np2|30\np3|30\n");
-    free(rows);
-    rows = rows_text(db, "SELECT pack, voltage_v, event, health FROM v_latest ORDER BY pack");
-    assert_string_equal(rows, "p1|52.1|online|offline\np2|51.0|online|offline\n");
-    free(rows);
-    rows = rows_text(db, "SELECT bank, packs, packs_online FROM v_bank_latest");
-    assert_string_equal(rows, "house|2|0\n");
-    free(rows);
+    expect_rows(db, "SELECT pack_id, interval_s FROM packs ORDER BY id", "p1|30\np2|30\np3|30\n");
+    expect_rows(db, "SELECT pack, voltage_v, event, health FROM v_latest ORDER BY pack",
+                "p1|52.1|online|offline\np2|51.0|online|offline\n");
+    expect_rows(db, "SELECT bank, packs, packs_online FROM v_bank_latest", "house|2|0\n");
     assert_int_equal(q_int(db, "SELECT value FROM meta WHERE key = 'commit_interval_s'"), 1);
     assert_int_equal(q_int(db, "SELECT count(*) FROM daemon_runs"), 0);
 }

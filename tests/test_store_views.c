@@ -85,6 +85,15 @@ static void temp_minmax(const struct sample *s, int32_t *lo, int32_t *hi)
     }
 }
 
+/* voltage_mv .. cell_max_mv of the samples table, in its column order */
+static const size_t sample_cols[10] = {
+    offsetof(struct sample, voltage_mv),    offsetof(struct sample, current_ma),
+    offsetof(struct sample, soc_cpct),      offsetof(struct sample, soh_cpct),
+    offsetof(struct sample, remaining_mah), offsetof(struct sample, full_mah),
+    offsetof(struct sample, design_mah),    offsetof(struct sample, cycles),
+    offsetof(struct sample, cell_min_mv),   offsetof(struct sample, cell_max_mv),
+};
+
 static void check_sample_row(sqlite3 *db, const struct reading *r)
 {
     const struct sample *m = &r->s;
@@ -101,16 +110,11 @@ static void check_sample_row(sqlite3 *db, const struct reading *r)
     temp_minmax(m, &tlo, &thi);
     col_int(st, 0, pack_db_id(db, r->pack_id));
     col_int(st, 1, r->ts_ms);
-    col_int(st, 2, m->voltage_mv);
-    col_int(st, 3, m->current_ma);
-    col_int(st, 4, m->soc_cpct);
-    col_int(st, 5, m->soh_cpct);
-    col_int(st, 6, m->remaining_mah);
-    col_int(st, 7, m->full_mah);
-    col_int(st, 8, m->design_mah);
-    col_int(st, 9, m->cycles);
-    col_int(st, 10, m->cell_min_mv);
-    col_int(st, 11, m->cell_max_mv);
+    for (int c = 0; c < 10; c++) { /* the sample's numbers, in the column order */
+        int32_t want;
+        memcpy(&want, (const char *)m + sample_cols[c], sizeof want);
+        col_int(st, 2 + c, want);
+    }
     col_int(st, 12, m->ncells ? m->cell_min_idx : ABSENT);
     col_int(st, 13, m->ncells ? m->cell_max_idx : ABSENT);
     col_int(st, 14, tlo);
@@ -158,8 +162,7 @@ static void check_sample_row(sqlite3 *db, const struct reading *r)
     } else {
         assert_int_equal(sqlite3_column_type(st, 21), SQLITE_NULL);
     }
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    expect_done(st);
 }
 
 static void check_v_samples(sqlite3 *db, const struct reading *r, const char *bank)
@@ -203,8 +206,14 @@ static void check_v_samples(sqlite3 *db, const struct reading *r, const char *ba
     col_int(st, 21, m->protection);
     col_int(st, 22, m->state);
     col_int(st, 23, m->balancing);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    expect_done(st);
+}
+
+/* Row i of a view with a row per cell or sensor: its first column is i + 1. */
+static void next_item(sqlite3_stmt *st, size_t i)
+{
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), i + 1);
 }
 
 static void check_v_cells(sqlite3 *db, const struct reading *r)
@@ -217,15 +226,13 @@ static void check_v_cells(sqlite3 *db, const struct reading *r)
     char when[32];
     utc_text(r->ts_ms / 1000, when, sizeof when);
     for (size_t i = 0; i < m->ncells; i++) {
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), i + 1);
+        next_item(st, i);
         /* exact to the mV */
         assert_int_equal(llround(sqlite3_column_double(st, 1) * 1000), m->cell_mv[i]);
         assert_int_equal(sqlite3_column_int(st, 2), (m->balancing >> i) & 1);
         col_text(st, 3, when);
     }
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    expect_done(st);
 }
 
 static void check_v_temps(sqlite3 *db, const struct reading *r)
@@ -236,13 +243,11 @@ static void check_v_temps(sqlite3 *db, const struct reading *r)
                             " AND ts = %lld ORDER BY sensor",
                             r->pack_id, (long long)r->ts_ms);
     for (size_t i = 0; i < m->ntemps; i++) {
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), i + 1);
+        next_item(st, i);
         col_text(st, 1, sample_temp_role_name((enum sample_temp_role)m->temp_role[i]));
         assert_int_equal(llround(sqlite3_column_double(st, 2) * 10), m->temp_dc[i]);
     }
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    expect_done(st);
 }
 
 static void test_sample_columns(void **state)
@@ -389,8 +394,7 @@ static void test_latest_and_bank(void **state)
     assert_near(sqlite3_column_double(st, 7), 3.322, 1e-9); /* p1's highest cell */
     assert_near(sqlite3_column_double(st, 8), 72, 1e-9);
     assert_near(sqlite3_column_double(st, 9), 30.1, 1e-9);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    expect_done(st);
     assert_near(q_dbl(db, "SELECT soc_pct FROM v_bank_latest WHERE bank = 'shed'"), 20.0, 1e-9);
     assert_int_equal(q_int(db, "SELECT packs FROM v_bank_latest WHERE bank = 'shed'"), 1);
     char t[32];
@@ -420,18 +424,17 @@ static void test_latest_health_by_age(void **state)
     write_ok(f->st, r, 6);
     sqlite3 *db = store_db(f->st);
     /* 3 × interval_s (30, the default) + commit_interval_s (1) */
-    char *rows = rows_text(db, "SELECT pack, event, health, offline_after_s FROM v_latest"
-                               " ORDER BY pack");
-    assert_string_equal(rows, "p1|online|offline|91\np2|online|online|91\n"
-                              "p3|offline|offline|91\n");
-    free(rows);
+    expect_rows(db,
+                "SELECT pack, event, health, offline_after_s FROM v_latest"
+                " ORDER BY pack",
+                "p1|online|offline|91\np2|online|online|91\n"
+                "p3|offline|offline|91\n");
     assert_near(q_dbl(db, "SELECT age_s FROM v_latest WHERE pack = 'p1'"), 3600.0, 2.0);
     assert_near(q_dbl(db, "SELECT age_s FROM v_latest WHERE pack = 'p2'"), 0.0, 0.0);
     assert_int_equal(q_int(db, "SELECT count(*) FROM v_latest WHERE age_s < 0"), 0);
     assert_near(q_dbl(db, "SELECT age_s FROM v_latest WHERE pack = 'p3'"), 1.0, 1.0);
-    rows = rows_text(db, "SELECT bank, packs, packs_online FROM v_bank_latest ORDER BY bank");
-    assert_string_equal(rows, "house|2|1\nshed|1|0\n");
-    free(rows);
+    expect_rows(db, "SELECT bank, packs, packs_online FROM v_bank_latest ORDER BY bank",
+                "house|2|1\nshed|1|0\n");
     assert_near(q_dbl(db, "SELECT age_s FROM v_bank_latest WHERE bank = 'house'"), 0.0, 0.0);
 
     /* a stale event on fresh data stays stale; the bank then has no pack online */
@@ -447,9 +450,8 @@ static void test_latest_health_by_age(void **state)
     assert_int_equal(sqlite3_exec(db, "UPDATE packs SET interval_s = 7200 WHERE pack_id = 'p1'",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
-    rows = rows_text(db, "SELECT health, offline_after_s FROM v_latest WHERE pack = 'p1'");
-    assert_string_equal(rows, "online|21601\n");
-    free(rows);
+    expect_rows(db, "SELECT health, offline_after_s FROM v_latest WHERE pack = 'p1'",
+                "online|21601\n");
 }
 
 /* ======================= 3. the sqlite3 shell, as a person uses it ======================= */

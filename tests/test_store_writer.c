@@ -271,8 +271,7 @@ static void test_energy_counters(void **state)
         assert_near(sqlite3_column_double(st, 3), ch[i], 0.0005 + 1e-9);
         assert_near(sqlite3_column_double(st, 4), dis[i], 0.0005 + 1e-9);
     }
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    expect_done(st);
     /* the banks' days are the sums of their packs' days */
     assert_int_equal(q_int(db, "SELECT count(*) FROM v_bank_daily_energy"), 2);
     assert_int_equal(
@@ -616,9 +615,7 @@ static void test_writer_records_run(void **state)
     const int64_t before = wall_ms();
     assert_int_equal(store_start(f->st, q), 0);
     sqlite3 *reader = open_reader(f->path);
-    char *rows = rows_text(reader, "SELECT state, stopped_ts, heartbeat_s FROM v_daemon");
-    assert_string_equal(rows, "writing|NULL|60\n");
-    free(rows);
+    expect_rows(reader, "SELECT state, stopped_ts, heartbeat_s FROM v_daemon", "writing|NULL|60\n");
     int64_t started = q_int(reader, "SELECT started_ts FROM v_daemon");
     assert_true(started >= before && started <= wall_ms());
     int64_t first_write = q_int(reader, "SELECT last_write_ts FROM v_daemon");
@@ -638,12 +635,10 @@ static void test_writer_records_run(void **state)
     store_stop(f->st);
     const int64_t stop_after = wall_ms();
     queue_free(q);
-    rows = rows_text(reader, "SELECT count(*), state, stopped_ts = last_write_ts, version"
-                             " FROM v_daemon");
     char want[128];
     snprintf(want, sizeof want, "1|stopped|1|%s\n", BMSFLEET_VERSION);
-    assert_string_equal(rows, want);
-    free(rows);
+    expect_rows(reader, "SELECT count(*), state, stopped_ts = last_write_ts, version FROM v_daemon",
+                want);
     int64_t stopped = q_int(reader, "SELECT stopped_ts FROM v_daemon");
     assert_true(stopped >= stop_before && stopped <= stop_after);
 
@@ -660,9 +655,7 @@ static void test_writer_records_run(void **state)
                                   " last_write = last_write - 3600000",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
-    rows = rows_text(reader, "SELECT state FROM v_daemon");
-    assert_string_equal(rows, "not_writing\n");
-    free(rows);
+    expect_rows(reader, "SELECT state FROM v_daemon", "not_writing\n");
     assert_near(q_dbl(reader, "SELECT age_s FROM v_daemon"), 3600.0, 2.0);
     sqlite3_close(reader);
 }
