@@ -130,6 +130,13 @@ const struct s42_variant *frame_checked(const char *vname, uint8_t adr, const ui
     return v;
 }
 
+void expect_decoded(int err, const struct s42_diag *d, const char *what)
+{
+    char msg[200];
+    if (err)
+        fail_msg("%s: %s", what, s42_describe(err, d, msg, sizeof msg));
+}
+
 int32_t ratio_cpct(int32_t num, int32_t den)
 {
     if (num == SAMPLE_ABSENT || den == SAMPLE_ABSENT || den <= 0)
@@ -492,12 +499,11 @@ void expect_pack(enum kind k, const struct wire_pack *w, const struct sample *s,
 void decode_pack(enum kind k, const struct wire_pack *w, struct sample *s, const char *ctx)
 {
     static struct bytes info;
-    char buf[FRAME_CAP], msg[200];
+    char buf[FRAME_CAP];
     struct s42_frame f;
     struct s42_diag d = {-1, 0, 0};
     build_info(k, w, &info);
     parse_ok(buf, wrap(kind_name[k], w->adr, 0, info.b, info.n, buf), &f, ctx);
     int err = s42_decode_analog(variant(kind_name[k]), &f, s, &d);
-    if (err)
-        fail_msg("%s: %s", ctx, s42_describe(err, &d, msg, sizeof msg));
+    expect_decoded(err, &d, ctx);
 }

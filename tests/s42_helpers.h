@@ -84,6 +84,8 @@ void parse_ok(const char *buf, size_t len, struct s42_frame *f, const char *what
 /* wrap + parse_ok + s42_check(adr) == 0: a valid answer of the variant, ready to decode. */
 const struct s42_variant *frame_checked(const char *vname, uint8_t adr, const uint8_t *info,
                                         size_t n, struct s42_frame *f, const char *what);
+/* A decoder's err is 0; else the test fails with what and the description of the error. */
+void expect_decoded(int err, const struct s42_diag *d, const char *what);
 int32_t ratio_cpct(int32_t num, int32_t den); /* derived SOC/SOH, rounded half up */
 
 /* s42_parse must refuse buf with err and leave its output untouched; diag fields that are

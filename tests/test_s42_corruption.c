@@ -250,6 +250,24 @@ static void test_counts_out_of_range(void **state)
                         "cell or temperature count out of range: 33 at INFO byte 5 (at most 32)");
 }
 
+/* INFO of vname that announces 16 cells and holds 10: INFO_SHORT for the cells at `pos` (they
+ * need 32 bytes), and no sample. */
+static void expect_cells_short(const char *vname, const uint8_t *info, size_t n, long pos,
+                               struct s42_diag *d)
+{
+    char buf[FRAME_CAP], what[64];
+    struct s42_frame f;
+    struct sample s;
+    snprintf(what, sizeof what, "%s M=16, 10 cells", vname);
+    parse_ok(buf, wrap(vname, 1, 0, info, n, buf), &f, what);
+    memset(&s, A5, sizeof s);
+    assert_int_equal(s42_decode_analog(variant(vname), &f, &s, d), -S42_E_INFO_SHORT);
+    assert_true(untouched(&s, sizeof s));
+    assert_int_equal(d->pos, pos);
+    assert_int_equal(d->want, 32);
+    assert_int_equal(d->got, n);
+}
+
 /* M=16 but only 10 cells present, LENGTH and CHKSUM correct. */
 static void test_info_short_for_announced_counts(void **state)
 {
@@ -264,28 +282,12 @@ static void test_info_short_for_announced_counts(void **state)
                                    BE16(3304), BE16(3305), BE16(3306), BE16(3307), BE16(3308),
                                    BE16(3309)};
     /* clang-format on */
-    char buf[FRAME_CAP], msg[200];
-    struct s42_frame f;
+    char msg[200];
     struct s42_diag d;
-    struct sample s;
-
-    parse_ok(buf, wrap("daren", 1, 0, daren, sizeof daren, buf), &f, "daren M=16, 10 cells");
-    memset(&s, A5, sizeof s);
-    assert_int_equal(s42_decode_analog(variant("daren"), &f, &s, &d), -S42_E_INFO_SHORT);
-    assert_true(untouched(&s, sizeof s));
-    assert_int_equal(d.pos, 6);
-    assert_int_equal(d.want, 32);
-    assert_int_equal(d.got, sizeof daren);
+    expect_cells_short("daren", daren, sizeof daren, 6, &d);
     assert_string_equal(s42_describe(-S42_E_INFO_SHORT, &d, msg, sizeof msg),
                         "INFO too short: field at byte 6 needs 32 byte(s), INFO has 26");
-
-    parse_ok(buf, wrap("pace", 1, 0, pace, sizeof pace, buf), &f, "pace M=16, 10 cells");
-    memset(&s, A5, sizeof s);
-    assert_int_equal(s42_decode_analog(variant("pace"), &f, &s, &d), -S42_E_INFO_SHORT);
-    assert_true(untouched(&s, sizeof s));
-    assert_int_equal(d.pos, 3);
-    assert_int_equal(d.want, 32);
-    assert_int_equal(d.got, sizeof pace);
+    expect_cells_short("pace", pace, sizeof pace, 3, &d);
 }
 
 int main(void)

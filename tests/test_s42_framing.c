@@ -367,25 +367,26 @@ static void test_describe_messages(void **state)
                         "checksum mismatch: frame says 0xFD28, computed 0xFD27");
     assert_string_equal(s42_describe(-S42_E_CHKSUM, NULL, msg, sizeof msg), "checksum mismatch");
 
-    const char *lchk = "~22014A42F00201FD27\r"; /* LENGTH F002, CHKSUM recomputed */
-    assert_int_equal(s42_parse(lchk, strlen(lchk), &f, &d), -S42_E_LCHKSUM);
-    assert_string_equal(s42_describe(-S42_E_LCHKSUM, &d, msg, sizeof msg),
-                        "length checksum mismatch: frame says 0xF, computed 0xE");
-    const char *lenid = "~22014A42E00401FD26\r";
-    assert_int_equal(s42_parse(lenid, strlen(lenid), &f, &d), -S42_E_LENID);
-    assert_string_equal(s42_describe(-S42_E_LENID, &d, msg, sizeof msg),
-                        "LENID says 4 INFO characters, frame has 2");
-    const char *lower = "~22014a42E00201FD28\r";
-    assert_int_equal(s42_parse(lower, strlen(lower), &f, &d), -S42_E_HEX);
-    assert_string_equal(s42_describe(-S42_E_HEX, &d, msg, sizeof msg),
-                        "character that is not an uppercase hex digit at position 6 (0x61)");
-    assert_int_equal(s42_parse("x", 1, &f, &d), -S42_E_SOI);
-    assert_string_equal(s42_describe(-S42_E_SOI, &d, msg, sizeof msg),
-                        "frame does not start with '~' (SOI) (first byte 0x78)");
-    const char *crlf = "~22014A42E00201FD28\r\n";
-    assert_int_equal(s42_parse(crlf, strlen(crlf), &f, &d), -S42_E_TRAILING);
-    assert_string_equal(s42_describe(-S42_E_TRAILING, &d, msg, sizeof msg),
-                        "1 byte(s) after the end of the frame at position 20");
+    static const struct {
+        const char *frame;
+        int err;
+        const char *msg;
+    } refused[] = {
+        /* LENGTH F002, CHKSUM recomputed */
+        {"~22014A42F00201FD27\r", S42_E_LCHKSUM,
+         "length checksum mismatch: frame says 0xF, computed 0xE"},
+        {"~22014A42E00401FD26\r", S42_E_LENID, "LENID says 4 INFO characters, frame has 2"},
+        {"~22014a42E00201FD28\r", S42_E_HEX,
+         "character that is not an uppercase hex digit at position 6 (0x61)"},
+        {"x", S42_E_SOI, "frame does not start with '~' (SOI) (first byte 0x78)"},
+        {"~22014A42E00201FD28\r\n", S42_E_TRAILING,
+         "1 byte(s) after the end of the frame at position 20"},
+    };
+    for (size_t i = 0; i < N_(refused); i++) {
+        const char *fr = refused[i].frame;
+        assert_int_equal(s42_parse(fr, strlen(fr), &f, &d), -refused[i].err);
+        assert_string_equal(s42_describe(-refused[i].err, &d, msg, sizeof msg), refused[i].msg);
+    }
 
     /* longer than any frame LENGTH can announce, with and without an EOI */
     static char flood[S42_MAX_FRAME + 100];

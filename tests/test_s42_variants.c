@@ -489,10 +489,8 @@ static void decode_analog_case(const struct analog_case *c, struct s42_frame *f,
 {
     const struct s42_variant *v = frame_checked(c->variant, c->e.adr, c->info, c->len, f, c->name);
     struct s42_diag d = {-1, 0, 0};
-    char msg[200];
     int err = s42_decode_analog(v, f, s, &d);
-    if (err)
-        fail_msg("%s: %s", c->name, s42_describe(err, &d, msg, sizeof msg));
+    expect_decoded(err, &d, c->name);
 }
 
 static void test_hand_built_analog(void **state)
@@ -522,7 +520,6 @@ static void test_hand_built_alarm(void **state)
     assert_int_equal(seplos->info[35], 0x03);
     for (size_t i = 0; i < n_alarm_cases; i++) {
         const struct alarm_case *c = alarm_cases[i];
-        char msg[200];
         struct s42_frame f;
         struct s42_diag d = {-1, 0, 0};
         const struct s42_variant *v =
@@ -540,8 +537,7 @@ static void test_hand_built_alarm(void **state)
         s.state = 0xFFFFFFFFu;
         before = s;
         int err = s42_decode_alarm(v, &f, &s, &d);
-        if (err)
-            fail_msg("%s: %s", c->name, s42_describe(err, &d, msg, sizeof msg));
+        expect_decoded(err, &d, c->name);
         if (c->exact) {
             EXPECT_EQ(s.alarms, c->alarms, "%s: alarms", c->name);
             EXPECT_EQ(s.protection, c->protection, "%s: protection", c->name);
@@ -608,7 +604,6 @@ static void test_hand_built_identity(void **state)
     (void)state;
     for (size_t i = 0; i < n_identity_cases; i++) {
         const struct identity_case *c = identity_cases[i];
-        char msg[200];
         struct s42_frame f;
         struct s42_diag d = {-1, 0, 0};
         const struct s42_variant *v =
@@ -616,8 +611,7 @@ static void test_hand_built_identity(void **state)
         struct s42_identity id;
         s42_identity_init(&id);
         int err = s42_decode_identity(v, c->cid2, &f, &id, &d);
-        if (err)
-            fail_msg("%s: %s", c->name, s42_describe(err, &d, msg, sizeof msg));
+        expect_decoded(err, &d, c->name);
         EXPECT_STR(id.hardware, c->hardware, "%s: hardware", c->name);
         EXPECT_STR(id.product, c->product, "%s: product", c->name);
         EXPECT_STR(id.project, c->project, "%s: project", c->name);
@@ -971,7 +965,7 @@ static void near(const char *ctx, const char *what, int32_t got, int32_t want, i
 static void round_trip(const struct s42_variant *v, const struct sample *in, struct sample *out,
                        struct bytes *info)
 {
-    char buf[FRAME_CAP], msg[200];
+    char buf[FRAME_CAP];
     struct s42_frame f;
     struct s42_diag d = {-1, 0, 0};
     int n = s42_encode_analog(v, in, info->b, sizeof info->b);
@@ -984,8 +978,7 @@ static void round_trip(const struct s42_variant *v, const struct sample *in, str
     assert_int_equal(s42_check(&f, v, in->address, NULL), 0);
     assert_true(s42_variant_guess(&f) == v);
     int err = s42_decode_analog(v, &f, out, &d);
-    if (err)
-        fail_msg("%s: %s", s42_variant_name(v), s42_describe(err, &d, msg, sizeof msg));
+    expect_decoded(err, &d, s42_variant_name(v));
 }
 
 static void test_round_trip(void **state)
