@@ -145,6 +145,9 @@ sqlite3 *old_database(const char *path, int version, const char *sql)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     for (int v = 0; v < version; v++)
         assert_int_equal(sqlite3_exec(db, store_migrations[v].sql, NULL, NULL, NULL), SQLITE_OK);
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version);
+    assert_int_equal(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
     char *err = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
         fail_msg("%s: %s", sql, err ? err : sqlite3_errmsg(db));

@@ -49,8 +49,8 @@ void reopen(struct fx *f);
  * the tests, each with setup and teardown. */
 int store_tests_run(const char *group, const struct CMUnitTest *tests, size_t n);
 
-/* A database at schema `version`, made with the store's own migrations 001..version, then `sql`
- * (the data; it must set PRAGMA user_version itself). The connection stays open. */
+/* A database at schema `version`, made with the store's own migrations 001..version (and its
+ * user_version), then `sql`, the data. The connection stays open. */
 sqlite3 *old_database(const char *path, int version, const char *sql);
 
 /* ---- queries: each fails the test with the SQL and SQLite's message ---- */

@@ -20,6 +20,13 @@
 #include "store_helpers.h"
 #include "store_schema.h"
 
+/* For old databases: the packs p1 and p2, and each pack's newest sample. */
+#define TWO_PACKS                                                                                  \
+    "INSERT INTO packs (pack_id, port, address, name, bank, protocol) VALUES"                      \
+    " ('p1', 'rack', 1, 'p1', 'house', 'daren'), ('p2', 'rack', 2, 'p2', 'house', 'daren');"
+#define LAST_SAMPLES                                                                               \
+    "UPDATE packs SET last_sample = (SELECT max(id) FROM samples WHERE samples.pack = packs.id);"
+
 /* Opens the store on the file there (migrating it) and checks it is at the current schema. */
 static sqlite3 *open_migrated(struct fx *f)
 {
@@ -214,7 +221,6 @@ static void test_schema_v1_with_data_migrated(void **state)
 {
     struct fx *f = *state;
     sqlite3 *db = old_database(f->path, 1,
-                               "PRAGMA user_version = 1;"
                                "INSERT INTO packs (pack_id, port, address, name, bank, protocol)"
                                " VALUES ('old', 'a', 9, 'old', 'house', 'daren');"
                                "INSERT INTO samples (pack, ts, voltage_mv) VALUES"
@@ -237,7 +243,6 @@ static void test_schema_v2_minutes_migrated(void **state)
     /* samples at 90, 120, 150, 180 s (the one at 60 s was pruned); minute 60 has 2 samples */
     sqlite3 *db =
         old_database(f->path, 2,
-                     "PRAGMA user_version = 2;"
                      "INSERT INTO packs (pack_id, port, address, name, bank, protocol)"
                      " VALUES ('p1', 'rack', 1, 'p1', 'house', 'daren');"
                      "INSERT INTO samples (pack, ts, voltage_mv, current_ma) VALUES"
@@ -270,24 +275,18 @@ static void test_schema_v2_minutes_migrated(void **state)
 static void test_schema_v3_sample_energy_migrated(void **state)
 {
     struct fx *f = *state;
-    sqlite3 *db =
-        old_database(f->path, 3,
-                     "PRAGMA user_version = 3;"
-                     "INSERT INTO packs (pack_id, port, address, name, bank, protocol) VALUES"
-                     " ('p1', 'rack', 1, 'p1', 'house', 'daren'),"
-                     " ('p2', 'rack', 2, 'p2', 'house', 'daren');"
-                     "INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct) VALUES"
-                     " (1, 120000, 52000, 1000, 5000), (1, 150000, 52000, -1000, 5000),"
-                     " (1, 180000, 52000, NULL, 5000), (1, 210000, 52000, 1000, 5000),"
-                     " (1, 600000, 52000, 1000, 5000), (1, 630000, 52000, 2000, 5000),"
-                     " (2, 120000, 51000, -3000, 4000);"
-                     "UPDATE packs SET last_sample = (SELECT max(id) FROM samples"
-                     " WHERE samples.pack = packs.id);"
-                     "INSERT INTO rollup_1m (pack, bucket, n, v_sum, i_sum, charge_mwh) VALUES"
-                     " (1, 60, 2, 104000, 2000, 433.0);"
-                     "INSERT INTO energy (pack, charged_mwh, last_ts, last_power_mw, prune_ts,"
-                     " prune_power_mw) VALUES (1, 2000.0, 630000, 104000.0, 90000, 52000.0),"
-                     " (2, 0, 120000, -153000.0, NULL, NULL);");
+    sqlite3 *db = old_database(
+        f->path, 3,
+        TWO_PACKS "INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct) VALUES"
+                  " (1, 120000, 52000, 1000, 5000), (1, 150000, 52000, -1000, 5000),"
+                  " (1, 180000, 52000, NULL, 5000), (1, 210000, 52000, 1000, 5000),"
+                  " (1, 600000, 52000, 1000, 5000), (1, 630000, 52000, 2000, 5000),"
+                  " (2, 120000, 51000, -3000, 4000);" LAST_SAMPLES
+                  "INSERT INTO rollup_1m (pack, bucket, n, v_sum, i_sum, charge_mwh) VALUES"
+                  " (1, 60, 2, 104000, 2000, 433.0);"
+                  "INSERT INTO energy (pack, charged_mwh, last_ts, last_power_mw, prune_ts,"
+                  " prune_power_mw) VALUES (1, 2000.0, 630000, 104000.0, 90000, 52000.0),"
+                  " (2, 0, 120000, -153000.0, NULL, NULL);");
     char *before = rows_text(db, ALL_MINUTES);
     sqlite3_close(db);
     db = open_migrated(f);
@@ -316,20 +315,14 @@ static void test_schema_v3_sample_energy_migrated(void **state)
 static void test_schema_v4_staleness_migrated(void **state)
 {
     struct fx *f = *state;
-    sqlite3 *db =
-        old_database(f->path, 4,
-                     "PRAGMA user_version = 4;"
-                     "INSERT INTO packs (pack_id, port, address, name, bank, protocol) VALUES"
-                     " ('p1', 'rack', 1, 'p1', 'house', 'daren'),"
-                     " ('p2', 'rack', 2, 'p2', 'house', 'daren');"
-                     "INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct) VALUES"
-                     " (1, 1767225600000, 52000, 1000, 5000),"
-                     " (1, 1767225630000, 52100, 1000, 5100),"
-                     " (2, 1767225600000, 51000, -3000, 4000);"
-                     "UPDATE packs SET last_sample = (SELECT max(id) FROM samples"
-                     " WHERE samples.pack = packs.id);"
-                     "INSERT INTO events (pack, ts, kind, detail) VALUES"
-                     " (1, 1767225500000, 'online', NULL), (2, 1767225500000, 'online', NULL);");
+    sqlite3 *db = old_database(
+        f->path, 4,
+        TWO_PACKS "INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct) VALUES"
+                  " (1, 1767225600000, 52000, 1000, 5000),"
+                  " (1, 1767225630000, 52100, 1000, 5100),"
+                  " (2, 1767225600000, 51000, -3000, 4000);" LAST_SAMPLES
+                  "INSERT INTO events (pack, ts, kind, detail) VALUES"
+                  " (1, 1767225500000, 'online', NULL), (2, 1767225500000, 'online', NULL);");
     char *samples_before = rows_text(db, "SELECT * FROM v_samples ORDER BY id");
     char *events_before = rows_text(db, "SELECT * FROM v_events ORDER BY id");
     sqlite3_close(db);
