@@ -489,10 +489,14 @@ static void test_sqlite3_shell(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sample_columns),  cmocka_unit_test(test_cells_blob_limits),
-        cmocka_unit_test(test_latest_and_bank), cmocka_unit_test(test_latest_health_by_age),
+        cmocka_unit_test(test_sample_columns),
+        cmocka_unit_test(test_cells_blob_limits),
+        cmocka_unit_test(test_latest_and_bank),
+        cmocka_unit_test(test_latest_health_by_age),
         cmocka_unit_test(test_sqlite3_shell),
     };
+    /* clang-format on */
     return store_tests_run("test_store_views", tests, sizeof tests / sizeof tests[0]);
 }

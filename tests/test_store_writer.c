@@ -662,11 +662,17 @@ static void test_writer_records_run(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rollups),         cmocka_unit_test(test_bucket_realloc),
-        cmocka_unit_test(test_energy_counters), cmocka_unit_test(test_events),
-        cmocka_unit_test(test_flags_unknown),   cmocka_unit_test(test_writer_thread),
-        cmocka_unit_test(test_write_many),      cmocka_unit_test(test_writer_records_run),
+        cmocka_unit_test(test_rollups),
+        cmocka_unit_test(test_bucket_realloc),
+        cmocka_unit_test(test_energy_counters),
+        cmocka_unit_test(test_events),
+        cmocka_unit_test(test_flags_unknown),
+        cmocka_unit_test(test_writer_thread),
+        cmocka_unit_test(test_write_many),
+        cmocka_unit_test(test_writer_records_run),
     };
+    /* clang-format on */
     return store_tests_run("test_store_writer", tests, sizeof tests / sizeof tests[0]);
 }
