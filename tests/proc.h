@@ -218,4 +218,72 @@ static inline int proc_stop(pid_t pid)
     return 128 + SIGKILL;
 }
 
+/* ---- a test's temporary directory, its files, and the processes it started ---- */
+
+#define PROC_PATH_MAX 300 /* every path a test keeps in its directory: char[PROC_PATH_MAX] */
+
+struct proc_file {
+    char *path; /* char[PROC_PATH_MAX] */
+    const char *name;
+};
+
+/* Makes /tmp/bmsfleet-test-<test>-XXXXXX in dir and names the files in it, a list ending with
+ * {NULL, NULL}: path = <dir>/<name>. Returns 0, or -1 when the directory cannot be made. */
+static inline int proc_test_dir(char *dir, size_t cap, const char *test,
+                                const struct proc_file *files)
+{
+    snprintf(dir, cap, "/tmp/bmsfleet-test-%s-XXXXXX", test);
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    for (; files && files->path; files++)
+        snprintf(files->path, PROC_PATH_MAX, "%s/%s", dir, files->name);
+    return 0;
+}
+
+/* Removes everything in the directory; the directory itself too unless `keep`. */
+static inline void proc_clear_dir(const char *dir, int keep)
+{
+    char cmd[400];
+    if (keep)
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'/* 2>/dev/null", dir);
+    else
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    int rc = system(cmd);
+    (void)rc;
+}
+
+/* Stops each of n processes that still runs (pid > 0) and marks it stopped (0). */
+static inline void proc_stop_pids(pid_t *pids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (pids[i] > 0)
+            proc_stop(pids[i]);
+        pids[i] = 0;
+    }
+}
+
+/* The same for separate variables, a list ending with NULL: proc_stop_each((pid_t *[]){&a, &b,
+ * NULL}). */
+static inline void proc_stop_each(pid_t *const *pids)
+{
+    for (; *pids; pids++)
+        proc_stop_pids(*pids, 1);
+}
+
+/* Starts a frozen (--time-scale 0), fast (115200 baud, 2 ms turnaround) simulator of proto
+ * answering at addrs, with more options when more is not NULL (NULL-terminated). */
+static inline pid_t proc_start_frozen_sim(const char *bin, const char *link, const char *proto,
+                                          const char *addrs, const char *seed,
+                                          const char *const more[])
+{
+    const char *extra[32] = {"--protocol",   proto, "--addresses", addrs,    "--seed",       seed,
+                             "--time-scale", "0",   "--baud",      "115200", "--turnaround", "2"};
+    size_t n = 12;
+    for (size_t i = 0; more != NULL && more[i] != NULL && n + 1 < 32; i++)
+        extra[n++] = more[i];
+    extra[n] = NULL;
+    unlink(link);
+    return proc_start_sim(bin, link, extra);
+}
+
 #endif

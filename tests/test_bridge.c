@@ -22,50 +22,44 @@
 #define DOWN_S  6 /* the central broker is stopped this long */
 #define MAX_SEQ 100000
 
-static char dir[256], central_dir[300], site_dir[300], bus[300], cfg_path[300], out_path[300],
-    err_path[300], db_path[300];
-static char sub1_path[300], sub2_path[300], sub_err[300], site_sub_path[300], site_sub_err[300];
+static char dir[256], central_dir[PROC_PATH_MAX], site_dir[PROC_PATH_MAX], bus[PROC_PATH_MAX],
+    cfg_path[PROC_PATH_MAX], out_path[PROC_PATH_MAX], err_path[PROC_PATH_MAX],
+    db_path[PROC_PATH_MAX];
+static char sub1_path[PROC_PATH_MAX], sub2_path[PROC_PATH_MAX], sub_err[PROC_PATH_MAX],
+    site_sub_path[PROC_PATH_MAX], site_sub_err[PROC_PATH_MAX];
 static pid_t sim_pid, daemon_pid, sub_pid, site_sub_pid;
 static struct broker central, site;
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/bmsfleet-test-bridge-XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    const struct proc_file files[] = {
+        {central_dir, "central"},
+        {site_dir, "site"},
+        {bus, "bus"},
+        {cfg_path, "config.yaml"},
+        {out_path, "out.jsonl"},
+        {err_path, "err.log"},
+        {db_path, "h.db"},
+        {sub1_path, "central-sub1.txt"},
+        {sub2_path, "central-sub2.txt"},
+        {sub_err, "central-sub.err"},
+        {site_sub_path, "site-sub.txt"},
+        {site_sub_err, "site-sub.err"},
+        {NULL, NULL},
+    };
+    if (proc_test_dir(dir, sizeof dir, "bridge", files))
         return -1;
-    snprintf(central_dir, sizeof central_dir, "%s/central", dir);
-    snprintf(site_dir, sizeof site_dir, "%s/site", dir);
-    if (mkdir(central_dir, 0700) || mkdir(site_dir, 0700))
-        return -1;
-    snprintf(bus, sizeof bus, "%s/bus", dir);
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
-    snprintf(out_path, sizeof out_path, "%s/out.jsonl", dir);
-    snprintf(err_path, sizeof err_path, "%s/err.log", dir);
-    snprintf(db_path, sizeof db_path, "%s/h.db", dir);
-    snprintf(sub1_path, sizeof sub1_path, "%s/central-sub1.txt", dir);
-    snprintf(sub2_path, sizeof sub2_path, "%s/central-sub2.txt", dir);
-    snprintf(sub_err, sizeof sub_err, "%s/central-sub.err", dir);
-    snprintf(site_sub_path, sizeof site_sub_path, "%s/site-sub.txt", dir);
-    snprintf(site_sub_err, sizeof site_sub_err, "%s/site-sub.err", dir);
-    return 0;
+    return mkdir(central_dir, 0700) || mkdir(site_dir, 0700) ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    pid_t *pids[] = {&daemon_pid, &sub_pid, &site_sub_pid, &sim_pid};
-    for (size_t i = 0; i < sizeof pids / sizeof pids[0]; i++) {
-        if (*pids[i] > 0)
-            proc_stop(*pids[i]);
-        *pids[i] = 0;
-    }
+    proc_stop_each((pid_t *[]){&daemon_pid, &sub_pid, &site_sub_pid, &sim_pid, NULL});
     broker_stop(&site);
     broker_stop(&central);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    int rc = system(cmd);
-    (void)rc;
+    proc_clear_dir(dir, 0);
     return 0;
 }
 

@@ -19,23 +19,19 @@
 #define SEED "7"
 
 static char tmpdir[256];
-static char link_path[300];
+static char link_path[PROC_PATH_MAX];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/bmsfleet-test-cli-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
-    snprintf(link_path, sizeof link_path, "%s/bms0", tmpdir);
-    return 0;
+    return proc_test_dir(tmpdir, sizeof tmpdir, "cli",
+                         (const struct proc_file[]){{link_path, "bms0"}, {NULL, NULL}});
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    unlink(link_path);
-    rmdir(tmpdir);
+    proc_clear_dir(tmpdir, 0);
     return 0;
 }
 
@@ -44,20 +40,15 @@ static pid_t sim_pid; /* the running simulator, stopped by the per-test teardown
 static int stop_sim(void **state)
 {
     (void)state;
-    if (sim_pid > 0)
-        proc_stop(sim_pid);
-    sim_pid = 0;
+    proc_stop_pids(&sim_pid, 1);
     unlink(link_path);
     return 0;
 }
 
 static pid_t start_sim(const char *proto, const char *addrs, const char *fault)
 {
-    unlink(link_path);
-    const char *extra[] = {"--protocol", proto, "--addresses", addrs, "--seed", SEED,
-                           "--time-scale", "0", "--baud", "115200", "--turnaround", "2",
-                           fault ? "--fault" : NULL, fault, NULL};
-    pid_t pid = proc_start_sim(BMSFLEET_BIN, link_path, extra);
+    const char *more[] = {fault ? "--fault" : NULL, fault, NULL};
+    pid_t pid = proc_start_frozen_sim(BMSFLEET_BIN, link_path, proto, addrs, SEED, more);
     assert_true(pid > 0);
     sim_pid = pid;
     return pid;

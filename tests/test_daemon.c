@@ -21,56 +21,34 @@
 #define WAIT_MS 30000
 
 static char dir[256];
-static char path_a[300], path_b[300], cfg_path[300], out_path[300], err_path[300];
-static char db_path[300];
+static char path_a[PROC_PATH_MAX], path_b[PROC_PATH_MAX], cfg_path[PROC_PATH_MAX],
+    out_path[PROC_PATH_MAX], err_path[PROC_PATH_MAX], db_path[PROC_PATH_MAX];
 static pid_t sims[4];
 static pid_t daemon_pid;
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/bmsfleet-test-daemon-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(path_a, sizeof path_a, "%s/bus-a", dir);
-    snprintf(path_b, sizeof path_b, "%s/bus-b", dir);
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
-    snprintf(out_path, sizeof out_path, "%s/out.jsonl", dir);
-    snprintf(err_path, sizeof err_path, "%s/err.log", dir);
-    snprintf(db_path, sizeof db_path, "%s/history.db", dir);
-    return 0;
+    const struct proc_file files[] = {
+        {path_a, "bus-a"}, {path_b, "bus-b"}, {cfg_path, "config.yaml"}, {out_path, "out.jsonl"},
+        {err_path, "err.log"}, {db_path, "history.db"}, {NULL, NULL}};
+    return proc_test_dir(dir, sizeof dir, "daemon", files);
 }
 
 /* Stops whatever a test started, even when it failed half way. */
 static int stop_all(void **state)
 {
     (void)state;
-    if (daemon_pid > 0)
-        proc_stop(daemon_pid);
-    daemon_pid = 0;
-    for (size_t i = 0; i < 4; i++) {
-        if (sims[i] > 0)
-            proc_stop(sims[i]);
-        sims[i] = 0;
-    }
-    unlink(path_a);
-    unlink(path_b);
-    unlink(cfg_path);
-    unlink(out_path);
-    unlink(err_path);
-    char side[320];
-    unlink(db_path);
-    snprintf(side, sizeof side, "%s-wal", db_path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", db_path);
-    unlink(side);
+    proc_stop_pids(&daemon_pid, 1);
+    proc_stop_pids(sims, 4);
+    proc_clear_dir(dir, 1);
     return 0;
 }
 
 static int teardown(void **state)
 {
     stop_all(state);
-    rmdir(dir);
+    proc_clear_dir(dir, 0);
     return 0;
 }
 
@@ -90,11 +68,8 @@ static pid_t start_sim_faults(int slot, const char *link, const char *proto, con
                               const char *const *faults)
 {
     const char *f0 = faults ? faults[0] : NULL, *f1 = f0 ? faults[1] : NULL;
-    const char *extra[] = {"--protocol", proto, "--addresses", addrs, "--seed", SEED,
-                           "--time-scale", "0", "--baud", "115200", "--turnaround", "2",
-                           f0 ? "--fault" : NULL, f0, f1 ? "--fault" : NULL, f1, NULL};
-    unlink(link);
-    pid_t pid = proc_start_sim(BMSFLEET_BIN, link, extra);
+    const char *more[] = {f0 ? "--fault" : NULL, f0, f1 ? "--fault" : NULL, f1, NULL};
+    pid_t pid = proc_start_frozen_sim(BMSFLEET_BIN, link, proto, addrs, SEED, more);
     assert_true(pid > 0);
     sims[slot] = pid;
     return pid;

@@ -10,18 +10,12 @@
 
 #include <cmocka.h>
 
+#include "asserts.h"
 #include "energy.h"
 
 /* Units: power in mW, time in ms, energy in mWh. 1 W for 1 h = 1000 mWh; 1 W·s = 1/3.6 mWh. */
 #define HOUR_MS       3600000LL
 #define WS_TO_MWH(ws) ((ws) / 3.6)
-
-#define assert_near(a, b, tol)                                                                     \
-    do {                                                                                           \
-        double a_ = (a), b_ = (b);                                                                 \
-        if (!(fabs(a_ - b_) <= (tol)))                                                             \
-            fail_msg("%s = %.9f, expected %.9f (±%g)", #a, a_, b_, (double)(tol));                 \
-    } while (0)
 
 static const int64_t max_gap = 300000; /* 300 s */
 

@@ -3,7 +3,6 @@
  * fresh and stale; then a real daemon polling the simulator: healthy while it runs, unhealthy
  * once it stopped. Also -c (storage.path from the configuration), --min-online, a missing
  * database and usage errors. */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +17,7 @@
 #include "proc.h"
 #include "queue.h"
 #include "store.h"
+#include "store_helpers.h"
 
 static char dir[256], fresh_path[320], stale_path[320], empty_path[320], cfg_path[320];
 static int64_t now_ms;
@@ -30,23 +30,6 @@ static const char yaml_body[] = "ports:\n"
                                 "    packs:\n"
                                 "      - { address: 1, id: p1 }\n"
                                 "      - { address: 2, id: p2 }\n";
-
-static void open_store(const char *path, struct config **cfg, struct store **st)
-{
-    char yaml[1024], err[512] = "";
-    snprintf(yaml, sizeof yaml, "%sstorage: {path: %s, commit_interval_s: 1}\n", yaml_body, path);
-    struct config_errors *errs = calloc(1, sizeof *errs);
-    assert_non_null(errs);
-    int rc = config_load_string("health.yaml", yaml, cfg, errs);
-    if (rc)
-        print_error("%s\n", errs->n ? errs->msg[0] : "config_load_string failed");
-    free(errs);
-    assert_int_equal(rc, 0);
-    rc = store_open(*cfg, st, err, sizeof err);
-    if (rc)
-        print_error("store_open: %s\n", err);
-    assert_int_equal(rc, 0);
-}
 
 static void reading(struct reading *r, uint16_t idx, const char *id, int64_t ts, int sample)
 {
@@ -81,7 +64,7 @@ static void build_history(const char *path, int64_t p1_age_ms)
 {
     struct config *cfg;
     struct store *st;
-    open_store(path, &cfg, &st);
+    store_open_yaml("health.yaml", yaml_body, path, &cfg, &st);
     struct reading r[4];
     const int64_t hour = 3600000, t = now_ms;
     reading(&r[0], 0, "p1", t - hour - 2000, 0);
@@ -97,42 +80,24 @@ static int group_setup(void **state)
 {
     (void)state;
     log_set_level(LOG_WARN);
-    snprintf(dir, sizeof dir, "/tmp/bmsfleet-health-XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    const struct proc_file files[] = {{fresh_path, "fresh.db"},
+                                      {stale_path, "stale.db"},
+                                      {empty_path, "empty.db"},
+                                      {cfg_path, "config.yaml"},
+                                      {NULL, NULL}};
+    if (proc_test_dir(dir, sizeof dir, "health", files))
         return -1;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    snprintf(fresh_path, sizeof fresh_path, "%s/fresh.db", dir);
-    snprintf(stale_path, sizeof stale_path, "%s/stale.db", dir);
-    snprintf(empty_path, sizeof empty_path, "%s/empty.db", dir);
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
+    now_ms = wall_ms();
     build_history(fresh_path, 5000);
     build_history(stale_path, 3600000);
-    struct config *cfg;
-    struct store *st;
-    open_store(empty_path, &cfg, &st);
-    store_close(st);
-    config_free(cfg);
+    store_create("health.yaml", yaml_body, empty_path);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            char p[600];
-            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
+    proc_clear_dir(dir, 0);
     return 0;
 }
 

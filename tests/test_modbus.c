@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "asserts.h"
 #include "mbpack.h"
 #include "mbsim.h"
 
@@ -37,30 +38,9 @@
 
 static void assert_same_sample(const struct sample *a, const struct sample *b)
 {
-    assert_int_equal(a->address, b->address);
-    assert_int_equal(a->has, b->has);
-    assert_int_equal(a->voltage_mv, b->voltage_mv);
-    assert_int_equal(a->current_ma, b->current_ma);
-    assert_int_equal(a->soc_cpct, b->soc_cpct);
-    assert_int_equal(a->soh_cpct, b->soh_cpct);
-    assert_int_equal(a->remaining_mah, b->remaining_mah);
-    assert_int_equal(a->full_mah, b->full_mah);
-    assert_int_equal(a->design_mah, b->design_mah);
-    assert_int_equal(a->cycles, b->cycles);
-    assert_int_equal(a->ncells, b->ncells);
-    for (size_t i = 0; i < a->ncells; i++)
-        assert_int_equal(a->cell_mv[i], b->cell_mv[i]);
-    assert_int_equal(a->ntemps, b->ntemps);
-    for (size_t i = 0; i < a->ntemps; i++) {
-        assert_int_equal(a->temp_dc[i], b->temp_dc[i]);
-        assert_int_equal(a->temp_role[i], b->temp_role[i]);
-    }
-    assert_int_equal(a->state, b->state);
-    assert_int_equal(a->balancing, b->balancing);
+    assert_same_values(a, b);
     assert_int_equal(a->nraw_status, b->nraw_status);
     assert_memory_equal(a->raw_status, b->raw_status, sizeof a->raw_status);
-    assert_int_equal(a->cell_min_mv, b->cell_min_mv);
-    assert_int_equal(a->cell_max_mv, b->cell_max_mv);
 }
 
 /* ---------------- pure ---------------- */

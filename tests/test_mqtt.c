@@ -18,42 +18,28 @@
 #define SEED "7"
 #define WAIT_MS 45000
 
-static char dir[256], bus[300], cfg_path[300], out_path[300], err_path[300], db_path[300];
-static char sub_path[300], sub_err[300];
+static char dir[256], bus[PROC_PATH_MAX], cfg_path[PROC_PATH_MAX], out_path[PROC_PATH_MAX],
+    err_path[PROC_PATH_MAX], db_path[PROC_PATH_MAX];
+static char sub_path[PROC_PATH_MAX], sub_err[PROC_PATH_MAX];
 static pid_t sim_pid, daemon_pid, sub_pid;
 static struct broker br;
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/bmsfleet-test-mqtt-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(bus, sizeof bus, "%s/bus", dir);
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
-    snprintf(out_path, sizeof out_path, "%s/out.jsonl", dir);
-    snprintf(err_path, sizeof err_path, "%s/err.log", dir);
-    snprintf(db_path, sizeof db_path, "%s/h.db", dir);
-    snprintf(sub_path, sizeof sub_path, "%s/sub.txt", dir);
-    snprintf(sub_err, sizeof sub_err, "%s/sub.err", dir);
-    return 0;
+    const struct proc_file files[] = {
+        {bus, "bus"}, {cfg_path, "config.yaml"}, {out_path, "out.jsonl"}, {err_path, "err.log"},
+        {db_path, "h.db"}, {sub_path, "sub.txt"}, {sub_err, "sub.err"}, {NULL, NULL}};
+    return proc_test_dir(dir, sizeof dir, "mqtt", files);
 }
 
 static int stop_all(void **state)
 {
     (void)state;
-    pid_t *pids[] = {&daemon_pid, &sub_pid, &sim_pid};
-    for (size_t i = 0; i < 3; i++) {
-        if (*pids[i] > 0)
-            proc_stop(*pids[i]);
-        *pids[i] = 0;
-    }
+    proc_stop_each((pid_t *[]){&daemon_pid, &sub_pid, &sim_pid, NULL});
     broker_stop(&br);
     br.port = 0;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf %s/* 2>/dev/null", dir);
-    int rc = system(cmd);
-    (void)rc;
+    proc_clear_dir(dir, 1);
     return 0;
 }
 

@@ -26,8 +26,8 @@
 #define WAIT_MS 90000
 #define MAX_PORTS 8
 
-static char dir[256], cfg_path[300], out_path[300], err_path[300], db_path[300];
-static char sub_path[300], sub_err[300];
+static char dir[256], cfg_path[PROC_PATH_MAX], out_path[PROC_PATH_MAX], err_path[PROC_PATH_MAX],
+    db_path[PROC_PATH_MAX], sub_path[PROC_PATH_MAX], sub_err[PROC_PATH_MAX];
 static pid_t sim_pids[MAX_PORTS], daemon_pid, sub_pid;
 static struct broker br;
 
@@ -43,37 +43,20 @@ static const char *port_protocol(size_t i)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/bmsfleet-test-scale-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
-    snprintf(out_path, sizeof out_path, "%s/out.txt", dir);
-    snprintf(err_path, sizeof err_path, "%s/err.log", dir);
-    snprintf(db_path, sizeof db_path, "%s/h.db", dir);
-    snprintf(sub_path, sizeof sub_path, "%s/sub.txt", dir);
-    snprintf(sub_err, sizeof sub_err, "%s/sub.err", dir);
-    return 0;
+    const struct proc_file files[] = {
+        {cfg_path, "config.yaml"}, {out_path, "out.txt"}, {err_path, "err.log"}, {db_path, "h.db"},
+        {sub_path, "sub.txt"},     {sub_err, "sub.err"},  {NULL, NULL}};
+    return proc_test_dir(dir, sizeof dir, "scale", files);
 }
 
 static int stop_all(void **state)
 {
     (void)state;
-    if (daemon_pid > 0)
-        proc_stop(daemon_pid);
-    if (sub_pid > 0)
-        proc_stop(sub_pid);
-    daemon_pid = sub_pid = 0;
-    for (size_t i = 0; i < MAX_PORTS; i++) {
-        if (sim_pids[i] > 0)
-            proc_stop(sim_pids[i]);
-        sim_pids[i] = 0;
-    }
+    proc_stop_each((pid_t *[]){&daemon_pid, &sub_pid, NULL});
+    proc_stop_pids(sim_pids, MAX_PORTS);
     broker_stop(&br);
     br.port = 0;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf %s/* 2>/dev/null", dir);
-    int rc = system(cmd);
-    (void)rc;
+    proc_clear_dir(dir, 1);
     return 0;
 }
 

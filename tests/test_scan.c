@@ -29,33 +29,27 @@
 #define TIMEOUT "250" /* per request: a frame at 115200 baud takes ~20 ms, ASan included */
 
 static char tmpdir[256];
-static char link_path[300];
+static char link_path[PROC_PATH_MAX];
 static pid_t sim_pid; /* the running simulator, stopped by the per-test teardown */
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/bmsfleet-test-scan-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
-    snprintf(link_path, sizeof link_path, "%s/bms0", tmpdir);
-    return 0;
+    return proc_test_dir(tmpdir, sizeof tmpdir, "scan",
+                         (const struct proc_file[]){{link_path, "bms0"}, {NULL, NULL}});
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    unlink(link_path);
-    rmdir(tmpdir);
+    proc_clear_dir(tmpdir, 0);
     return 0;
 }
 
 static int stop_sim(void **state)
 {
     (void)state;
-    if (sim_pid > 0)
-        proc_stop(sim_pid);
-    sim_pid = 0;
+    proc_stop_pids(&sim_pid, 1);
     unlink(link_path);
     return 0;
 }
@@ -63,14 +57,7 @@ static int stop_sim(void **state)
 /* Starts a frozen, fast simulator, with more options when more is not NULL (NULL-terminated). */
 static void start_sim(const char *proto, const char *addrs, const char *const more[])
 {
-    const char *extra[24] = {"--protocol",   proto, "--addresses", addrs,    "--seed",       SEED,
-                             "--time-scale", "0",   "--baud",      "115200", "--turnaround", "2"};
-    size_t n = 12;
-    for (size_t i = 0; more != NULL && more[i] != NULL && n + 1 < 24; i++)
-        extra[n++] = more[i];
-    extra[n] = NULL;
-    unlink(link_path);
-    sim_pid = proc_start_sim(BMSFLEET_BIN, link_path, extra);
+    sim_pid = proc_start_frozen_sim(BMSFLEET_BIN, link_path, proto, addrs, SEED, more);
     assert_true(sim_pid > 0);
 }
 

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "asserts.h"
 #include "s42.h"
 #include "sim.h"
 
@@ -42,30 +43,9 @@
 
 static void assert_same_sample(const struct sample *a, const struct sample *b)
 {
-    assert_int_equal(a->address, b->address);
-    assert_int_equal(a->has, b->has);
-    assert_int_equal(a->voltage_mv, b->voltage_mv);
-    assert_int_equal(a->current_ma, b->current_ma);
-    assert_int_equal(a->soc_cpct, b->soc_cpct);
-    assert_int_equal(a->soh_cpct, b->soh_cpct);
-    assert_int_equal(a->remaining_mah, b->remaining_mah);
-    assert_int_equal(a->full_mah, b->full_mah);
-    assert_int_equal(a->design_mah, b->design_mah);
-    assert_int_equal(a->cycles, b->cycles);
-    assert_int_equal(a->ncells, b->ncells);
-    for (size_t i = 0; i < a->ncells; i++)
-        assert_int_equal(a->cell_mv[i], b->cell_mv[i]);
-    assert_int_equal(a->ntemps, b->ntemps);
-    for (size_t i = 0; i < a->ntemps; i++) {
-        assert_int_equal(a->temp_dc[i], b->temp_dc[i]);
-        assert_int_equal(a->temp_role[i], b->temp_role[i]);
-    }
-    assert_int_equal(a->cell_min_mv, b->cell_min_mv);
-    assert_int_equal(a->cell_max_mv, b->cell_max_mv);
+    assert_same_values(a, b);
     assert_int_equal(a->alarms, b->alarms);
     assert_int_equal(a->protection, b->protection);
-    assert_int_equal(a->state, b->state);
-    assert_int_equal(a->balancing, b->balancing);
 }
 
 static void test_model_reproducible(void **state)
@@ -410,7 +390,7 @@ static void assert_quiet(struct server *sv)
     assert_int_equal(read_for(sv->fd, buf, sizeof buf, QUIET_MS, 0), 0);
 }
 
-static void assert_near(int32_t got, int32_t want, int32_t tol)
+static void assert_close(int32_t got, int32_t want, int32_t tol)
 {
     if (got == SAMPLE_ABSENT)
         return; /* the variant does not send it */
@@ -431,8 +411,8 @@ static void compare_temps(const struct sample *got, const struct sample *want)
         assert_int_equal(got->temp_dc[i], want->temp_dc[k++]);
     }
     assert_true(k >= 4);
-    assert_near(sample_temp(got, SAMPLE_TEMP_MOS), sample_temp(want, SAMPLE_TEMP_MOS), 0);
-    assert_near(sample_temp(got, SAMPLE_TEMP_AMBIENT), sample_temp(want, SAMPLE_TEMP_AMBIENT), 0);
+    assert_close(sample_temp(got, SAMPLE_TEMP_MOS), sample_temp(want, SAMPLE_TEMP_MOS), 0);
+    assert_close(sample_temp(got, SAMPLE_TEMP_AMBIENT), sample_temp(want, SAMPLE_TEMP_AMBIENT), 0);
 }
 
 /* How far a decoded value may be from the model's: half the unit the variant sends
@@ -466,13 +446,13 @@ static void compare_analog(const char *variant, const struct sample *got, const 
     assert_true(got->voltage_mv != SAMPLE_ABSENT && got->current_ma != SAMPLE_ABSENT);
     assert_true(got->remaining_mah != SAMPLE_ABSENT && got->full_mah != SAMPLE_ABSENT);
     assert_true(got->soc_cpct != SAMPLE_ABSENT && got->cycles != SAMPLE_ABSENT);
-    assert_near(got->voltage_mv, want->voltage_mv, u->voltage);
-    assert_near(got->current_ma, want->current_ma, u->current);
-    assert_near(got->remaining_mah, want->remaining_mah, u->capacity);
-    assert_near(got->full_mah, want->full_mah, u->capacity);
-    assert_near(got->design_mah, want->design_mah, u->capacity);
-    assert_near(got->soc_cpct, want->soc_cpct, u->soc);
-    assert_near(got->soh_cpct, want->soh_cpct, u->soh);
+    assert_close(got->voltage_mv, want->voltage_mv, u->voltage);
+    assert_close(got->current_ma, want->current_ma, u->current);
+    assert_close(got->remaining_mah, want->remaining_mah, u->capacity);
+    assert_close(got->full_mah, want->full_mah, u->capacity);
+    assert_close(got->design_mah, want->design_mah, u->capacity);
+    assert_close(got->soc_cpct, want->soc_cpct, u->soc);
+    assert_close(got->soh_cpct, want->soh_cpct, u->soh);
     assert_int_equal(got->cycles, want->cycles);
     compare_temps(got, want);
 }

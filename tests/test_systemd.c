@@ -21,8 +21,8 @@
 #define WATCHDOG_MS 1000
 
 static char dir[256];
-static char sim_path[300], cfg_path[300], out_path[300], err_path[300], db_path[300];
-static char sock_path[300];
+static char sim_path[PROC_PATH_MAX], cfg_path[PROC_PATH_MAX], out_path[PROC_PATH_MAX],
+    err_path[PROC_PATH_MAX], db_path[PROC_PATH_MAX], sock_path[PROC_PATH_MAX];
 static pid_t sim_pid, daemon_pid;
 static int sock_fd = -1;
 /* every notification received so far, one per line ('\n' inside one becomes '|') */
@@ -32,48 +32,31 @@ static size_t notes_len;
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/bmsfleet-test-systemd-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(sim_path, sizeof sim_path, "%s/bus-a", dir);
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
-    snprintf(out_path, sizeof out_path, "%s/out.jsonl", dir);
-    snprintf(err_path, sizeof err_path, "%s/err.log", dir);
-    snprintf(db_path, sizeof db_path, "%s/history.db", dir);
-    snprintf(sock_path, sizeof sock_path, "%s/notify.sock", dir);
-    return 0;
+    const struct proc_file files[] = {
+        {sim_path, "bus-a"},   {cfg_path, "config.yaml"}, {out_path, "out.jsonl"},
+        {err_path, "err.log"}, {db_path, "history.db"},   {sock_path, "notify.sock"},
+        {NULL, NULL}};
+    return proc_test_dir(dir, sizeof dir, "systemd", files);
 }
 
 static int stop_all(void **state)
 {
     (void)state;
-    if (daemon_pid > 0)
-        proc_stop(daemon_pid);
-    daemon_pid = 0;
-    if (sim_pid > 0)
-        proc_stop(sim_pid);
-    sim_pid = 0;
+    proc_stop_each((pid_t *[]){&daemon_pid, &sim_pid, NULL});
     if (sock_fd >= 0)
         close(sock_fd);
     sock_fd = -1;
     unsetenv("NOTIFY_SOCKET");
     unsetenv("WATCHDOG_USEC");
     unsetenv("BMSFLEET_TEST_HANG");
-    const char *files[] = {sim_path, cfg_path, out_path, err_path, sock_path, db_path};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        unlink(files[i]);
-    char side[320];
-    snprintf(side, sizeof side, "%s-wal", db_path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", db_path);
-    unlink(side);
+    proc_clear_dir(dir, 1);
     return 0;
 }
 
 static int teardown(void **state)
 {
     stop_all(state);
-    rmdir(dir);
+    proc_clear_dir(dir, 0);
     return 0;
 }
 

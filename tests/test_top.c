@@ -4,7 +4,6 @@
  * events come in order; an empty history says so; a writer holding its lock does not block
  * the view; on a terminal the screen is cleared and lines fit its width; the watch mode stops
  * cleanly on SIGTERM; missing database and usage errors give their exit codes. */
-#include <dirent.h>
 #include <pty.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +19,7 @@
 #include "proc.h"
 #include "queue.h"
 #include "store.h"
+#include "store_helpers.h"
 
 static char dir[256], db_path[320], empty_path[320], stale_path[320];
 static int64_t now_ms;
@@ -42,23 +42,6 @@ static const char yaml_body[] = "ports:\n"
                                 "banks:\n"
                                 "  - { id: house }\n"
                                 "  - { id: shed }\n";
-
-static void open_store(const char *path, struct config **cfg, struct store **st)
-{
-    char yaml[2048], err[512] = "";
-    snprintf(yaml, sizeof yaml, "%sstorage: {path: %s, commit_interval_s: 1}\n", yaml_body, path);
-    struct config_errors *errs = calloc(1, sizeof *errs);
-    assert_non_null(errs);
-    int rc = config_load_string("top.yaml", yaml, cfg, errs);
-    if (rc)
-        print_error("%s\n", errs->n ? errs->msg[0] : "config_load_string failed");
-    free(errs);
-    assert_int_equal(rc, 0);
-    rc = store_open(*cfg, st, err, sizeof err);
-    if (rc)
-        print_error("store_open: %s\n", err);
-    assert_int_equal(rc, 0);
-}
 
 static void base_reading(struct reading *r, uint16_t port, uint16_t idx, const char *id, int64_t ts)
 {
@@ -115,7 +98,7 @@ static void build_history(const char *path)
 {
     struct config *cfg;
     struct store *st;
-    open_store(path, &cfg, &st);
+    store_open_yaml("top.yaml", yaml_body, path, &cfg, &st);
     struct reading r[16];
     size_t n = 0;
     int64_t t = now_ms;
@@ -142,7 +125,7 @@ static void build_stale_history(const char *path)
 {
     struct config *cfg;
     struct store *st;
-    open_store(path, &cfg, &st);
+    store_open_yaml("top.yaml", yaml_body, path, &cfg, &st);
     struct reading r[8];
     size_t n = 0;
     const int64_t hour = 3600000, t = now_ms;
@@ -171,22 +154,14 @@ static int group_setup(void **state)
     setenv("TZ", "UTC", 1); /* local time = UTC, here and in every child */
     tzset();
     log_set_level(LOG_WARN);
-    snprintf(dir, sizeof dir, "/tmp/bmsfleet-top-XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    const struct proc_file files[] = {
+        {db_path, "history.db"}, {empty_path, "empty.db"}, {stale_path, "stale.db"}, {NULL, NULL}};
+    if (proc_test_dir(dir, sizeof dir, "top", files))
         return -1;
-    snprintf(db_path, sizeof db_path, "%s/history.db", dir);
-    snprintf(empty_path, sizeof empty_path, "%s/empty.db", dir);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    now_ms = wall_ms();
     build_history(db_path);
-    snprintf(stale_path, sizeof stale_path, "%s/stale.db", dir);
     build_stale_history(stale_path);
-    struct config *cfg;
-    struct store *st;
-    open_store(empty_path, &cfg, &st);
-    store_close(st);
-    config_free(cfg);
+    store_create("top.yaml", yaml_body, empty_path);
     return 0;
 }
 
@@ -195,19 +170,7 @@ static int group_teardown(void **state)
     (void)state;
     if (getenv("BMSFLEET_TOP_KEEP"))
         return 0; /* to look at the history and the outputs */
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            char p[600];
-            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
+    proc_clear_dir(dir, 0);
     return 0;
 }
 
@@ -445,7 +408,7 @@ static void test_long_history(void **state)
     snprintf(path, sizeof path, "%s/long.db", dir);
     struct config *cfg;
     struct store *st;
-    open_store(path, &cfg, &st);
+    store_open_yaml("top.yaml", yaml_body, path, &cfg, &st);
     struct reading r;
     sample_reading(&r, 0, 0, "a1", now_ms - 5000, 50, 100, 0, 3300, 0);
     assert_int_equal(store_write_now(st, &r, 1), 0);
