@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "cli.h"
+#include "parse.h"
 #include "store.h"
 #include "store_read.h"
 
@@ -159,7 +160,7 @@ int cmd_export(int argc, char **argv)
     const char *texts[] = {from, to};
     int64_t *dst[] = {&a.range.from, &a.range.to};
     for (size_t i = 0; i < 2; i++) {
-        if (cli_parse_time(texts[i], dst[i])) {
+        if (parse_time(texts[i], dst[i])) {
             fprintf(stderr, "export: %s: '%s' is not an ISO 8601 date or date-time\n", names[i],
                     texts[i]);
             return CLI_EXIT_USAGE;
