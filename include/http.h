@@ -21,7 +21,7 @@
 
 /* One pack's poll counters, as the poller keeps them. The strings are the configuration's. */
 struct http_pack_live {
-    const char *pack, *port;
+    const char *pack, *port, *bank;
     enum pack_health health;
     uint64_t polls, ok, timeouts, checksum_errors, malformed, refused, foreign, port_errors;
     uint64_t alarm_failures;
