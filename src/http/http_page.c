@@ -90,8 +90,9 @@ static const char style[] =
     ".badge{font-size:.8em;padding:.1em .5em;border-radius:1em;background:#d8f0dc;"
     "color:#14532d;font-weight:600}.badge.warn{background:#fdf0c8;color:#713f12}"
     ".badge.bad{background:#fbd5d5;color:#7f1d1d}.scroll{overflow-x:auto}"
-    "table{border-collapse:collapse;width:100%;font-size:.9em}th,td{padding:.25em .4em;"
-    "text-align:right;border-bottom:1px solid #e4e6eb;white-space:nowrap}"
+    "table{border-collapse:collapse;width:100%;font-size:.85em}th,td{padding:.25em .22em;"
+    "text-align:right;white-space:nowrap}td.sub{border-bottom:1px solid #e4e6eb;font-size:.85em;"
+    "color:#555;padding-top:0}"
     "th:first-child,td:first-child,td.t,th.t{text-align:left}td.t{white-space:normal}"
     "tr.stale td{color:#8a6d00}tr.offline td{color:#999}tr.offline td.h,tr.stale td.h"
     "{font-weight:700}tr.offline td.h{color:#b91c1c}.alarm{color:#b91c1c;font-weight:600}"
@@ -380,6 +381,8 @@ static void bank_section(FILE *f, const struct http *h, const struct http_bank *
     fputs("</section>", f);
 }
 
+/* Two rows per pack: its numbers, then its alarms and protections in words (full width, so a
+ * phone shows them without scrolling). */
 static void pack_row(FILE *f, const struct http_pack *p)
 {
     const char *cls = strcmp(p->health, "online") == 0 ? "" : strcmp(p->health, "stale") == 0
@@ -389,31 +392,32 @@ static void pack_row(FILE *f, const struct http_pack *p)
     http_html(f, p->id);
     fprintf(f, "</td><td class=\"h\">%s</td><td>", health_word(p->health));
     age(f, p->has_sample ? p->v[PC_AGE] : NAN);
-    fputs("</td><td>", f);
-    field(f, "pack", p->id, "soc_pct", p->v[PC_SOC], 1);
-    fputs("</td><td>", f);
-    field(f, "pack", p->id, "voltage_v", p->v[PC_VOLTAGE], 2);
-    fputs("</td><td>", f);
-    field(f, "pack", p->id, "current_a", p->v[PC_CURRENT], 2);
-    fputs("</td><td>", f);
-    field(f, "pack", p->id, "power_w", p->v[PC_POWER], 0);
-    fputs("</td><td>", f);
-    field(f, "pack", p->id, "temp_max_c", p->v[PC_TEMP_MAX], 1);
-    fputs("</td><td>", f);
-    field(f, "pack", p->id, "cycles", p->v[PC_CYCLES], 0);
-    fputs("</td><td class=\"t\">", f);
+    static const struct {
+        enum http_pack_col col;
+        const char *key;
+        int dec;
+    } cols[] = {{PC_SOC, "soc_pct", 1},   {PC_VOLTAGE, "voltage_v", 2},
+                {PC_CURRENT, "current_a", 2}, {PC_POWER, "power_w", 0},
+                {PC_TEMP_MAX, "temp_max_c", 1}};
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+        fputs("</td><td>", f);
+        field(f, "pack", p->id, cols[i].key, p->v[cols[i].col], cols[i].dec);
+    }
+    fprintf(f, "</td></tr><tr%s><td class=\"t sub\" colspan=\"8\">", cls);
     if (!p->has_sample)
         fputs("no sample yet", f);
     else if (!p->flags_known)
-        fputs("not read (the pack does not answer the alarm command)", f);
+        fputs("alarms not read (the pack does not answer the alarm command)", f);
     else if (p->flags[0] == '\0')
-        fputs("none", f);
+        fputs("no alarm, no protection", f);
     else {
         fputs("<span class=\"alarm\">", f);
         http_html(f, p->flags);
         fputs("</span>", f);
     }
-    fputs("</td></tr>", f);
+    fputs(" &middot; ", f);
+    field(f, "pack", p->id, "cycles", p->v[PC_CYCLES], 0);
+    fputs(" cycles</td></tr>", f);
 }
 
 static void header(FILE *f, const struct http *h)
@@ -483,8 +487,7 @@ unsigned http_page(struct http *h, FILE *f)
         bank_section(f, h, &h->state.banks[b], charts ? &charts[b] : NULL);
     free(charts);
     fputs("<section><h2>Packs</h2><div class=\"scroll\"><table><tr><th>Pack</th><th>Health</th>"
-          "<th>Age</th><th>SoC %</th><th>V</th><th>A</th><th>W</th><th>&deg;C max</th>"
-          "<th>Cycles</th><th class=\"t\">Alarms and protections</th></tr>",
+          "<th>Age</th><th>SoC %</th><th>V</th><th>A</th><th>W</th><th>&deg;C</th></tr>",
           f);
     for (size_t i = 0; i < h->state.npacks; i++)
         pack_row(f, &h->state.packs[i]);
