@@ -32,6 +32,7 @@ config() { # $1: 1 with the http section
             "$bus" "$dir/$bus"
         for i in 1 2 3 4 5 6 7 8; do printf '      - { address: %d, id: %s%d, bank: house }\n' "$i" "$bus" "$i"; done
     done
+    printf 'banks:\n  - { id: house, name: House bank }\n'
     printf 'storage:\n  path: %s/history.db\n' "$dir"
     if (($1)); then printf 'http:\n  port: %d\n' "$port"; fi
 }
