@@ -128,6 +128,19 @@ static void done(struct answer *a)
     a->body = NULL;
 }
 
+/* GET path: the status, and the body holds needle (unless NULL). */
+static void expect_get(const char *path, int status, const char *needle)
+{
+    struct answer a;
+    get(path, &a);
+    if (a.status != status || (needle && strstr(a.body, needle) == NULL))
+        print_error("GET %s: %d, expected %d with '%s':\n%s\n", path, a.status, status,
+                    needle ? needle : "", a.body);
+    assert_int_equal(a.status, status);
+    assert_true(needle == NULL || strstr(a.body, needle) != NULL);
+    done(&a);
+}
+
 /* A header's value in the answer (case-insensitive name), or NULL. */
 static const char *header(const struct answer *a, const char *name, char *out, size_t cap)
 {
@@ -153,32 +166,34 @@ static int setup(void **state)
     snprintf(dir, sizeof dir, "/tmp/bmsfleet-test-http-XXXXXX");
     if (mkdtemp(dir) == NULL)
         return -1;
-    snprintf(bus, sizeof bus, "%s/bus", dir);
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
-    snprintf(db_path, sizeof db_path, "%s/history.db", dir);
-    snprintf(out_path, sizeof out_path, "%s/out.log", dir);
-    snprintf(err_path, sizeof err_path, "%s/err.log", dir);
-    snprintf(pass_path, sizeof pass_path, "%s/http.pass", dir);
+    struct {
+        char *path;
+        const char *name;
+    } files[] = {{bus, "bus"},         {cfg_path, "config.yaml"}, {db_path, "history.db"},
+                 {out_path, "out.log"}, {err_path, "err.log"},    {pass_path, "http.pass"}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        snprintf(files[i].path, sizeof bus, "%s/%s", dir, files[i].name);
     return 0;
 }
 
 static int stop_all(void **state)
 {
     (void)state;
-    if (daemon_pid > 0)
-        proc_stop(daemon_pid);
-    daemon_pid = 0;
-    if (sim_pid > 0)
-        proc_stop(sim_pid);
-    sim_pid = 0;
-    const char *files[] = {bus, cfg_path, out_path, err_path, pass_path, db_path};
+    pid_t *pids[] = {&daemon_pid, &sim_pid};
+    for (size_t i = 0; i < 2; i++) {
+        if (*pids[i] > 0)
+            proc_stop(*pids[i]);
+        *pids[i] = 0;
+    }
+    const char *files[] = {bus, cfg_path, out_path, err_path, pass_path};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         unlink(files[i]);
-    char side[320];
-    snprintf(side, sizeof side, "%s-wal", db_path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", db_path);
-    unlink(side);
+    const char *db_files[] = {"", "-wal", "-shm"}; /* the history and SQLite's side files */
+    for (size_t i = 0; i < 3; i++) {
+        char p[320];
+        snprintf(p, sizeof p, "%s%s", db_path, db_files[i]);
+        unlink(p);
+    }
     return 0;
 }
 
@@ -355,25 +370,12 @@ static void test_endpoints(void **state)
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "[]\n");
     done(&a);
-    get("/api/history?resolution=5m", &a);
-    assert_int_equal(a.status, 400);
-    assert_non_null(strstr(a.body, "raw, 1m, 1h"));
-    done(&a);
-    get("/api/history?pack=nope", &a);
-    assert_int_equal(a.status, 404);
-    assert_non_null(strstr(a.body, "no pack 'nope'"));
-    done(&a);
-    get("/api/history?from=yesterday", &a);
-    assert_int_equal(a.status, 400);
-    done(&a);
-
-    get("/healthz", &a);
-    assert_int_equal(a.status, 200);
-    assert_non_null(strstr(a.body, "healthy: daemon writing"));
-    done(&a);
-    get("/nothing-here", &a);
-    assert_int_equal(a.status, 404);
-    done(&a);
+    expect_get("/api/history?resolution=5m", 400, "raw, 1m, 1h");
+    expect_get("/api/history?pack=nope", 404, "no pack 'nope'");
+    expect_get("/api/history?from=yesterday", 400, "from: ");
+    expect_get("/api/history?from=2026-12-02&to=2026-12-01", 400, "from must be before to");
+    expect_get("/healthz", 200, "healthy: daemon writing");
+    expect_get("/nothing-here", 404, NULL);
 
     /* read-only: HEAD has the headers only, anything else is refused */
     request("HEAD", "/metrics", NULL, &a);
@@ -408,10 +410,7 @@ static void test_endpoints(void **state)
     assert_true(a.status == 431 || a.status == 413);
     done(&a);
     free(raw);
-    /* still serving */
-    get("/healthz", &a);
-    assert_int_equal(a.status, 200);
-    done(&a);
+    expect_get("/healthz", 200, NULL); /* still serving */
 }
 
 /* /metrics passes promtool's checks (format and naming conventions) and says what it should. */
@@ -462,13 +461,8 @@ static void test_metrics(void **state)
         done(&a);
     }
     assert_true(offline);
-    get("/", &a);
-    assert_non_null(strstr(a.body, "OFFLINE"));
-    done(&a);
-    get("/healthz", &a);
-    assert_int_equal(a.status, 503);
-    assert_non_null(strstr(a.body, "unhealthy"));
-    done(&a);
+    expect_get("/", 200, "OFFLINE");
+    expect_get("/healthz", 503, "unhealthy");
 }
 
 /* The numbers of the page, as a real browser shows them: every data-field of the DOM Chromium
@@ -580,9 +574,7 @@ static void test_auth(void **state)
     request("GET", "/api/latest", "Authorization: Basic YWRtaW46czNjcmV0IHBhc3M=\r\n", &a);
     assert_int_equal(a.status, 200);
     done(&a);
-    get("/healthz", &a);
-    assert_int_equal(a.status, 200);
-    done(&a);
+    expect_get("/healthz", 200, NULL);
     char *log = proc_slurp(err_path);
     assert_non_null(strstr(log, "http: listening on http://127.0.0.1:"));
     assert_non_null(strstr(log, "(basic authentication)"));

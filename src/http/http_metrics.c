@@ -132,6 +132,35 @@ static const struct {
 
 static const char *const healths[] = {"online", "stale", "offline", "unknown"};
 
+/* The alarms (or protections) of each pack whose flags were read. */
+static void flag_counts(FILE *f, const struct http_state *s, const char *name, const char *help,
+                        int protections)
+{
+    family(f, name, "gauge", help);
+    for (size_t i = 0; i < s->npacks; i++) {
+        if (!s->packs[i].flags_known)
+            continue;
+        pack_labels(f, name, &s->packs[i]);
+        fputc('}', f);
+        value(f, (double)(protections ? s->packs[i].nprotections : s->packs[i].nalarms));
+    }
+}
+
+/* Every cell's voltage, or whether it is balanced (only where the flags were read). */
+static void cell_series(FILE *f, const struct http_state *s, const char *name, const char *help,
+                        int balancing)
+{
+    family(f, name, "gauge", help);
+    for (size_t i = 0; i < s->npacks; i++) {
+        const struct http_pack *p = &s->packs[i];
+        for (size_t c = 0; (!balancing || p->flags_known) && c < p->ncells; c++) {
+            pack_labels(f, name, p);
+            fprintf(f, ",cell=\"%zu\"}", c + 1);
+            value(f, balancing ? p->cell_balancing[c] : p->cell_v[c]);
+        }
+    }
+}
+
 static void pack_metrics(struct http *h, FILE *f)
 {
     const struct http_state *s = &h->state;
@@ -157,41 +186,11 @@ static void pack_metrics(struct http *h, FILE *f)
             value(f, v * pack_values[m].scale);
         }
     }
-    family(f, "bmsfleet_pack_alarms_active", "gauge", "Alarms the newest sample carries.");
-    for (size_t i = 0; i < s->npacks; i++) {
-        if (!s->packs[i].flags_known)
-            continue;
-        pack_labels(f, "bmsfleet_pack_alarms_active", &s->packs[i]);
-        fputc('}', f);
-        value(f, (double)s->packs[i].nalarms);
-    }
-    family(f, "bmsfleet_pack_protections_active", "gauge",
-           "Protections (charge or discharge cut off) the newest sample carries.");
-    for (size_t i = 0; i < s->npacks; i++) {
-        if (!s->packs[i].flags_known)
-            continue;
-        pack_labels(f, "bmsfleet_pack_protections_active", &s->packs[i]);
-        fputc('}', f);
-        value(f, (double)s->packs[i].nprotections);
-    }
-    family(f, "bmsfleet_cell_voltage_volts", "gauge", "Cell voltage of the newest sample.");
-    for (size_t i = 0; i < s->npacks; i++) {
-        for (size_t c = 0; c < s->packs[i].ncells; c++) {
-            pack_labels(f, "bmsfleet_cell_voltage_volts", &s->packs[i]);
-            fprintf(f, ",cell=\"%zu\"}", c + 1);
-            value(f, s->packs[i].cell_v[c]);
-        }
-    }
-    family(f, "bmsfleet_cell_balancing", "gauge", "1 while the BMS balances the cell.");
-    for (size_t i = 0; i < s->npacks; i++) {
-        if (!s->packs[i].flags_known)
-            continue;
-        for (size_t c = 0; c < s->packs[i].ncells; c++) {
-            pack_labels(f, "bmsfleet_cell_balancing", &s->packs[i]);
-            fprintf(f, ",cell=\"%zu\"}", c + 1);
-            value(f, s->packs[i].cell_balancing[c]);
-        }
-    }
+    flag_counts(f, s, "bmsfleet_pack_alarms_active", "Alarms the newest sample carries.", 0);
+    flag_counts(f, s, "bmsfleet_pack_protections_active",
+                "Protections (charge or discharge cut off) the newest sample carries.", 1);
+    cell_series(f, s, "bmsfleet_cell_voltage_volts", "Cell voltage of the newest sample.", 0);
+    cell_series(f, s, "bmsfleet_cell_balancing", "1 while the BMS balances the cell.", 1);
     family(f, "bmsfleet_temperature_celsius", "gauge", "Temperature sensor of the newest sample.");
     for (size_t i = 0; i < s->npacks; i++) {
         for (size_t t = 0; t < s->packs[i].ntemps; t++) {
