@@ -45,14 +45,14 @@ struct mhd_api {
     __typeof__(MHD_free) *free;
 };
 
-const unsigned http_code_classes[8] = {200, 304, 400, 401, 404, 405, 413, 500};
+const unsigned http_code_classes[HTTP_CODE_CLASSES] = {200, 400, 401, 404, 405, 413, 500};
 
 size_t http_code_class(unsigned code)
 {
     for (size_t i = 0; i + 1 < sizeof http_code_classes / sizeof http_code_classes[0]; i++)
         if (http_code_classes[i] == code)
             return i;
-    return 7; /* 5xx, and anything else the server answers */
+    return HTTP_CODE_CLASSES - 1; /* 5xx, and anything else the server answers */
 }
 
 static int mhd_load(struct http *h, char *why, size_t cap)

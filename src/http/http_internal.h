@@ -17,6 +17,7 @@
 #define HTTP_MAX_BANKS (2 * CONFIG_MAX_BANKS) /* the history may hold banks no longer configured */
 #define HTTP_MAX_CELLS 32
 #define HTTP_MAX_TEMPS 16
+#define HTTP_CODE_CLASSES 7
 
 /* The values of a pack's newest sample (v_latest), by the view's column names. */
 enum http_pack_col {
@@ -91,16 +92,16 @@ struct http {
     char start_msg[512];         /* libmicrohttpd's last word while starting */
 
     /* counters for /metrics, the thread's own */
-    uint64_t requests[8]; /* by class of status, see http_code_class */
+    uint64_t requests[HTTP_CODE_CLASSES]; /* by class of status, see http_code_class */
     uint64_t rejected_connections, library_messages, messages_unlogged;
     uint64_t request_ns_total, requests_timed;
     int64_t log_window_ms;
     unsigned log_in_window;
 };
 
-/* The slots of http->requests: 200, 304, 400, 401, 404, 405, 413, 5xx. */
+/* The slots of http->requests: 200, 400, 401, 404, 405, 413, 5xx. */
 size_t http_code_class(unsigned code);
-extern const unsigned http_code_classes[8];
+extern const unsigned http_code_classes[HTTP_CODE_CLASSES];
 
 /* The history connection, opened when missing (why says why not). NULL when not readable. */
 sqlite3 *http_db(struct http *h);
