@@ -6,20 +6,8 @@
 set -euo pipefail
 polls="${1:-1000}"
 bin="$(realpath "${2:-build/release/bmsfleet}")"
-dir="$(mktemp -d "${TMPDIR:-/tmp}/bmsfleet-bench.XXXXXX")"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf -- "$dir"
-}
-trap cleanup EXIT
-for bus in a b; do
-    "$bin" simulate --protocol daren --addresses 1-8 --link "$dir/$bus" --seed 5 \
-        --baud 115200 --turnaround 2 >/dev/null 2>&1 &
-    pids+=($!)
-done
-for _ in $(seq 50); do [[ -e "$dir/a" && -e "$dir/b" ]] && break; sleep 0.1; done
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 {
     echo "ports:"
     for bus in a b; do

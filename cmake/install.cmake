@@ -28,7 +28,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/man/bmsfleet.1.gz DESTINATION ${CMAKE_
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/man/bmsfleet.yaml.5.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES config.example.yaml deploy/99-bmsfleet.rules deploy/mosquitto-bridge.conf
               docs/install.md docs/bridge.md docs/mqtt.md docs/queries.md docs/systemd.md
-              docs/container.md
+              docs/container.md docs/http.md
         DESTINATION ${BMSFLEET_DOCDIR})
 
 # The unit is written in another branch (deploy/bmsfleet.service, ExecStart=/usr/bin/bmsfleet
@@ -65,8 +65,8 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # ... which cannot see paho: src/mqtt/mqtt.c dlopen()s libpaho-mqtt3as.so.1 when a configuration has
 # an mqtt section. Without MQTT the daemon runs without it, hence Recommends (installed by
-# default by apt), not Depends.
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libpaho-mqtt1.3")
+# default by apt), not Depends. The same for libmicrohttpd.so.12 (src/http/http.c, `http:`).
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libpaho-mqtt1.3, libmicrohttpd12")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "mosquitto, mosquitto-clients, sqlite3")
 # systemd rereads its units when the package adds or removes one; nothing is enabled or started
 # (the configuration has to be written first: docs/install.md).

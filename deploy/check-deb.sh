@@ -33,6 +33,9 @@ done
 # paho is dlopen()ed when MQTT is configured: dpkg-shlibdeps cannot see it
 grep -q 'libpaho-mqtt1.3' <<<"$(field Recommends)" || fail "Recommends lacks libpaho-mqtt1.3"
 if grep -q 'libpaho' <<<"$depends"; then fail "paho in Depends: $depends"; fi
+# libmicrohttpd too, when `http:` is configured
+grep -q 'libmicrohttpd12' <<<"$(field Recommends)" || fail "Recommends lacks libmicrohttpd12"
+if grep -q 'libmicrohttpd' <<<"$depends"; then fail "libmicrohttpd in Depends: $depends"; fi
 ok "control: $(field Package) $(field Version) $(field Architecture); Depends: $depends;" \
     "Recommends: $(field Recommends)"
 

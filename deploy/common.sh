@@ -8,6 +8,7 @@
 BMSFLEET_BUILD_PACKAGES=(
     build-essential cmake pkg-config
     libmodbus-dev libpaho-mqtt-dev libsqlite3-dev libyaml-dev libcmocka-dev libcjson-dev
+    libmicrohttpd-dev
     libsystemd-dev
 )
 

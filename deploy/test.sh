@@ -11,8 +11,11 @@ repo_root
 # Tests run the real binary against the simulator, a private mosquitto (started by the tests
 # on a free port; a system broker on 1883 is neither used nor touched), sqlite3 and valgrind.
 # groff-base: tests/man_pages.sh renders the man pages (a minimal Debian has no groff).
+# prometheus (promtool) and chromium (headless): tests/test_http.c checks /metrics and opens the
+# status page in a real browser; it fails without them (chromium is about 110 MB to download,
+# 360 MB installed, a minute or two of apt).
 ensure_packages "${BMSFLEET_BUILD_PACKAGES[@]}" \
-    mosquitto mosquitto-clients sqlite3 valgrind socat openssl groff-base
+    mosquitto mosquitto-clients sqlite3 valgrind socat openssl groff-base prometheus chromium
 
 # Defaults first so that values already in the environment override them.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "parse.h"
 #include "fuzz.h"
 
 #define MAX_ARGS 16
@@ -43,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = fuzz_split(data, size, &buf, args, MAX_ARGS);
     for (size_t i = 0; i < n; i++) {
         int64_t t;
-        if (cli_parse_time(args[i], &t) == 0)
+        if (parse_time(args[i], &t) == 0)
             FUZZ_CHECK(t > -24 * 3600); /* 1970-01-01 less a zone under 24 h at most */
     }
     static const char *const export_tail[] = {"--db", "/nonexistent/bmsfleet-fuzz.db", NULL};

@@ -24,11 +24,6 @@ void cli_install_reload_signal(void);
 /* An eventfd the signal handler also writes to, so threads waiting in poll() wake up. */
 void cli_set_wakeup_fd(int fd);
 
-/* An ISO 8601 date YYYY-MM-DD, optionally followed by T or a space and hh:mm[:ss] and a zone
- * (Z, ±hh, ±hhmm, ±hh:mm). Without a zone the time is local (mktime: the rules of TZ apply).
- * UTC epoch seconds into *out; 0 or -EINVAL. */
-int cli_parse_time(const char *s, int64_t *out);
-
 int cmd_decode(int argc, char **argv);
 int cmd_read(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);

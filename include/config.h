@@ -87,6 +87,17 @@ struct config_mqtt {
     int tls_insecure;                     /* skip verification: only when asked explicitly */
 };
 
+/* The HTTP server (src/http/): off unless the section is there. Read-only pages of the history;
+ * basic authentication when password_file names a file (same rules as mqtt.password_file). */
+struct config_http {
+    int enabled;                     /* 1 when the section is present */
+    char listen[CONFIG_ID_LEN];      /* an IPv4 or IPv6 address; default 127.0.0.1 */
+    int port;                        /* default 8480 */
+    char user[CONFIG_ID_LEN];        /* the basic-auth user; default "bmsfleet" */
+    char password_file[CONFIG_PATH_LEN];
+    char password[128];              /* from password_file, never YAML; "" = no authentication */
+};
+
 struct config {
     char source[CONFIG_PATH_LEN]; /* the file, or "environment" */
     char node_id[CONFIG_ID_LEN];  /* default the host name */
@@ -98,6 +109,7 @@ struct config {
     size_t nbanks;
     struct config_storage storage;
     struct config_mqtt mqtt;
+    struct config_http http;
     /* What is valid but unwise (a password file others can read), "file:line:col: warning:
      * message": `check` prints them, `run` logs them at warning level. nwarnings counts them
      * all; the first CONFIG_MAX_WARNINGS are kept. */

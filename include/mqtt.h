@@ -27,6 +27,9 @@ struct mqtt_status {
     int connected;
     int history;      /* the history is open for replay: acked_id means something */
     int64_t acked_id; /* the newest history sample the broker acknowledged (the cursor) */
+    uint64_t published, dropped; /* messages handed to paho, messages given up */
+    uint64_t live_readings;      /* live readings published (pack, bank, compatibility states) */
+    uint64_t live_ns_total;      /* the time their publishing took on the MQTT thread */
 };
 void mqtt_get_status(struct mqtt *m, struct mqtt_status *out);
 

@@ -84,6 +84,8 @@ struct store_stats {
     uint64_t pruned_undelivered; /* samples deleted before MQTT delivered them */
     int64_t last_sample_id;      /* the newest committed sample (0 = none) */
     int failing;                 /* the last commit failed: readings wait in memory */
+    uint64_t commit_ns_total;    /* time spent writing the commits counted in commits */
+    uint64_t commit_ns_max;      /* the longest of them */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 

@@ -63,7 +63,7 @@ done
 # Where each table's keys live; a new table must be added here (the test says so).
 declare -A prefix=([root]="" [node]="node." [log]="log." [port]="ports[]." [pack]="ports[].packs[]."
     [bank]="banks[]." [storage]="storage." [retention]="storage.retention." [mqtt]="mqtt."
-    [tls]="mqtt.tls.")
+    [tls]="mqtt.tls." [http]="http.")
 keys="$(awk '
     match($0, /^static const struct config_key [a-z_]+_keys\[\]/) {
         t = $5; sub(/_keys\[\]$/, "", t); next }

@@ -616,7 +616,7 @@ static const struct bad bad_configs[] = {
     {PORT "    packs: [1]\n",
      "test.yaml:4:13: each pack must be a map of settings, e.g. { address: ... }"},
     {"- a\n", "test.yaml:1:1: the configuration must be a map of sections (node, log, ports, "
-              "banks, storage, mqtt)"},
+              "banks, storage, mqtt, http)"},
     {"ports:\n  - name: a\n   device: x\n",
      "test.yaml:3:4: YAML syntax error: did not find expected '-' indicator"},
     {"ports:\n\t- device: x\n",
@@ -630,6 +630,19 @@ static const struct bad bad_configs[] = {
      "test.yaml:6:18: cannot read password_file /nonexistent/mqtt.pass: No such file or directory"},
     {PORT PACK1 "mqtt:\n  tls:\n    cert_file: /etc/c.pem\n",
      "test.yaml:7:16: tls.cert_file needs tls.key_file too"},
+    /* http */
+    {PORT PACK1 "http:\n  listen: localhost\n",
+     "test.yaml:6:11: http.listen must be an IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::1), not "
+     "'localhost'"},
+    {PORT PACK1 "http:\n  port: 0\n", "test.yaml:6:9: port must be an integer from 1 to 65535, not '0'"},
+    {PORT PACK1 "http:\n  user: admin\n", "test.yaml:6:9: http.user needs http.password_file too"},
+    {PORT PACK1 "http:\n  password_file: /nonexistent/http.pass\n",
+     "test.yaml:6:18: cannot read http.password_file /nonexistent/http.pass: No such file or "
+     "directory"},
+    {PORT PACK1 "http:\n  passwrd_file: x\n",
+     "test.yaml:6:3: unknown key 'passwrd_file' in http; did you mean 'password_file'?"},
+    {PORT PACK1 "storage: { enabled: false }\nhttp:\n",
+     "test.yaml:6:1: http shows the history: it needs storage.enabled: true"},
     /* ids */
     {PORT "    packs: [{ address: 1, id: \"pack 1\" }]\n",
      "test.yaml:4:31: id 'pack 1' may only contain letters, digits, '_' and '-'"},
@@ -843,6 +856,50 @@ static void test_yaml_round_trip(void **state)
     free(text);
     config_free(a);
     config_free(b);
+}
+
+/* http: the defaults, every key, the password file read by the rules of mqtt's, and the
+ * section written back as YAML. */
+static void test_http_section(void **state)
+{
+    (void)state;
+    struct config *c = load_ok(PORT PACK1);
+    assert_int_equal(c->http.enabled, 0);
+    config_free(c);
+    c = load_ok(PORT PACK1 "http:\n");
+    assert_int_equal(c->http.enabled, 1);
+    assert_string_equal(c->http.listen, "127.0.0.1");
+    assert_int_equal(c->http.port, 8480);
+    assert_string_equal(c->http.user, "bmsfleet");
+    assert_string_equal(c->http.password, "");
+    config_free(c);
+
+    char pass[300], yaml[700];
+    snprintf(pass, sizeof pass, "%s/http.pass", tmpdir);
+    write_file(pass, "page pass\n");
+    chmod(pass, 0600);
+    snprintf(yaml, sizeof yaml,
+             PORT PACK1 "http:\n  listen: \"::\"\n  port: 9100\n  user: site\n"
+                        "  password_file: %s\n",
+             pass);
+    c = load_ok(yaml);
+    assert_string_equal(c->http.listen, "::");
+    assert_int_equal(c->http.port, 9100);
+    assert_string_equal(c->http.user, "site");
+    assert_string_equal(c->http.password, "page pass");
+    assert_int_equal(c->nwarnings, 0);
+    char *text;
+    struct config *b = reload(c, &text);
+    assert_null(strstr(text, "page pass"));
+    assert_same(c, b);
+    free(text);
+    config_free(b);
+    config_free(c);
+    chmod(pass, 0644); /* readable by others: a warning, as for mqtt */
+    c = load_ok(yaml);
+    assert_int_equal(c->nwarnings, 1);
+    assert_non_null(strstr(c->warnings[0], "warning: http.password_file"));
+    config_free(c);
 }
 
 /* ---- environment mode ---- */
@@ -1288,6 +1345,7 @@ int main(void)
         cmocka_unit_test_setup(test_password_credential, clear_env),
         cmocka_unit_test_setup(test_password_file_mode, clear_env),
         cmocka_unit_test_setup(test_password_file_not_regular, clear_env),
+        cmocka_unit_test_setup(test_http_section, clear_env),
         cmocka_unit_test_setup(test_bad_configs, clear_env),
         cmocka_unit_test_setup(test_three_errors_counted, clear_env),
         cmocka_unit_test_setup(test_limits, clear_env),

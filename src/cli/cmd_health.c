@@ -13,6 +13,7 @@
 #include "parse.h"
 #include "config.h"
 #include "store.h"
+#include "store_read.h"
 
 static void usage(FILE *f)
 {
@@ -104,66 +105,6 @@ static int db_from_config(const char *path, char *out, size_t cap)
     return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
-static const char daemon_sql[] = "SELECT state, age_s FROM v_daemon ORDER BY id DESC LIMIT 1";
-static const char packs_sql[] = "SELECT count(*), count(CASE WHEN health = 'online' THEN 1 END),"
-                                " (SELECT count(*) FROM packs) FROM v_latest";
-
-/* Judges the history; writes the one line to msg. 0 healthy, 1 unhealthy, -1 on an SQLite
- * error (msg says it). */
-static int judge(sqlite3 *db, long min_online, char *msg, size_t cap)
-{
-    sqlite3_stmt *st = NULL;
-    int verdict = -1;
-    char state[32] = "";
-    double age_s = 0;
-    long with_sample = 0, online = 0, known = 0;
-    int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, daemon_sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            const unsigned char *s = sqlite3_column_text(st, 0);
-            snprintf(state, sizeof state, "%s", s ? (const char *)s : "?");
-            age_s = sqlite3_column_double(st, 1);
-            rc = SQLITE_OK;
-        } else if (rc == SQLITE_DONE) {
-            rc = SQLITE_OK;
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, packs_sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            with_sample = sqlite3_column_int(st, 0);
-            online = sqlite3_column_int(st, 1);
-            known = sqlite3_column_int(st, 2);
-            rc = SQLITE_OK;
-        }
-        sqlite3_finalize(st);
-    }
-    if (rc != SQLITE_OK) {
-        snprintf(msg, cap, "unhealthy: cannot read the history: %s", sqlite3_errmsg(db));
-    } else if (state[0] == '\0') {
-        snprintf(msg, cap, "unhealthy: no daemon has written to this history");
-        verdict = 1;
-    } else if (strcmp(state, "writing") != 0) {
-        snprintf(msg, cap, "unhealthy: daemon %s, last write %.0f s ago",
-                 strcmp(state, "stopped") == 0 ? "stopped" : "not writing", age_s);
-        verdict = 1;
-    } else {
-        verdict = online >= min_online ? 0 : 1;
-        snprintf(msg, cap, "%s: daemon writing (last write %.0f s ago), %ld/%ld packs online%s",
-                 verdict ? "unhealthy" : "healthy", age_s, online, known,
-                 verdict && with_sample == 0 ? ", no sample yet" : "");
-    }
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return verdict;
-}
-
 int cmd_health(int argc, char **argv)
 {
     struct health_args a = {NULL, NULL, 1};
@@ -198,7 +139,7 @@ int cmd_health(int argc, char **argv)
                  path, version, store_schema_version());
         verdict = 1;
     } else {
-        verdict = judge(db, a.min_online, msg, sizeof msg);
+        verdict = store_read_health(db, a.min_online, msg, sizeof msg);
     }
     sqlite3_close(db);
     printf("%s\n", msg);

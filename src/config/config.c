@@ -13,6 +13,7 @@
 #include "config.h"
 #include "config_internal.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -283,10 +284,11 @@ static const char *read_error(int rc)
 /* First line of the file, without its line ending. One that group or others can read is
  * accepted with a warning, since the password then is not secret on this box. */
 static void read_password(struct config_ctx *x, struct config *c, const char *what,
-                          const char *path, struct config_mark at, int empty_ok)
+                          const char *path, struct config_mark at, int empty_ok, char *dst,
+                          size_t cap)
 {
-    struct config_mqtt *q = &c->mqtt;
-    char buf[sizeof q->password + 2];
+    char buf[sizeof c->mqtt.password + 2];
+    _Static_assert(sizeof c->mqtt.password == sizeof c->http.password, "one password size");
     size_t len = 0;
     mode_t mode = 0;
     int rc = read_regular(path, buf, sizeof buf, &len, &mode);
@@ -312,11 +314,11 @@ static void read_password(struct config_ctx *x, struct config *c, const char *wh
         config_add_err(x, at, "%s %s is empty", what, path);
     else if (n == 0)
         return;
-    else if (n >= sizeof q->password)
+    else if (n >= cap)
         config_add_err(x, at, "the password in %s is too long: at most %zu characters", path,
-                       sizeof q->password - 1);
+                       cap - 1);
     else
-        memcpy(q->password, buf, n);
+        memcpy(dst, buf, n);
 }
 
 /* Under systemd, LoadCredential=mqtt.pass:FILE puts the password in the service's own
@@ -336,7 +338,8 @@ static void read_credential(struct config_ctx *x, struct config *c)
         return;
     }
     if (access(path, F_OK) == 0)
-        read_password(x, c, "credential", path, (struct config_mark){0, 0}, 1);
+        read_password(x, c, "credential", path, (struct config_mark){0, 0}, 1, c->mqtt.password,
+                      sizeof c->mqtt.password);
 }
 
 static void finish_mqtt(struct config_ctx *x, struct config *c)
@@ -377,10 +380,36 @@ static void finish_mqtt(struct config_ctx *x, struct config *c)
     } else if (q->password_file[0]) {
         if (valid(m, s, "password_file"))
             read_password(x, c, "password_file", q->password_file, where(m, s, "password_file"),
-                          0);
+                          0, q->password, sizeof q->password);
     } else {
         read_credential(x, c);
     }
+}
+
+/* http: an address to listen on, the history to read, and the password of its user. */
+static void finish_http(struct config_ctx *x, struct config *c)
+{
+    const struct config_section *s = &config_http_section;
+    const struct config_marks *m = &x->sec[S_HTTP];
+    struct config_http *h = &c->http;
+    if (!seen(&x->sec[S_ROOT], &config_root_section, "http"))
+        return;
+    h->enabled = 1;
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (valid(m, s, "listen") && inet_pton(AF_INET, h->listen, addr) != 1 &&
+        inet_pton(AF_INET6, h->listen, addr) != 1)
+        config_add_err(x, where(m, s, "listen"),
+                       "http.listen must be an IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::1), "
+                       "not '%s'",
+                       h->listen);
+    if (seen(m, s, "user") && !h->password_file[0])
+        config_add_err(x, where(m, s, "user"), "http.user needs http.password_file too");
+    if (h->password_file[0] && valid(m, s, "password_file"))
+        read_password(x, c, "http.password_file", h->password_file,
+                      where(m, s, "password_file"), 0, h->password, sizeof h->password);
+    if (!c->storage.enabled)
+        config_add_err(x, where(&x->sec[S_ROOT], &config_root_section, "http"),
+                       "http shows the history: it needs storage.enabled: true");
 }
 
 static void finish(struct config_ctx *x, struct config *c)
@@ -390,6 +419,7 @@ static void finish(struct config_ctx *x, struct config *c)
     finish_banks(x, c);
     finish_ports(x, c);
     finish_mqtt(x, c);
+    finish_http(x, c);
 }
 
 /* ---- entry points ---- */

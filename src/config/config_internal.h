@@ -41,6 +41,7 @@ enum config_sec_id {
     S_RETENTION,
     S_MQTT,
     S_TLS,
+    S_HTTP,
     S__COUNT
 };
 
@@ -129,6 +130,7 @@ int config_utf8_next(const unsigned char *s, uint32_t *cp);
 
 /* ---- config_keys.c ---- */
 
+extern const struct config_section config_http_section;
 extern const struct config_section config_root_section, config_node_section, config_log_section,
     config_port_section, config_pack_section, config_bank_section, config_storage_section,
     config_retention_section, config_mqtt_section, config_tls_section;

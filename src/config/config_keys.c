@@ -118,6 +118,14 @@ static const struct config_key mqtt_keys[] = {
 };
 const struct config_section config_mqtt_section = {S_MQTT, "mqtt", KEYS(mqtt_keys)};
 
+static const struct config_key http_keys[] = {
+    {"listen", K_STR, FIELD(struct config_http, listen), .def = "127.0.0.1", .flags = F_NONEMPTY},
+    {"port", K_INT, FIELD(struct config_http, port), 1, 65535, "8480"},
+    {"user", K_ID, FIELD(struct config_http, user), .def = "bmsfleet"},
+    {"password_file", K_STR, FIELD(struct config_http, password_file), .def = ""},
+};
+const struct config_section config_http_section = {S_HTTP, "http", KEYS(http_keys)};
+
 static const struct config_key node_keys[] = {
     {"id", K_ID, FIELD(struct config, node_id)},      /* the host name */
     {"name", K_STR, FIELD(struct config, node_name)}, /* the id */
@@ -136,6 +144,7 @@ static const struct config_key root_keys[] = {
     {"banks", K_LIST, FIELD(struct config, banks), .sub = &config_bank_section},
     {"storage", K_MAP, .off = offsetof(struct config, storage), .sub = &config_storage_section},
     {"mqtt", K_MAP, .off = offsetof(struct config, mqtt), .sub = &config_mqtt_section},
+    {"http", K_MAP, .off = offsetof(struct config, http), .sub = &config_http_section},
 };
 const struct config_section config_root_section = {S_ROOT, NULL, KEYS(root_keys)};
 

@@ -160,7 +160,7 @@ static void walk_map(struct config_ctx *x, yaml_node_t *n, const struct config_s
         config_add_err(
             x, mark_of(n),
             "the configuration must be a map of sections (node, log, ports, banks, storage, "
-            "mqtt)");
+            "mqtt, http)");
         return;
     }
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {

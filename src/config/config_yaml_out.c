@@ -203,6 +203,19 @@ static void write_mqtt(FILE *f, const struct config_mqtt *q)
     }
 }
 
+static void write_http(FILE *f, const struct config_http *h)
+{
+    if (!h->enabled)
+        return;
+    fputs("http:\n", f);
+    kv_str(f, "  ", "listen", h->listen);
+    kv_int(f, "  ", "port", h->port);
+    if (h->password_file[0]) {
+        kv_str(f, "  ", "user", h->user);
+        kv_str(f, "  ", "password_file", h->password_file);
+    }
+}
+
 void config_write_yaml(FILE *f, const struct config *c)
 {
     write_header(f, c);
@@ -227,6 +240,7 @@ void config_write_yaml(FILE *f, const struct config *c)
     kv_bool(f, "  ", "enabled", c->storage.enabled);
     kv_int(f, "  ", "energy_max_gap_s", c->storage.energy_max_gap_s);
     write_mqtt(f, &c->mqtt);
+    write_http(f, &c->http);
 }
 
 static const char *plural(size_t n, const char *one, const char *many)
@@ -270,11 +284,18 @@ void config_write_summary(FILE *f, const struct config *c)
     const struct config_mqtt *q = &c->mqtt;
     if (!q->enabled) {
         fputs("  mqtt off\n", f);
-        return;
+    } else {
+        fprintf(f, "  mqtt %s:%d%s%s, base topic %s, discovery %s", q->host, q->port,
+                q->username[0] ? " as " : "", q->username, q->base_topic, q->discovery_prefix);
+        if (q->compat)
+            fprintf(f, ", replaced program's topics for %s", q->compat_device_id);
+        fputc('\n', f);
     }
-    fprintf(f, "  mqtt %s:%d%s%s, base topic %s, discovery %s", q->host, q->port,
-            q->username[0] ? " as " : "", q->username, q->base_topic, q->discovery_prefix);
-    if (q->compat)
-        fprintf(f, ", replaced program's topics for %s", q->compat_device_id);
-    fputc('\n', f);
+    const struct config_http *h = &c->http;
+    if (h->enabled) {
+        int v6 = strchr(h->listen, ':') != NULL;
+        fprintf(f, "  http %s%s%s:%d%s%s\n", v6 ? "[" : "", h->listen, v6 ? "]" : "", h->port,
+                h->password[0] ? ", basic authentication as " : "",
+                h->password[0] ? h->user : "");
+    }
 }

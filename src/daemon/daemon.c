@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "log.h"
 #include "mqtt.h"
 #include "now.h"
@@ -36,6 +37,7 @@ struct daemon {
     struct queue *out, *hist, *pub;
     struct store *store;
     struct mqtt *mqtt;
+    struct http *http;
     struct poller_sinks sinks;
     struct poller *pollers[CONFIG_MAX_PORTS];
     struct supervisor *sv;
@@ -79,6 +81,41 @@ static void log_stats(const struct daemon *d)
                      (unsigned long long)st.foreign, (unsigned long long)st.alarm_failures,
                      st.alarms_unsupported ? " (alarms unsupported)" : "");
         }
+    }
+}
+
+/* The HTTP server's view of the threads (http.h), asked on its thread: copies only. */
+static void http_live(void *arg, struct http_live *out)
+{
+    const struct daemon *d = arg;
+    const struct config *cfg = d->cfg;
+    for (size_t i = 0; i < cfg->nports; i++) {
+        out->ports[out->nports].name = cfg->ports[i].name;
+        out->ports[out->nports++].up = d->pollers[i] && poller_port_up(d->pollers[i]);
+        for (size_t k = 0; d->pollers[i] && k < cfg->ports[i].npacks; k++) {
+            struct pack_stats st;
+            if (poller_pack_stats(d->pollers[i], k, &st))
+                continue;
+            struct http_pack_live *p = &out->packs[out->npacks++];
+            *p = (struct http_pack_live){cfg->ports[i].packs[k].id, cfg->ports[i].name,
+                                         cfg->ports[i].packs[k].bank, st.health, st.polls, st.ok,
+                                         st.timeouts, st.checksum_errors, st.malformed,
+                                         st.refused, st.foreign, st.port_errors,
+                                         st.alarm_failures};
+        }
+    }
+    if ((out->history = d->store != NULL))
+        store_get_stats(d->store, &out->store);
+    if ((out->mqtt = d->mqtt != NULL)) {
+        struct mqtt_status ms;
+        mqtt_get_status(d->mqtt, &ms);
+        out->mqtt_connected = ms.connected;
+        out->mqtt_history = ms.history;
+        out->mqtt_acked_id = ms.acked_id;
+        out->mqtt_published = ms.published;
+        out->mqtt_dropped = ms.dropped;
+        out->mqtt_live_readings = ms.live_readings;
+        out->mqtt_live_ns_total = ms.live_ns_total;
     }
 }
 
@@ -161,6 +198,13 @@ int daemon_start(const struct config *cfg, const struct daemon_opts *o, struct d
         return -ENODEV;
     }
     test_hang(d);
+    if (cfg->http.enabled && (err = http_start(cfg, http_live, d, &d->http, why, cap)) != 0) {
+        char e[512];
+        snprintf(e, sizeof e, "http: %s", why);
+        snprintf(why, cap, "%s", e);
+        daemon_stop(d, NULL, NULL);
+        return err;
+    }
     struct supervisor_threads th = {cfg, d->pollers, d->store, d->mqtt};
     if (supervisor_new(&th, &d->sv))
         log_warn("cannot notify the service manager: out of memory");
@@ -261,6 +305,7 @@ void daemon_stop(struct daemon *d, void (*drain)(const struct reading *r, void *
     supervisor_stopping(d->sv);
     if (d->running)
         log_info("stopping");
+    http_stop(d->http); /* first: it reads the other threads' counters */
     if (d->efd >= 0) {
         uint64_t one = 1;
         ssize_t w = write(d->efd, &one, sizeof one); /* wakes pollers even if no signal did */

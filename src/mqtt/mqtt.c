@@ -208,7 +208,10 @@ static void *mqtt_main(void *arg)
         /* how long depends on the replay (see mqtt_replay()); an acknowledgement ends the wait */
         int got = queue_pop(m->q, &r, m->connected ? m->replay_wait_ms : TICK_MS);
         while (got == 0) {
+            int64_t t0 = now_mono_ns();
             mqtt_take_reading(m, &r);
+            atomic_fetch_add(&m->st_live_ns, (uint64_t)(now_mono_ns() - t0));
+            atomic_fetch_add(&m->st_live, 1);
             got = queue_pop(m->q, &r, 0);
         }
         if (m->connected) {
@@ -223,6 +226,8 @@ static void *mqtt_main(void *arg)
         atomic_store(&m->st_connected, m->connected);
         atomic_store(&m->st_history, m->history != NULL);
         atomic_store(&m->st_acked, m->cursor);
+        atomic_store(&m->st_published, m->published);
+        atomic_store(&m->st_dropped, m->dropped);
         if (now_mono_ms() - m->last_save_ms >= CURSOR_SAVE_MS) {
             mqtt_save_cursor(m);
             if (m->cfg->storage.enabled && m->history == NULL &&
@@ -356,4 +361,8 @@ void mqtt_get_status(struct mqtt *m, struct mqtt_status *out)
     out->connected = atomic_load(&m->st_connected);
     out->history = atomic_load(&m->st_history);
     out->acked_id = atomic_load(&m->st_acked);
+    out->published = atomic_load(&m->st_published);
+    out->dropped = atomic_load(&m->st_dropped);
+    out->live_readings = atomic_load(&m->st_live);
+    out->live_ns_total = atomic_load(&m->st_live_ns);
 }

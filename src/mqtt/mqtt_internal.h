@@ -99,6 +99,7 @@ struct mqtt {
     /* mqtt_get_status(): copies the thread publishes once per turn for the daemon's status */
     _Atomic int st_connected, st_history;
     _Atomic int64_t st_acked;
+    _Atomic uint64_t st_published, st_dropped, st_live, st_live_ns;
 };
 
 /* ---- mqtt.c ---- */

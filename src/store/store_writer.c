@@ -365,7 +365,9 @@ static void commit_pending(struct store *s)
             return;
         }
     }
+    int64_t t0 = now_mono_ns();
     int rc = write_batch(s);
+    uint64_t took = (uint64_t)(now_mono_ns() - t0);
     int64_t newest = 0; /* write_batch left the batch's newest sample id per pack */
     for (size_t i = 0; i < s->cfg->nports && rc == SQLITE_OK; i++) {
         for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
@@ -377,6 +379,9 @@ static void commit_pending(struct store *s)
     if (rc == SQLITE_OK) {
         s->stats.commits++;
         s->stats.committed += s->npending;
+        s->stats.commit_ns_total += took;
+        if (took > s->stats.commit_ns_max)
+            s->stats.commit_ns_max = took;
         if (newest > s->stats.last_sample_id)
             s->stats.last_sample_id = newest;
     } else {
