@@ -17,9 +17,14 @@ struct serial_opts {
     int rs485;       /* 1: enable TIOCSRS485 (RTS drives the transceiver) */
     int rs485_delay_before_us; /* rounded up to whole ms: the kernel's unit */
     int rs485_delay_after_us;
+    /* A network device (tcp://HOST:PORT, see endpoint.h): the connected socket takes the tty's
+     * place; baud then only paces (the request's wire time at the server's serial side is added
+     * to the answer's deadline and to the gap), rs485 must be off. */
+    int connect_timeout_ms; /* 0: TCP_CONNECT_TIMEOUT_MS */
+    int cancel_fd;          /* readable = stop connecting (-ECANCELED); 0 or -1: none */
 };
 
-/* Defaults: 9600 baud, 1000 ms timeout, 50 ms gap, no RS485 ioctl. */
+/* Defaults: 9600 baud, 1000 ms timeout, 50 ms gap, no RS485 ioctl, 3 s to connect. */
 void serial_opts_default(struct serial_opts *o);
 
 /* Counters a poller can report as link quality. */
@@ -34,11 +39,15 @@ struct serial_stats {
 struct serial_port;
 
 /* Opens and configures the port; out is written only on success. Fails with -EBUSY when
- * another process holds it, -ENOENT when the path does not exist, -EINVAL for a bad baud. */
+ * another process holds it, -ENOENT when the path does not exist, -EINVAL for a bad baud.
+ * path tcp://HOST:PORT connects instead (tcp_connect's errors); modbus-tcp:// is Modbus TCP,
+ * not a byte stream: -EPROTONOSUPPORT. */
 int serial_open(const char *path, const struct serial_opts *o, struct serial_port **out);
 void serial_close(struct serial_port *p);
 
 int serial_fd(const struct serial_port *p);
+/* 1 when the port is a TCP connection to a serial server. */
+int serial_is_network(const struct serial_port *p);
 int serial_timeout_ms(const struct serial_port *p);
 const char *serial_path(const struct serial_port *p);
 const struct serial_stats *serial_get_stats(const struct serial_port *p);
@@ -68,6 +77,11 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
  * req, reads a frame ('~' .. '\r') within the port's timeout. */
 int serial_transact(struct serial_port *p, const char *req, size_t req_len, char *resp,
                     size_t cap);
+
+/* The deadline for the answer to a request of req_len bytes just written: the timeout, plus
+ * on a network port the request's wire time at the server's serial side (a tty's write waited
+ * for that already). */
+int serial_answer_ms(const struct serial_port *p, size_t req_len);
 
 /* Time in ms to send n characters at the port's baud (10 bits per 8N1 character). */
 double serial_wire_ms(int baud, size_t nchars);

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "mbpack.h"
+#include "tcp.h"
 
 struct bus {
     const struct s42_variant *variant; /* NULL: Modbus */
@@ -31,6 +33,12 @@ int bus_open(const char *device, const char *protocol, const struct serial_opts 
         snprintf(e->msg, sizeof e->msg, "unknown protocol '%s'", protocol);
         return e->err;
     }
+    struct endpoint ep;
+    if (endpoint_parse(device, &ep, e->msg, sizeof e->msg) != 0) {
+        e->status = DRIVER_PORT;
+        e->err = -EINVAL;
+        return e->err;
+    }
     struct bus *b = calloc(1, sizeof *b);
     if (b == NULL)
         return -ENOMEM;
@@ -44,7 +52,13 @@ int bus_open(const char *device, const char *protocol, const struct serial_opts 
         if (err) {
             e->status = DRIVER_PORT;
             e->err = err;
-            snprintf(e->msg, sizeof e->msg, "%s: %s", device, serial_strerror(err));
+            if (endpoint_is_network(device) && err != -EPROTONOSUPPORT)
+                tcp_describe_open(device, err,
+                                  o && o->connect_timeout_ms > 0 ? o->connect_timeout_ms
+                                                                 : TCP_CONNECT_TIMEOUT_MS,
+                                  e->msg, sizeof e->msg);
+            else
+                snprintf(e->msg, sizeof e->msg, "%s: %s", device, serial_strerror(err));
         }
     }
     if (err) {

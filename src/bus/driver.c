@@ -46,7 +46,7 @@ int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8
                  s42_strerror(n));
         return fail(e, DRIVER_MALFORMED, n);
     }
-    long long deadline = now_mono_ms() + serial_timeout_ms(port);
+    long long deadline = now_mono_ms() + serial_answer_ms(port, (size_t)n);
     int r = serial_transact(port, req, (size_t)n, resp, sizeof resp);
     struct s42_diag d = {0};
     char why[160];
