@@ -234,8 +234,11 @@ static int stop_daemon(void)
 
 static void show_file(const char *path)
 {
+    /* the end of it: what happened last is what explains a failure */
     char *t = proc_slurp(path);
-    print_error("--- %s ---\n%.6000s\n", path, t ? t : "(missing)");
+    size_t n = t ? strlen(t) : 0;
+    print_error("--- %s (%s) ---\n%s\n", path, n > 8000 ? "its last 8000 bytes" : "all of it",
+                t ? t + (n > 8000 ? n - 8000 : 0) : "(missing)");
     free(t);
 }
 
