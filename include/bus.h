@@ -20,6 +20,8 @@ int bus_open(const char *device, const char *protocol, const struct serial_opts 
 void bus_close(struct bus *b);
 void bus_set_cancel_fd(struct bus *b, int fd);
 const char *bus_protocol(const struct bus *b);
+/* 1 when the bus is reached over the network (tcp://, modbus-tcp://), not a local tty. */
+int bus_is_network(const struct bus *b);
 /* 1 when the protocol has identity commands (Modbus packs have none). */
 int bus_can_identify(const struct bus *b);
 

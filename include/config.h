@@ -27,6 +27,12 @@ enum config_protocol {
     CONFIG_PROTO_MODBUS,
 };
 
+/* How a port reaches its packs. */
+enum config_mode {
+    CONFIG_MODE_POLL = 0, /* the daemon is the bus master: it asks, the packs answer */
+    CONFIG_MODE_LISTEN,   /* another master polls: the daemon only reads, never writes */
+};
+
 struct config_pack {
     uint8_t address;
     char id[CONFIG_ID_LEN];     /* unique across the fleet; default "<port>-<address>" */
@@ -46,6 +52,8 @@ struct config_port {
     int interval_s;    /* default 30 */
     int rs485;         /* default 0 */
     int rs485_delay_before_us, rs485_delay_after_us;
+    int connect_timeout_ms; /* tcp:// and modbus-tcp:// devices; default 3000 */
+    enum config_mode mode;  /* default poll */
     struct config_pack packs[CONFIG_MAX_PACKS_PER_PORT];
     size_t npacks;
     int line;

@@ -21,6 +21,7 @@ struct bus {
     const struct s42_variant *variant; /* NULL: Modbus */
     struct serial_port *sp;
     struct mbpack *mb;
+    int network; /* tcp:// or modbus-tcp:// */
     char protocol[16];
 };
 
@@ -49,6 +50,7 @@ int bus_open(const char *device, const char *protocol, const struct serial_opts 
     if (b == NULL)
         return -ENOMEM;
     snprintf(b->protocol, sizeof b->protocol, "%s", protocol);
+    b->network = ep.kind != ENDPOINT_SERIAL;
     int err;
     if (strcmp(protocol, "modbus") == 0) {
         err = mbpack_open(device, o, &b->mb, e);
@@ -95,6 +97,11 @@ void bus_set_cancel_fd(struct bus *b, int fd)
 const char *bus_protocol(const struct bus *b)
 {
     return b->protocol;
+}
+
+int bus_is_network(const struct bus *b)
+{
+    return b->network;
 }
 
 int bus_can_identify(const struct bus *b)

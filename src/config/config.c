@@ -12,6 +12,7 @@
  * prints a model back as YAML. This file also has the entry points and the secrets' files. */
 #include "config.h"
 #include "config_internal.h"
+#include "endpoint.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -202,6 +203,42 @@ static int name_usable(const struct config_marks *m)
     return !seen(m, &config_port_section, "name") || valid(m, &config_port_section, "name");
 }
 
+/* What a port's device names (a tty, a serial server, a Modbus TCP gateway) and how it is
+ * wired (mode) against the keys that only fit some of them. */
+static void check_wiring(struct config_ctx *x, struct config *c, size_t i)
+{
+    const struct config_section *s = &config_port_section;
+    struct config_port *p = &c->ports[i];
+    const struct config_marks *m = &x->port[i];
+    struct endpoint ep;
+    char why[200];
+    if (!valid(m, s, "device"))
+        return;
+    if (endpoint_parse(p->device, &ep, why, sizeof why) != 0) {
+        config_add_err(x, where(m, s, "device"), "%s", why);
+        return;
+    }
+    if (ep.kind != ENDPOINT_SERIAL && p->rs485 && valid(m, s, "rs485"))
+        config_add_err(x, where(m, s, "rs485"),
+                       "rs485 is the kernel mode of a local adapter: the serial server behind "
+                       "%s drives its own transceiver (leave rs485 out)",
+                       p->device);
+    if (ep.kind == ENDPOINT_MODBUS_TCP && p->protocol != CONFIG_PROTO_MODBUS &&
+        valid(m, s, "protocol"))
+        config_add_err(x, where(m, s, "protocol"),
+                       "modbus-tcp:// is a Modbus TCP gateway: it needs protocol modbus (a serial "
+                       "server that passes the bus bytes through is tcp://HOST:PORT)");
+    if (ep.kind == ENDPOINT_MODBUS_TCP && p->mode == CONFIG_MODE_LISTEN && valid(m, s, "mode"))
+        config_add_err(x, where(m, s, "mode"),
+                       "mode listen reads the bus bytes: a Modbus TCP gateway only answers its "
+                       "own client (use tcp://HOST:PORT in the server's transparent mode)");
+    if (ep.kind == ENDPOINT_SERIAL && seen(m, s, "connect_timeout_ms"))
+        config_add_warn(x, c, where(m, s, "connect_timeout_ms"),
+                        "connect_timeout_ms applies to tcp:// and modbus-tcp:// devices only; "
+                        "%s is a serial device",
+                        p->device);
+}
+
 static void finish_ports(struct config_ctx *x, struct config *c)
 {
     const struct config_section *s = &config_port_section;
@@ -229,6 +266,7 @@ static void finish_ports(struct config_ctx *x, struct config *c)
                                c->ports[j].name, where(o, s, "device").line);
             }
         }
+        check_wiring(x, c, i);
         for (size_t k = 0; k < p->npacks; k++)
             finish_pack(x, c, i, k);
     }

@@ -34,6 +34,8 @@ const struct config_section config_pack_section = {
     .where = " on one port",
     .empty_msg = "'packs' is empty: a port needs at least one pack"};
 
+static const char *const mode_names[] = {"poll", "listen", NULL};
+
 static const struct config_key port_keys[] = {
     {"name", K_ID, FIELD(struct config_port, name)}, /* "port<N>" */
     {"device", K_STR, FIELD(struct config_port, device), .flags = F_NONEMPTY},
@@ -47,6 +49,9 @@ static const struct config_key port_keys[] = {
      "0"},
     {"rs485_delay_after_us", K_INT, FIELD(struct config_port, rs485_delay_after_us), 0, 100000,
      "0"},
+    {"connect_timeout_ms", K_INT, FIELD(struct config_port, connect_timeout_ms), 100, 60000,
+     "3000"},
+    {"mode", K_CHOICE, FIELD(struct config_port, mode), .def = "poll", .names = mode_names},
     {"packs", K_LIST, FIELD(struct config_port, packs), .sub = &config_pack_section},
 };
 const struct config_section config_port_section = {

@@ -146,6 +146,8 @@ static void write_ports(FILE *f, const struct config *c)
         kv_bool(f, "    ", "rs485", p->rs485);
         kv_int(f, "    ", "rs485_delay_before_us", p->rs485_delay_before_us);
         kv_int(f, "    ", "rs485_delay_after_us", p->rs485_delay_after_us);
+        kv_int(f, "    ", "connect_timeout_ms", p->connect_timeout_ms);
+        kv_str(f, "    ", "mode", p->mode == CONFIG_MODE_LISTEN ? "listen" : "poll");
         fputs("    packs:\n", f);
         for (size_t j = 0; j < p->npacks; j++) {
             const struct config_pack *k = &p->packs[j];
@@ -243,8 +245,9 @@ void config_write_summary(FILE *f, const struct config *c)
             plural(npacks, "pack", "packs"), c->nbanks, plural(c->nbanks, "bank", "banks"));
     for (size_t i = 0; i < c->nports; i++) {
         const struct config_port *p = &c->ports[i];
-        fprintf(f, "  %s  %s  %s %d baud%s, every %d s:", p->name, p->device,
+        fprintf(f, "  %s  %s  %s %d baud%s, %s %d s:", p->name, p->device,
                 config_protocol_name(p->protocol), p->baud, p->rs485 ? " RS485" : "",
+                p->mode == CONFIG_MODE_LISTEN ? "listening, expected every" : "every",
                 p->interval_s);
         for (size_t j = 0; j < p->npacks; j++)
             fprintf(f, "%s %s (0x%02X)", j ? "," : "", p->packs[j].id, p->packs[j].address);

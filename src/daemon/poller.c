@@ -5,7 +5,13 @@
  * retried after interval × poller_backoff_factor(failures); a port error closes the port and
  * reopens it with its own backoff (1 s doubling to 60 s). Health is online after a good
  * sample, stale after a failure, offline when no good sample came for 3 intervals; the
- * transitions to and from offline are logged once each, not per poll. */
+ * transitions to and from offline are logged once each, not per poll.
+ *
+ * A port on a serial server (tcp://, modbus-tcp://) is reconnected like an unplugged adapter
+ * is reopened when the connection fails, and also when the server accepted the connection but
+ * no pack answered through it for OFFLINE_INTERVALS intervals and SILENT_POLLS_PER_PACK polls
+ * of each pack: some servers keep a stale session (their serial side hung, or the one client
+ * slot is held by a connection that died) that only a new connection clears. */
 #include "now.h"
 #include "poller.h"
 
@@ -24,6 +30,7 @@
 #include "serial.h"
 
 #define OFFLINE_INTERVALS 3
+#define SILENT_POLLS_PER_PACK 3
 #define REOPEN_MAX_MS 60000
 /* The most exchanges one loop turn makes: 0x42, 0x44 and the identity commands of a pack. */
 #define TURN_EXCHANGES 12
@@ -58,6 +65,9 @@ struct poller {
     int reopen_backoff_ms;
     int port_down_logged;
     int slow_warned;
+    int64_t last_answer_mono; /* since the open: the last poll any pack answered (even badly) */
+    uint64_t silent_polls;    /* polls in a row that timed out, since then */
+    uint64_t silent_reconnects;
     struct progress progress;
     _Atomic int attempted; /* the port was opened once, or its first open failed (retrying) */
     _Atomic int port_up;
@@ -222,9 +232,13 @@ static void try_open(struct poller *p)
     so.rs485 = p->port->rs485;
     so.rs485_delay_before_us = p->port->rs485_delay_before_us;
     so.rs485_delay_after_us = p->port->rs485_delay_after_us;
+    so.connect_timeout_ms = p->port->connect_timeout_ms;
+    so.cancel_fd = p->cancel_fd; /* a connect to a serial server ends at once on a stop */
     struct bus *bus;
     struct driver_error e;
     int err = bus_open(p->port->device, config_protocol_name(p->port->protocol), &so, &bus, &e);
+    if (err == -ECANCELED)
+        return; /* stopping */
     if (err) {
         if (!p->port_down_logged)
             log_warn("port %s: cannot open %s: %s; retrying in the background", p->port->name,
@@ -249,6 +263,8 @@ static void try_open(struct poller *p)
     p->port_down_logged = 0;
     p->reopen_backoff_ms = 1000;
     p->bus = bus;
+    p->last_answer_mono = now_mono_ms();
+    p->silent_polls = 0;
     atomic_store(&p->port_up, 1);
     atomic_store(&p->attempted, 1);
     int64_t now = now_mono_ms();
@@ -256,6 +272,30 @@ static void try_open(struct poller *p)
         p->packs[i].due_ms = now;
         p->packs[i].identified = p->packs[i].identify_tries = 0; /* maybe another pack now */
     }
+}
+
+/* A serial server that accepted the connection, but through which no pack answered for long
+ * (see the top of this file): a new connection. Only after a timeout on a network port. */
+static void check_silent_server(struct poller *p, const struct driver_error *e, int64_t now)
+{
+    if (e->status != DRIVER_TIMEOUT) {
+        p->silent_polls = 0;
+        p->last_answer_mono = now;
+        return;
+    }
+    p->silent_polls++;
+    int64_t limit = (int64_t)p->port->interval_s * 1000 * OFFLINE_INTERVALS;
+    if (!bus_is_network(p->bus) || now - p->last_answer_mono < limit ||
+        p->silent_polls < SILENT_POLLS_PER_PACK * (uint64_t)p->port->npacks)
+        return;
+    p->silent_reconnects++;
+    char why[160];
+    snprintf(why, sizeof why,
+             "the server took the connection but no pack answered through it for %lld s "
+             "(%llu polls; reconnect %llu)",
+             (long long)((now - p->last_answer_mono) / 1000), (unsigned long long)p->silent_polls,
+             (unsigned long long)p->silent_reconnects);
+    close_port(p, why);
 }
 
 /* Warns once when the packs of this port take longer per round than the interval. */
@@ -329,6 +369,8 @@ static void poll_pack(struct poller *p, size_t i)
 
     int64_t interval = (int64_t)p->port->interval_s * 1000;
     if (err == 0) {
+        p->silent_polls = 0;
+        p->last_answer_mono = now;
         ps->last_ok_mono = now;
         /* keep the cadence, but never try to catch up missed rounds */
         ps->due_ms = ps->due_ms + interval > now ? ps->due_ms + interval : now + interval;
@@ -349,6 +391,8 @@ static void poll_pack(struct poller *p, size_t i)
         age_health(p, i, e.msg);
         if (e.status == DRIVER_PORT)
             close_port(p, e.msg);
+        else
+            check_silent_server(p, &e, now);
     }
     check_round_time(p);
 }
