@@ -211,13 +211,22 @@ static void count_error(struct pack_stats *st, const struct driver_error *e)
     }
 }
 
+/* The next open in reopen_backoff_ms, which doubles up to REOPEN_MAX_MS. It is back to 1 s
+ * only after a good poll: a port that opens and fails at once (a serial server that takes the
+ * connection and drops it) backs off as one that does not open. */
+static void backoff(struct poller *p)
+{
+    p->reopen_ms = now_mono_ms() + p->reopen_backoff_ms;
+    p->reopen_backoff_ms =
+        p->reopen_backoff_ms * 2 > REOPEN_MAX_MS ? REOPEN_MAX_MS : p->reopen_backoff_ms * 2;
+}
+
 static void close_port(struct poller *p, const char *why)
 {
     bus_close(p->bus);
     p->bus = NULL;
     atomic_store(&p->port_up, 0);
-    p->reopen_backoff_ms = 1000;
-    p->reopen_ms = now_mono_ms() + p->reopen_backoff_ms;
+    backoff(p);
     log_warn("port %s (%s): %s; reopening", p->port->name, p->port->device, why);
     p->port_down_logged = 1;
 }
@@ -244,10 +253,7 @@ static void try_open(struct poller *p)
             log_warn("port %s: cannot open %s: %s; retrying in the background", p->port->name,
                      p->port->device, e.msg);
         p->port_down_logged = 1;
-        p->reopen_ms = now_mono_ms() + p->reopen_backoff_ms;
-        p->reopen_backoff_ms = p->reopen_backoff_ms * 2 > REOPEN_MAX_MS
-                                   ? REOPEN_MAX_MS
-                                   : p->reopen_backoff_ms * 2;
+        backoff(p);
         for (size_t i = 0; i < p->port->npacks; i++)
             age_health(p, i, "port unavailable");
         atomic_store(&p->attempted, 1);
@@ -261,7 +267,6 @@ static void try_open(struct poller *p)
                  p->port->device, config_protocol_name(p->port->protocol), p->port->baud,
                  p->port->npacks, p->port->interval_s);
     p->port_down_logged = 0;
-    p->reopen_backoff_ms = 1000;
     p->bus = bus;
     p->last_answer_mono = now_mono_ms();
     p->silent_polls = 0;
@@ -371,6 +376,7 @@ static void poll_pack(struct poller *p, size_t i)
     if (err == 0) {
         p->silent_polls = 0;
         p->last_answer_mono = now;
+        p->reopen_backoff_ms = 1000;
         ps->last_ok_mono = now;
         /* keep the cadence, but never try to catch up missed rounds */
         ps->due_ms = ps->due_ms + interval > now ? ps->due_ms + interval : now + interval;

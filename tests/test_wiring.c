@@ -1,0 +1,284 @@
+/* test_wiring: `bmsfleet run` (the real binary) on buses as they are wired in the field (issue
+ * 17): through a serial server (socat between a TCP port and the simulator's pty) with the
+ * server going away and coming back (the reconnect, measured), and beside gateways that fail (one
+ * that accepts and never answers, one that drops each connection in the middle of a frame) while
+ * a good port keeps its cadence. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <sqlite3.h>
+
+#include "fixture.h"
+#include "net.h"
+#include "proc.h"
+#include "s42.h"
+#include "sim.h"
+
+#define SEED    "7"
+#define WAIT_MS 30000
+
+static char dir[256];
+static char path_a[300], cfg_path[300], out_path[300], err_path[300], db_path[300];
+static pid_t sim_pid, socat_pid, daemon_pid;
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/bmsfleet-test-wiring-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(path_a, sizeof path_a, "%s/bus-a", dir);
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
+    snprintf(out_path, sizeof out_path, "%s/out.jsonl", dir);
+    snprintf(err_path, sizeof err_path, "%s/err.log", dir);
+    snprintf(db_path, sizeof db_path, "%s/history.db", dir);
+    return 0;
+}
+
+static int stop_all(void **state)
+{
+    (void)state;
+    if (daemon_pid > 0)
+        proc_stop(daemon_pid);
+    net_stop(socat_pid);
+    if (sim_pid > 0)
+        proc_stop(sim_pid);
+    daemon_pid = socat_pid = sim_pid = 0;
+    const char *files[] = {path_a, cfg_path, out_path, err_path, db_path};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        unlink(files[i]);
+    char side[320];
+    snprintf(side, sizeof side, "%s-wal", db_path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", db_path);
+    unlink(side);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    stop_all(state);
+    rmdir(dir);
+    return 0;
+}
+
+static void expect_in_log(const char *path, const char *needle, int times)
+{
+    if (proc_wait_for(path, needle, times, WAIT_MS) == 0)
+        return;
+    char *t = proc_slurp(path);
+    print_error("expected %d × '%s' in %s:\n%s\n", times, needle, path, t ? t : "(missing)");
+    free(t);
+    fail();
+}
+
+static void start_sim(const char *proto, const char *addrs)
+{
+    const char *extra[] = {"--protocol", proto, "--addresses", addrs, "--seed", SEED,
+                           "--time-scale", "0", "--baud", "115200", "--turnaround", "2", NULL};
+    unlink(path_a);
+    sim_pid = proc_start_sim(BMSFLEET_BIN, path_a, extra);
+    assert_true(sim_pid > 0);
+}
+
+static void write_config(const char *ports)
+{
+    FILE *f = fopen(cfg_path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "node:\n  id: wiring\nlog:\n  level: info\nports:\n%s"
+            "storage:\n  path: %s\n  commit_interval_s: 1\n",
+            ports, db_path);
+    fclose(f);
+}
+
+static void start_daemon(void)
+{
+    char *argv[] = {(char *)BMSFLEET_BIN, "run", "-c", cfg_path, "--stdout", NULL};
+    daemon_pid = proc_spawn(argv, out_path, err_path);
+    assert_true(daemon_pid > 0);
+}
+
+/* The samples of the pack in the daemon's output (its lines without an "event"). */
+static int samples_of(const char *pack)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"pack\":\"%s\"", pack);
+    char *t = proc_slurp(out_path);
+    int n = 0;
+    for (char *line = t ? strtok(t, "\n") : NULL; line; line = strtok(NULL, "\n"))
+        n += strstr(line, needle) != NULL && strstr(line, "\"event\"") == NULL;
+    free(t);
+    return n;
+}
+
+static int wait_samples(const char *pack, int n, int timeout_ms)
+{
+    long long end = net_now_ms() + timeout_ms;
+    while (samples_of(pack) < n) {
+        if (net_now_ms() > end)
+            return -ETIMEDOUT;
+        usleep(20000);
+    }
+    return 0;
+}
+
+static int stored(const char *pack, int32_t voltage_mv, int *with_voltage)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*), sum(s.voltage_mv = ?2) FROM samples s"
+                                        " JOIN packs p ON p.id = s.pack WHERE p.pack_id = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, pack, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, voltage_mv);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    *with_voltage = sqlite3_column_int(st, 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* ---------------- a serial server that goes away and comes back ---------------- */
+
+static void test_tcp_reconnect(void **state)
+{
+    (void)state;
+    start_sim("pace", "1-2");
+    int port = net_free_port();
+    socat_pid = net_start_socat(port, path_a, 0); /* one connection, as many servers take */
+    char ports[1024];
+    snprintf(ports, sizeof ports,
+             "  - name: net\n"
+             "    device: tcp://127.0.0.1:%d\n"
+             "    protocol: pace\n"
+             "    baud: 115200\n"
+             "    timeout_ms: 300\n"
+             "    gap_ms: 5\n"
+             "    interval_s: 1\n"
+             "    connect_timeout_ms: 500\n"
+             "    packs:\n"
+             "      - { address: 1, id: n1 }\n"
+             "      - { address: 2, id: n2 }\n",
+             port);
+    write_config(ports);
+    start_daemon();
+    expect_in_log(err_path, "tcp://127.0.0.1", 1);
+    assert_int_equal(wait_samples("n2", 3, WAIT_MS), 0);
+
+    /* the server ends (its connection with it) */
+    long long t_kill = net_now_ms();
+    net_stop(socat_pid);
+    socat_pid = 0;
+    expect_in_log(err_path, "the serial server closed the connection; reopening", 1);
+    long long t_seen = net_now_ms();
+    usleep(1500000); /* down for 1.5 s: at least one refused reconnect */
+    int before = samples_of("n1");
+    long long t_back = net_now_ms();
+    socat_pid = net_start_socat(port, path_a, 0);
+    expect_in_log(err_path, "is open again; polling resumes", 1);
+    long long t_open = net_now_ms();
+    assert_int_equal(wait_samples("n1", before + 1, WAIT_MS), 0);
+    long long t_sample = net_now_ms();
+    print_message("serial server: drop seen after %lld ms; back up -> reconnected in %lld ms, "
+                  "first sample after %lld ms\n",
+                  t_seen - t_kill, t_open - t_back, t_sample - t_back);
+    /* the backoff after one failed reconnect is 2 s: never longer than that, plus slack */
+    assert_true(t_open - t_back < 4000);
+    assert_int_equal(wait_samples("n2", samples_of("n2") + 2, WAIT_MS), 0);
+    assert_int_equal(proc_stop(daemon_pid), 0);
+    daemon_pid = 0;
+
+    /* one drop, told once: the refused reconnects in between are not logged one by one */
+    char *err = proc_slurp(err_path);
+    int drops = proc_count(err, "; reopening");
+    free(err);
+    assert_int_equal(drops, 1);
+    for (int k = 1; k <= 2; k++) {
+        char id[4];
+        snprintf(id, sizeof id, "n%d", k);
+        struct sample want;
+        int with_voltage;
+        fixture_wire_sample("pace", 7, (uint8_t)k, &want);
+        int n = stored(id, want.voltage_mv, &with_voltage);
+        assert_true(n >= 5);
+        assert_int_equal(n, samples_of(id)); /* every sample printed is in the history */
+        assert_int_equal(with_voltage, n);
+    }
+}
+
+/* ---------------- gateways that fail, beside a good port ---------------- */
+
+static void test_dead_gateways(void **state)
+{
+    (void)state;
+    start_sim("daren", "1");
+    struct net_fake silent, dropper;
+    net_fake_start(&silent, NULL, 0);
+    static const char half[] = "~22014A00A0C6000110";
+    net_fake_start(&dropper, half, sizeof half - 1);
+    char ports[2048];
+    snprintf(ports, sizeof ports,
+             "  - name: good\n"
+             "    device: %s\n"
+             "    baud: 115200\n"
+             "    timeout_ms: 300\n"
+             "    gap_ms: 5\n"
+             "    interval_s: 1\n"
+             "    packs: [{ address: 1, id: g1 }]\n"
+             "  - name: silent\n"
+             "    device: tcp://127.0.0.1:%d\n"
+             "    baud: 115200\n"
+             "    timeout_ms: 300\n"
+             "    interval_s: 1\n"
+             "    packs: [{ address: 1, id: s1 }, { address: 2, id: s2 }]\n"
+             "  - name: dropper\n"
+             "    device: tcp://127.0.0.1:%d\n"
+             "    baud: 115200\n"
+             "    timeout_ms: 300\n"
+             "    interval_s: 1\n"
+             "    packs: [{ address: 1, id: d1 }]\n",
+             path_a, silent.port, dropper.port);
+    write_config(ports);
+    long long t0 = net_now_ms();
+    start_daemon();
+    expect_in_log(err_path, "pack s1 (address 1 on silent): communication lost", 1);
+    expect_in_log(err_path, "no pack answered through it", 1);
+    expect_in_log(err_path, "port dropper (tcp://127.0.0.1", 2);
+    long long took = net_now_ms() - t0;
+    assert_int_equal(proc_stop(daemon_pid), 0);
+    daemon_pid = 0;
+    net_fake_stop(&silent);
+    net_fake_stop(&dropper);
+    assert_true(silent.accepted >= 2); /* connected again after the silence */
+    /* the good port polled at its cadence all along: about one sample a second */
+    int good = samples_of("g1");
+    print_message("good port: %d samples in %lld ms beside the dead gateways; dropper "
+                  "accepted %d connections, silent %d\n",
+                  good, took, dropper.accepted, silent.accepted);
+    assert_true(good >= (int)(took / 1000) - 2);
+    char *err = proc_slurp(err_path);
+    assert_non_null(strstr(err, "the serial server closed the connection"));
+    assert_null(strstr(err, "pack g1 (address 1 on good): communication lost"));
+    /* the dropper backs off: its reconnects grow apart (1, 2, 4 s ...), not one a second */
+    assert_true(dropper.accepted <= 2 + (int)(took / 2000));
+    free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_tcp_reconnect, stop_all),
+        cmocka_unit_test_teardown(test_dead_gateways, stop_all),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
