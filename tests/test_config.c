@@ -638,6 +638,26 @@ static const struct bad bad_configs[] = {
     {"ports:\n  - name: " X16 X16 X16 "xxxxxxxxxxxxxx\n    device: /dev/ttyUSB0\n" PACK1,
      "test.yaml:4:13: pack id '" X16 X16 X16 "xxxxxxxxxxxxxx-1' (port name and address) is longer "
      "than 63 characters: give the pack an id"},
+    /* wiring (issue 17): what the device names against the keys that fit it */
+    {"ports:\n  - device: tcp://gw\n" PACK1,
+     "test.yaml:2:13: tcp://gw has no port: write tcp://HOST:PORT (the serial server's TCP port)"},
+    {"ports:\n  - device: tcp://gw:0\n" PACK1,
+     "test.yaml:2:13: tcp://gw:0: the port must be a number from 1 to 65535"},
+    {"ports:\n  - device: telnet://gw:23\n" PACK1,
+     "test.yaml:2:13: 'telnet' is not a device scheme bmsfleet knows: tcp://HOST:PORT (a serial "
+     "server in raw TCP mode) or modbus-tcp://HOST[:PORT] (a Modbus TCP gateway)"},
+    {"ports:\n  - device: tcp://gw:4196\n    rs485: true\n" PACK1,
+     "test.yaml:3:12: rs485 is the kernel mode of a local adapter: the serial server behind "
+     "tcp://gw:4196 drives its own transceiver (leave rs485 out)"},
+    {"ports:\n  - device: modbus-tcp://gw\n    protocol: pace\n" PACK1,
+     "test.yaml:3:15: modbus-tcp:// is a Modbus TCP gateway: it needs protocol modbus (a serial "
+     "server that passes the bus bytes through is tcp://HOST:PORT)"},
+    {"ports:\n  - device: modbus-tcp://gw\n    protocol: modbus\n    mode: listen\n" PACK1,
+     "test.yaml:4:11: mode listen reads the bus bytes: a Modbus TCP gateway only answers its own "
+     "client (use tcp://HOST:PORT in the server's transparent mode)"},
+    {PORT "    mode: sniff\n" PACK1, "test.yaml:4:11: mode must be poll or listen, not 'sniff'"},
+    {"ports:\n  - device: tcp://gw:4196\n    connect_timeout_ms: 50\n" PACK1,
+     "test.yaml:3:25: connect_timeout_ms must be an integer from 100 to 60000, not '50'"},
     /* several at once, in file order */
     {PORT "    baud: 9601\n    timout_ms: 5\n    packs:\n      - { address: 1, id: p1 }\n"
           "      - { address: 1, id: p2 }\n",
@@ -664,6 +684,33 @@ static void expect_errors(const char *yaml, const char *want)
     assert_int_equal(rc, -EINVAL);
     assert_ptr_equal(c, (struct config *)&c);
     free(e);
+}
+
+/* The network devices load, with their defaults; connect_timeout_ms on a tty is a warning. */
+static void test_wiring_keys(void **state)
+{
+    (void)state;
+    struct config *c = NULL;
+    assert_int_equal(config_load_string("w.yaml",
+                                        "ports:\n"
+                                        "  - device: tcp://10.0.0.7:4196\n" PACK1
+                                        "  - device: modbus-tcp://[fd00::2]\n"
+                                        "    protocol: modbus\n"
+                                        "    connect_timeout_ms: 800\n" PACK1
+                                        "  - device: /dev/ttyUSB0\n"
+                                        "    mode: listen\n"
+                                        "    connect_timeout_ms: 800\n" PACK1,
+                                        &c, NULL),
+                     0);
+    assert_int_equal(c->ports[0].connect_timeout_ms, 3000);
+    assert_int_equal(c->ports[0].mode, CONFIG_MODE_POLL);
+    assert_int_equal(c->ports[1].connect_timeout_ms, 800);
+    assert_int_equal(c->ports[2].mode, CONFIG_MODE_LISTEN);
+    assert_int_equal(c->nwarnings, 1);
+    assert_string_equal(c->warnings[0],
+                        "w.yaml:10:25: warning: connect_timeout_ms applies to tcp:// and "
+                        "modbus-tcp:// devices only; /dev/ttyUSB0 is a serial device");
+    config_free(c);
 }
 
 static void test_bad_configs(void **state)
@@ -1289,6 +1336,7 @@ int main(void)
         cmocka_unit_test_setup(test_password_file_mode, clear_env),
         cmocka_unit_test_setup(test_password_file_not_regular, clear_env),
         cmocka_unit_test_setup(test_bad_configs, clear_env),
+        cmocka_unit_test_setup(test_wiring_keys, clear_env),
         cmocka_unit_test_setup(test_three_errors_counted, clear_env),
         cmocka_unit_test_setup(test_limits, clear_env),
         cmocka_unit_test_setup(test_file_errors, clear_env),

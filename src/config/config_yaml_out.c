@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "config_internal.h"
+#include "endpoint.h"
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -146,7 +147,8 @@ static void write_ports(FILE *f, const struct config *c)
         kv_bool(f, "    ", "rs485", p->rs485);
         kv_int(f, "    ", "rs485_delay_before_us", p->rs485_delay_before_us);
         kv_int(f, "    ", "rs485_delay_after_us", p->rs485_delay_after_us);
-        kv_int(f, "    ", "connect_timeout_ms", p->connect_timeout_ms);
+        if (endpoint_is_network(p->device)) /* a serial device would get a warning */
+            kv_int(f, "    ", "connect_timeout_ms", p->connect_timeout_ms);
         kv_str(f, "    ", "mode", p->mode == CONFIG_MODE_LISTEN ? "listen" : "poll");
         fputs("    packs:\n", f);
         for (size_t j = 0; j < p->npacks; j++) {
