@@ -34,6 +34,8 @@ struct serial_stats {
     uint64_t discarded;     /* bytes dropped while resynchronising (noise, partial frames) */
     uint64_t overflows;     /* frames longer than the caller's buffer */
     uint64_t flushed;       /* stale bytes found and dropped before a request */
+    uint64_t rx_bytes;      /* bytes read for frames and by listening (flushed: above) */
+    uint64_t tx_bytes;      /* every byte written to it (0 on a port that only listens) */
 };
 
 struct serial_port;
@@ -44,6 +46,9 @@ struct serial_port;
  * not a byte stream: -EPROTONOSUPPORT. */
 int serial_open(const char *path, const struct serial_opts *o, struct serial_port **out);
 void serial_close(struct serial_port *p);
+/* "<path>: <why>" for a failed serial_open (a network device's with its connect timeout). */
+void serial_describe_open(const char *path, const struct serial_opts *o, int err, char *buf,
+                          size_t cap);
 
 int serial_fd(const struct serial_port *p);
 /* 1 when the port is a TCP connection to a serial server. */
@@ -72,6 +77,11 @@ int serial_write(struct serial_port *p, const void *buf, size_t n);
  * On error the contents of buf are unspecified. */
 int serial_read_frame(struct serial_port *p, char start, char end, char *buf, size_t cap,
                       int timeout_ms);
+
+/* Whatever the line delivers, as it comes (listening, see listener.h): the bytes already read
+ * past a frame first, else one read once something arrives before timeout_ms. Returns the
+ * bytes put in buf, 0 when the line stayed silent, or -errno as serial_read_frame. */
+int serial_read_some(struct serial_port *p, void *buf, size_t cap, int timeout_ms);
 
 /* One request/response exchange: waits out the inter-frame gap, flushes stale input, writes
  * req, reads a frame ('~' .. '\r') within the port's timeout. */

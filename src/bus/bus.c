@@ -15,7 +15,6 @@
 
 #include "endpoint.h"
 #include "mbpack.h"
-#include "tcp.h"
 
 struct bus {
     const struct s42_variant *variant; /* NULL: Modbus */
@@ -60,13 +59,7 @@ int bus_open(const char *device, const char *protocol, const struct serial_opts 
         if (err) {
             e->status = DRIVER_PORT;
             e->err = err;
-            if (endpoint_is_network(device) && err != -EPROTONOSUPPORT)
-                tcp_describe_open(device, err,
-                                  o && o->connect_timeout_ms > 0 ? o->connect_timeout_ms
-                                                                 : TCP_CONNECT_TIMEOUT_MS,
-                                  e->msg, sizeof e->msg);
-            else
-                snprintf(e->msg, sizeof e->msg, "%s: %s", device, serial_strerror(err));
+            serial_describe_open(device, o, err, e->msg, sizeof e->msg);
         }
     }
     if (err) {

@@ -22,6 +22,7 @@
 #include <linux/serial.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -255,6 +256,18 @@ fail:
     return r;
 }
 
+void serial_describe_open(const char *path, const struct serial_opts *o, int err, char *buf,
+                          size_t cap)
+{
+    if (endpoint_is_network(path) && err != -EPROTONOSUPPORT)
+        tcp_describe_open(path, err,
+                          o && o->connect_timeout_ms > 0 ? o->connect_timeout_ms
+                                                         : TCP_CONNECT_TIMEOUT_MS,
+                          buf, cap);
+    else
+        snprintf(buf, cap, "%s: %s", path, serial_strerror(err));
+}
+
 void serial_close(struct serial_port *p)
 {
     if (!p)
@@ -340,6 +353,7 @@ int serial_write(struct serial_port *p, const void *buf, size_t n)
                             : write(p->fd, b + done, n - done);
         if (k >= 0) {
             done += (size_t)k;
+            p->stats.tx_bytes += (uint64_t)k;
             continue;
         }
         if (errno == EINTR)
@@ -379,6 +393,7 @@ static int fill_rx(struct serial_port *p, int64_t deadline_ns)
             return ev;
         ssize_t k = read(p->fd, p->rx, sizeof p->rx);
         if (k > 0) {
+            p->stats.rx_bytes += (uint64_t)k;
             p->rx_off = 0;
             p->rx_len = (size_t)k;
             return (int)k;
@@ -444,6 +459,21 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
         return -EMSGSIZE;
     p->stats.timeouts++;
     return -ETIMEDOUT;
+}
+
+int serial_read_some(struct serial_port *p, void *buf, size_t cap, int timeout_ms)
+{
+    if (!buf || cap == 0 || timeout_ms < 0)
+        return -EINVAL;
+    if (p->rx_off == p->rx_len) {
+        int r = fill_rx(p, now_mono_ns() + (int64_t)timeout_ms * 1000000);
+        if (r <= 0)
+            return r;
+    }
+    size_t n = p->rx_len - p->rx_off < cap ? p->rx_len - p->rx_off : cap;
+    memcpy(buf, p->rx + p->rx_off, n);
+    p->rx_off += n;
+    return (int)n;
 }
 
 int serial_transact(struct serial_port *p, const char *req, size_t req_len, char *resp, size_t cap)

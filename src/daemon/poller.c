@@ -14,6 +14,7 @@
  * slot is held by a connection that died) that only a new connection clears. */
 #include "now.h"
 #include "poller.h"
+#include "poller_internal.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -29,7 +30,6 @@
 #include "progress.h"
 #include "serial.h"
 
-#define OFFLINE_INTERVALS 3
 #define SILENT_POLLS_PER_PACK 3
 #define REOPEN_MAX_MS 60000
 /* The most exchanges one loop turn makes: 0x42, 0x44 and the identity commands of a pack. */
@@ -38,42 +38,6 @@
 #define TURN_FRAME_BYTES 600
 /* Slack on top: the one-second wait slices, scheduling, a slow USB adapter. */
 #define TURN_MARGIN_MS 5000
-
-struct pack_state {
-    const struct config_pack *cfg;
-    int64_t due_ms;       /* monotonic */
-    int64_t last_ok_mono; /* monotonic time of the last good sample, 0 = never */
-    int64_t last_poll_ms; /* duration of the last poll */
-    int identified, identify_tries;
-    struct driver_alarms alarms; /* whether the pack answers 0x44, kept across port reopens */
-    struct pack_stats st;
-};
-
-struct poller {
-    const struct config *cfg;
-    const struct config_port *port;
-    size_t port_idx;
-    struct poller_sinks sinks;
-    _Atomic uint64_t *seq;
-    int cancel_fd;
-    pthread_t thread;
-    int joined;
-    pthread_mutex_t lock; /* guards packs[].st for readers in other threads */
-    struct bus *bus;
-    int64_t started_mono;    /* when the thread started */
-    int64_t reopen_ms;       /* monotonic time of the next open attempt */
-    int reopen_backoff_ms;
-    int port_down_logged;
-    int slow_warned;
-    int64_t last_answer_mono; /* since the open: the last poll any pack answered (even badly) */
-    uint64_t silent_polls;    /* polls in a row that timed out, since then */
-    uint64_t silent_reconnects;
-    struct progress progress;
-    _Atomic int attempted; /* the port was opened once, or its first open failed (retrying) */
-    _Atomic int port_up;
-    _Atomic int test_hang; /* poller_test_hang() */
-    struct pack_state packs[CONFIG_MAX_PACKS_PER_PORT];
-};
 
 unsigned poller_backoff_factor(uint32_t failures)
 {
@@ -86,7 +50,7 @@ unsigned poller_backoff_factor(uint32_t failures)
 
 /* Waits until the monotonic time `until` or until shutdown; returns 1 on shutdown. Waiting
  * is progress: each slice of at most a second counts as a turn. */
-static int wait_until(struct poller *p, int64_t until)
+int poller_wait_until(struct poller *p, int64_t until)
 {
     for (;;) {
         int64_t now = now_mono_ms();
@@ -101,7 +65,7 @@ static int wait_until(struct poller *p, int64_t until)
     }
 }
 
-static int stopping(const struct poller *p)
+int poller_stopping(const struct poller *p)
 {
     struct pollfd pfd = {.fd = p->cancel_fd, .events = POLLIN};
     return poll(&pfd, 1, 0) > 0;
@@ -153,7 +117,7 @@ static void set_health(struct poller *p, size_t i, enum pack_health h, const cha
 }
 
 /* Offline when no good sample for OFFLINE_INTERVALS intervals (or never, after as many tries). */
-static void age_health(struct poller *p, size_t i, const char *why)
+void poller_age_health(struct poller *p, size_t i, const char *why)
 {
     struct pack_state *ps = &p->packs[i];
     int64_t limit = (int64_t)p->port->interval_s * 1000 * OFFLINE_INTERVALS;
@@ -221,57 +185,72 @@ static void backoff(struct poller *p)
         p->reopen_backoff_ms * 2 > REOPEN_MAX_MS ? REOPEN_MAX_MS : p->reopen_backoff_ms * 2;
 }
 
-static void close_port(struct poller *p, const char *why)
+void poller_close_port(struct poller *p, const char *why)
 {
     bus_close(p->bus);
     p->bus = NULL;
+    listener_close(p->lis);
+    p->lis = NULL;
     atomic_store(&p->port_up, 0);
     backoff(p);
     log_warn("port %s (%s): %s; reopening", p->port->name, p->port->device, why);
     p->port_down_logged = 1;
 }
 
+void poller_serial_opts(const struct poller *p, struct serial_opts *so)
+{
+    serial_opts_default(so);
+    so->baud = p->port->baud;
+    so->timeout_ms = p->port->timeout_ms;
+    so->gap_ms = p->port->gap_ms;
+    so->rs485 = p->port->rs485;
+    so->rs485_delay_before_us = p->port->rs485_delay_before_us;
+    so->rs485_delay_after_us = p->port->rs485_delay_after_us;
+    so->connect_timeout_ms = p->port->connect_timeout_ms;
+    so->cancel_fd = p->cancel_fd; /* a connect to a serial server ends at once on a stop */
+}
+
+void poller_opened(struct poller *p, int err, const char *msg, const char *what)
+{
+    if (err) {
+        if (!p->port_down_logged)
+            log_warn("port %s: cannot open %s: %s; retrying in the background", p->port->name,
+                     p->port->device, msg);
+        p->port_down_logged = 1;
+        backoff(p);
+        for (size_t i = 0; i < p->port->npacks; i++)
+            poller_age_health(p, i, "port unavailable");
+        atomic_store(&p->attempted, 1);
+        return;
+    }
+    if (p->port_down_logged)
+        log_info("port %s: %s is open again; %s resumes", p->port->name, p->port->device, what);
+    else
+        log_info("port %s: %s open, %s at %d baud, %zu pack(s) %s %d s", p->port->name,
+                 p->port->device, config_protocol_name(p->port->protocol), p->port->baud,
+                 p->port->npacks, strcmp(what, "polling") == 0 ? "every" : "heard, expected every",
+                 p->port->interval_s);
+    p->port_down_logged = 0;
+    p->last_answer_mono = now_mono_ms();
+    p->silent_polls = 0;
+    atomic_store(&p->port_up, 1);
+    atomic_store(&p->attempted, 1);
+}
+
 static void try_open(struct poller *p)
 {
     struct serial_opts so;
-    serial_opts_default(&so);
-    so.baud = p->port->baud;
-    so.timeout_ms = p->port->timeout_ms;
-    so.gap_ms = p->port->gap_ms;
-    so.rs485 = p->port->rs485;
-    so.rs485_delay_before_us = p->port->rs485_delay_before_us;
-    so.rs485_delay_after_us = p->port->rs485_delay_after_us;
-    so.connect_timeout_ms = p->port->connect_timeout_ms;
-    so.cancel_fd = p->cancel_fd; /* a connect to a serial server ends at once on a stop */
+    poller_serial_opts(p, &so);
     struct bus *bus;
     struct driver_error e;
     int err = bus_open(p->port->device, config_protocol_name(p->port->protocol), &so, &bus, &e);
     if (err == -ECANCELED)
         return; /* stopping */
-    if (err) {
-        if (!p->port_down_logged)
-            log_warn("port %s: cannot open %s: %s; retrying in the background", p->port->name,
-                     p->port->device, e.msg);
-        p->port_down_logged = 1;
-        backoff(p);
-        for (size_t i = 0; i < p->port->npacks; i++)
-            age_health(p, i, "port unavailable");
-        atomic_store(&p->attempted, 1);
+    poller_opened(p, err, e.msg, "polling");
+    if (err)
         return;
-    }
     bus_set_cancel_fd(bus, p->cancel_fd);
-    if (p->port_down_logged)
-        log_info("port %s: %s is open again; polling resumes", p->port->name, p->port->device);
-    else
-        log_info("port %s: %s open, %s at %d baud, %zu pack(s) every %d s", p->port->name,
-                 p->port->device, config_protocol_name(p->port->protocol), p->port->baud,
-                 p->port->npacks, p->port->interval_s);
-    p->port_down_logged = 0;
     p->bus = bus;
-    p->last_answer_mono = now_mono_ms();
-    p->silent_polls = 0;
-    atomic_store(&p->port_up, 1);
-    atomic_store(&p->attempted, 1);
     int64_t now = now_mono_ms();
     for (size_t i = 0; i < p->port->npacks; i++) {
         p->packs[i].due_ms = now;
@@ -300,7 +279,7 @@ static void check_silent_server(struct poller *p, const struct driver_error *e, 
              "(%llu polls; reconnect %llu)",
              (long long)((now - p->last_answer_mono) / 1000), (unsigned long long)p->silent_polls,
              (unsigned long long)p->silent_reconnects);
-    close_port(p, why);
+    poller_close_port(p, why);
 }
 
 /* Warns once when the packs of this port take longer per round than the interval. */
@@ -345,6 +324,42 @@ static void log_alarm_support(const struct poller *p, size_t i)
              ps->cfg->id, ps->cfg->address, p->port->name, al->why, every);
 }
 
+uint32_t poller_count(struct poller *p, size_t i, int err, const struct driver_error *e)
+{
+    struct pack_state *ps = &p->packs[i];
+    pthread_mutex_lock(&p->lock);
+    ps->st.polls++;
+    ps->st.alarm_failures = ps->alarms.failures;
+    ps->st.alarms_unsupported = ps->alarms.unsupported;
+    if (err == 0) {
+        ps->st.ok++;
+        ps->st.consecutive_failures = 0;
+        ps->st.last_ok_ms = now_wall_ms();
+    } else {
+        count_error(&ps->st, e);
+        ps->st.consecutive_failures++;
+        snprintf(ps->st.last_error, sizeof ps->st.last_error, "%s", e->msg);
+    }
+    uint32_t failures = ps->st.consecutive_failures;
+    pthread_mutex_unlock(&p->lock);
+    return failures;
+}
+
+void poller_deliver(struct poller *p, size_t i, struct reading *r, int64_t now)
+{
+    struct pack_state *ps = &p->packs[i];
+    ps->last_ok_mono = now;
+    r->kind = READING_SAMPLE;
+    r->ts_ms = ps->st.last_ok_ms;
+    r->port_idx = (uint16_t)p->port_idx;
+    r->pack_idx = (uint16_t)i;
+    snprintf(r->pack_id, sizeof r->pack_id, "%s", ps->cfg->id);
+    r->health = PACK_ONLINE;
+    r->detail[0] = '\0';
+    set_health(p, i, PACK_ONLINE, NULL);
+    push(p, r);
+}
+
 static void poll_pack(struct poller *p, size_t i)
 {
     struct pack_state *ps = &p->packs[i];
@@ -356,47 +371,24 @@ static void poll_pack(struct poller *p, size_t i)
     if (err && e.err == -ECANCELED)
         return; /* shutting down: not a failure of the pack */
     ps->last_poll_ms = now - start;
-    pthread_mutex_lock(&p->lock);
-    ps->st.polls++;
-    ps->st.alarm_failures = ps->alarms.failures;
-    ps->st.alarms_unsupported = ps->alarms.unsupported;
-    if (err == 0) {
-        ps->st.ok++;
-        ps->st.consecutive_failures = 0;
-        ps->st.last_ok_ms = now_wall_ms();
-    } else {
-        count_error(&ps->st, &e);
-        ps->st.consecutive_failures++;
-        snprintf(ps->st.last_error, sizeof ps->st.last_error, "%s", e.msg);
-    }
-    uint32_t failures = ps->st.consecutive_failures;
-    pthread_mutex_unlock(&p->lock);
+    uint32_t failures = poller_count(p, i, err, &e);
 
     int64_t interval = (int64_t)p->port->interval_s * 1000;
     if (err == 0) {
         p->silent_polls = 0;
         p->last_answer_mono = now;
         p->reopen_backoff_ms = 1000;
-        ps->last_ok_mono = now;
         /* keep the cadence, but never try to catch up missed rounds */
         ps->due_ms = ps->due_ms + interval > now ? ps->due_ms + interval : now + interval;
-        r.kind = READING_SAMPLE;
-        r.ts_ms = ps->st.last_ok_ms;
-        r.port_idx = (uint16_t)p->port_idx;
-        r.pack_idx = (uint16_t)i;
-        snprintf(r.pack_id, sizeof r.pack_id, "%s", ps->cfg->id);
-        r.health = PACK_ONLINE;
-        r.detail[0] = '\0';
-        set_health(p, i, PACK_ONLINE, NULL);
-        push(p, &r);
+        poller_deliver(p, i, &r, now);
         log_alarm_support(p, i);
         identify(p, i);
     } else {
         log_debug("pack %s: %s", ps->cfg->id, e.msg);
         ps->due_ms = now + interval * poller_backoff_factor(failures);
-        age_health(p, i, e.msg);
+        poller_age_health(p, i, e.msg);
         if (e.status == DRIVER_PORT)
-            close_port(p, e.msg);
+            poller_close_port(p, e.msg);
         else
             check_silent_server(p, &e, now);
     }
@@ -425,14 +417,18 @@ static int polled_once(const struct poller *p)
 static void *poller_main(void *arg)
 {
     struct poller *p = arg;
-    while (!stopping(p)) {
+    if (p->port->mode == CONFIG_MODE_LISTEN) {
+        poller_listen_main(p);
+        return NULL;
+    }
+    while (!poller_stopping(p)) {
         progress_beat(&p->progress, now_mono_ms());
         if (atomic_load(&p->test_hang) && polled_once(p)) {
             hang_for_test(p);
             break;
         }
         if (p->bus == NULL) {
-            if (wait_until(p, p->reopen_ms))
+            if (poller_wait_until(p, p->reopen_ms))
                 break;
             try_open(p);
             continue;
@@ -442,7 +438,7 @@ static void *poller_main(void *arg)
             if (p->packs[i].due_ms < p->packs[next].due_ms)
                 next = i;
         }
-        if (wait_until(p, p->packs[next].due_ms))
+        if (poller_wait_until(p, p->packs[next].due_ms))
             break;
         poll_pack(p, next);
     }
