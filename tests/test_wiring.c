@@ -2,7 +2,9 @@
  * 17): through a serial server (socat between a TCP port and the simulator's pty) with the
  * server going away and coming back (the reconnect, measured), and beside gateways that fail (one
  * that accepts and never answers, one that drops each connection in the middle of a frame) while
- * a good port keeps its cadence. */
+ * a good port keeps its cadence; and in listen mode beside the simulator as the bus master
+ * (Service 42 and Modbus RTU): every answer it exchanged is stored, nothing is written to the
+ * line, and the packs go offline once the master stops. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +14,10 @@
 #include <math.h>
 #include <sqlite3.h>
 
+#include <pthread.h>
+
 #include "fixture.h"
+#include "mbsim.h"
 #include "net.h"
 #include "proc.h"
 #include "s42.h"
@@ -273,11 +278,158 @@ static void test_dead_gateways(void **state)
     free(err);
 }
 
+/* ---------------- listen mode: the simulator is the master ---------------- */
+
+struct master {
+    struct sim *sim;
+    struct mbsim *mb;
+    pthread_t thread;
+    volatile int stop;
+    int rc;
+};
+
+static void *run_master(void *arg)
+{
+    struct master *m = arg;
+    m->rc = m->sim ? sim_run(m->sim, &m->stop) : mbsim_run(m->mb, &m->stop);
+    return NULL;
+}
+
+static uint64_t answers_of(const struct master *m, uint8_t adr)
+{
+    return m->sim ? sim_valued_answers(m->sim, adr, S42_CID2_ANALOG)
+                  : mbsim_valued_answers(m->mb, adr);
+}
+
+/* The stored samples of pack id whose alarm flags are unknown (NULL). */
+static int flags_unknown(const char *pack)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM v_samples v JOIN samples s ON"
+                                        " s.id = v.id JOIN packs p ON p.id = s.pack WHERE"
+                                        " p.pack_id = ?1 AND v.alarms IS NULL",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, pack, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+#define ROUNDS 6
+
+/* The simulator polls packs 1..3 for ROUNDS rounds; the daemon listens for packs 1 and 2 (3 is
+ * heard, not configured). */
+static void listen_to_master(const char *proto)
+{
+    int modbus = strcmp(proto, "modbus") == 0;
+    struct master m;
+    memset(&m, 0, sizeof m);
+    struct sim_opts o;
+    sim_opts_default(&o);
+    o.variant = modbus ? NULL : s42_variant_find(proto);
+    o.naddresses = (size_t)sim_parse_addresses("1-3", o.addresses, SIM_MAX_PACKS);
+    o.seed = 7;
+    o.baud = 115200;
+    o.turnaround_ms = 5;
+    o.time_scale = 0;
+    o.master_ms = 400;
+    o.master_rounds = ROUNDS;
+    if (modbus)
+        assert_int_equal(mbsim_new(&o, &m.mb), 0);
+    else
+        assert_int_equal(sim_new(&o, &m.sim), 0);
+    char ports[1024];
+    snprintf(ports, sizeof ports,
+             "  - name: heard\n"
+             "    device: %s\n"
+             "    protocol: %s\n"
+             "    mode: listen\n"
+             "    baud: 115200\n"
+             "    timeout_ms: 300\n"
+             "    interval_s: 1\n"
+             "    packs:\n"
+             "      - { address: 1, id: h1 }\n"
+             "      - { address: 2, id: h2 }\n",
+             m.sim ? sim_slave_path(m.sim) : mbsim_slave_path(m.mb), proto);
+    write_config(ports);
+    start_daemon();
+    expect_in_log(err_path, "pack(s) heard, expected every 1 s", 1);
+    assert_int_equal(pthread_create(&m.thread, NULL, run_master, &m), 0);
+    long long end = net_now_ms() + WAIT_MS;
+    while (answers_of(&m, 3) < ROUNDS && net_now_ms() < end)
+        usleep(20000);
+    assert_int_equal(answers_of(&m, 3), ROUNDS);
+    expect_in_log(err_path, "another master is polling (first heard: address 1", 1);
+    expect_in_log(err_path, "the master asks address 3, which is not in the configuration", 1);
+    /* the master stopped: silence makes the packs stale, then offline */
+    expect_in_log(err_path, "pack h2 (address 2 on heard): communication lost: not heard on heard", 1);
+    assert_int_equal(proc_stop(daemon_pid), 0);
+    daemon_pid = 0;
+    m.stop = 1;
+    assert_int_equal(pthread_join(m.thread, NULL), 0);
+    assert_int_equal(m.rc, 0);
+
+    /* nothing came from the daemon's end of the line: its log says so too */
+    uint64_t foreign = m.sim ? sim_foreign_bytes(m.sim) : mbsim_foreign_bytes(m.mb);
+    assert_int_equal(foreign, 0);
+    char *err = proc_slurp(err_path);
+    assert_non_null(strstr(err, "; wrote 0 bytes"));
+    /* every request had its answer, every frame was read */
+    assert_non_null(strstr(err, " 0 unanswered, 0 refused, 0 damaged, 0 foreign, 0 unmatched, "
+                                "0 bytes dropped; wrote 0 bytes"));
+    free(err);
+    for (uint8_t k = 1; k <= 2; k++) {
+        char id[4];
+        snprintf(id, sizeof id, "h%u", k);
+        struct sample want;
+        if (modbus)
+            fixture_modbus_sample(7, k, &want);
+        else
+            fixture_wire_sample(proto, 7, k, &want);
+        int with_voltage;
+        int n = stored(id, want.voltage_mv, &with_voltage);
+        print_message("%s listen: %s: %llu answers exchanged, %d stored, %d printed\n", proto, id,
+                      (unsigned long long)answers_of(&m, k), n, samples_of(id));
+        assert_int_equal((uint64_t)n, answers_of(&m, k)); /* every answer it exchanged */
+        assert_int_equal(with_voltage, n);
+        assert_int_equal(samples_of(id), n);
+        if (!modbus && s42_has_command(o.variant, S42_CID2_ALARM) == 2)
+            assert_int_equal(flags_unknown(id), 0); /* each 0x42 got its 0x44 merged */
+    }
+    char *out = proc_slurp(out_path);
+    assert_null(strstr(out, "\"address\":3")); /* heard, not stored */
+    free(out);
+    if (m.sim)
+        sim_free(m.sim);
+    else
+        mbsim_free(m.mb);
+}
+
+static void test_listen_s42(void **state)
+{
+    (void)state;
+    listen_to_master("pace");
+}
+
+static void test_listen_modbus(void **state)
+{
+    (void)state;
+    listen_to_master("modbus");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_tcp_reconnect, stop_all),
         cmocka_unit_test_teardown(test_dead_gateways, stop_all),
+        cmocka_unit_test_teardown(test_listen_s42, stop_all),
+        cmocka_unit_test_teardown(test_listen_modbus, stop_all),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, setup, teardown);
