@@ -325,7 +325,7 @@ static int flags_unknown(const char *pack)
 
 /* The simulator polls packs 1..3 for ROUNDS rounds; the daemon listens for packs 1 and 2 (3 is
  * heard, not configured). */
-static void listen_to_master(const char *proto)
+static void listen_to_master(const char *proto, int over_tcp)
 {
     int modbus = strcmp(proto, "modbus") == 0;
     struct master m;
@@ -344,6 +344,14 @@ static void listen_to_master(const char *proto)
         assert_int_equal(mbsim_new(&o, &m.mb), 0);
     else
         assert_int_equal(sim_new(&o, &m.sim), 0);
+    const char *pty = m.sim ? sim_slave_path(m.sim) : mbsim_slave_path(m.mb);
+    char dev[300];
+    snprintf(dev, sizeof dev, "%s", pty);
+    if (over_tcp) { /* the line through a serial server in transparent mode */
+        int port = net_free_port();
+        socat_pid = net_start_socat(port, pty, 0);
+        snprintf(dev, sizeof dev, "tcp://127.0.0.1:%d", port);
+    }
     char ports[1024];
     snprintf(ports, sizeof ports,
              "  - name: heard\n"
@@ -356,7 +364,7 @@ static void listen_to_master(const char *proto)
              "    packs:\n"
              "      - { address: 1, id: h1 }\n"
              "      - { address: 2, id: h2 }\n",
-             m.sim ? sim_slave_path(m.sim) : mbsim_slave_path(m.mb), proto);
+             dev, proto);
     write_config(ports);
     start_daemon();
     expect_in_log(err_path, "pack(s) heard, expected every 1 s", 1);
@@ -394,7 +402,8 @@ static void listen_to_master(const char *proto)
             fixture_wire_sample(proto, 7, k, &want);
         int with_voltage;
         int n = stored(id, want.voltage_mv, &with_voltage);
-        print_message("%s listen: %s: %llu answers exchanged, %d stored, %d printed\n", proto, id,
+        print_message("%s listen%s: %s: %llu answers exchanged, %d stored, %d printed\n", proto,
+                      over_tcp ? " over tcp" : "", id,
                       (unsigned long long)answers_of(&m, k), n, samples_of(id));
         assert_int_equal((uint64_t)n, answers_of(&m, k)); /* every answer it exchanged */
         assert_int_equal(with_voltage, n);
@@ -414,13 +423,19 @@ static void listen_to_master(const char *proto)
 static void test_listen_s42(void **state)
 {
     (void)state;
-    listen_to_master("pace");
+    listen_to_master("pace", 0);
+}
+
+static void test_listen_over_tcp(void **state)
+{
+    (void)state;
+    listen_to_master("seplos", 1);
 }
 
 static void test_listen_modbus(void **state)
 {
     (void)state;
-    listen_to_master("modbus");
+    listen_to_master("modbus", 0);
 }
 
 int main(void)
@@ -430,6 +445,7 @@ int main(void)
         cmocka_unit_test_teardown(test_dead_gateways, stop_all),
         cmocka_unit_test_teardown(test_listen_s42, stop_all),
         cmocka_unit_test_teardown(test_listen_modbus, stop_all),
+        cmocka_unit_test_teardown(test_listen_over_tcp, stop_all),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, setup, teardown);
