@@ -14,6 +14,7 @@
 #include "sample.h"
 
 #define SIM_MAX_PACKS 32
+#define SIM_RELAY_NO_ALL 2 /* sim_opts.relay */
 
 /* ---- the pack model (pure: time is passed in) ---- */
 
@@ -99,6 +100,12 @@ struct sim_opts {
      * end. master_rounds > 0: that many rounds, then silence. Not with chatter_ms. */
     int master_ms;
     int master_rounds;
+    /* A daisy chain behind its master pack (sim_master.c; PACE and Pylontech): the pack at the
+     * first address answers for the others, a request to it with another pack's address in
+     * INFO is that pack's, INFO FF asks 0x42 of every pack in one answer; the other packs do
+     * not answer requests of their own (reachable only through the master). SIM_RELAY_NO_ALL:
+     * a master that relays but refuses the all-packs request (RTN 04). */
+    int relay;
 };
 
 void sim_opts_default(struct sim_opts *o);

@@ -110,6 +110,47 @@ int bus_poll(struct bus *b, uint8_t adr, struct driver_alarms *al, struct sample
     return driver_poll(b->sp, b->variant, adr, al, now_mono_ms(), out, e);
 }
 
+int bus_can_relay(const struct bus *b)
+{
+    return b->variant != NULL && s42_has_relay(b->variant);
+}
+
+static int no_relay(const struct bus *b, struct driver_error *e)
+{
+    e->status = DRIVER_REFUSED;
+    e->err = -EOPNOTSUPP;
+    snprintf(e->msg, sizeof e->msg, "%s packs cannot be polled through a master pack",
+             b->protocol);
+    return -1;
+}
+
+int bus_poll_via(struct bus *b, uint8_t via, uint8_t adr, struct driver_alarms *al,
+                 struct sample *out, struct driver_error *e)
+{
+    if (via != adr && !bus_can_relay(b))
+        return no_relay(b, e);
+    if (via == adr)
+        return bus_poll(b, adr, al, out, e);
+    return driver_poll_via(b->sp, b->variant, via, adr, al, now_mono_ms(), out, e);
+}
+
+int bus_poll_all(struct bus *b, uint8_t via, struct sample *out, size_t cap, size_t *n,
+                 struct driver_error *e)
+{
+    *n = 0;
+    if (!bus_can_relay(b))
+        return no_relay(b, e);
+    return driver_poll_all(b->sp, b->variant, via, out, cap, n, e);
+}
+
+int bus_poll_alarms(struct bus *b, uint8_t via, uint8_t adr, struct driver_alarms *al,
+                    const struct sample *analog, struct sample *out, struct driver_error *e)
+{
+    if (!bus_can_relay(b))
+        return no_relay(b, e);
+    return driver_poll_alarms(b->sp, b->variant, via, adr, al, now_mono_ms(), analog, out, e);
+}
+
 int bus_identify(struct bus *b, uint8_t adr, struct s42_identity *out, struct driver_error *e)
 {
     if (b->variant == NULL) {

@@ -18,7 +18,7 @@ static void usage(FILE *f)
           "                         [--link PATH] [--baud B] [--seed N] [--cells N]\n"
           "                         [--turnaround MS] [--time-scale X] [--fault SPEC]...\n"
           "                         [--collide ADDR]... [--chatter MS]\n"
-          "                         [--master MS [--rounds N]]\n"
+          "                         [--master MS [--rounds N]] [--relay]\n"
           "Answers as the packs at LIST (1-4, 1,3,7) on a new pseudo-terminal, prints its path,\n"
           "and runs until Ctrl-C. Values drift realistically and are reproducible from --seed.\n"
           "  --link PATH       make PATH a symlink to the pty (removed on exit)\n"
@@ -38,6 +38,9 @@ static void usage(FILE *f)
           "                    where the protocol has it; modbus: the register map), requests\n"
           "                    and answers on the line, for a monitor in listen mode\n"
           "  --rounds N        with --master: stop polling after N rounds (0: never)\n"
+          "  --relay           a daisy chain behind its master pack (pace, pylontech): the\n"
+          "                    first address answers for the others (INFO = their address,\n"
+          "                    FF: every pack's 0x42 in one answer); they answer nobody else\n"
           "exit: 0 stopped by a signal, 1 cannot create the pty or link, 2 usage\n",
           f);
 }
@@ -80,6 +83,7 @@ int cmd_simulate(int argc, char **argv)
         {"fault", required_argument, NULL, 'f'},     {"collide", required_argument, NULL, 'C'},
         {"chatter", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
         {"master", required_argument, NULL, 'M'},    {"rounds", required_argument, NULL, 'R'},
+        {"relay", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0}};
     struct sim_opts o;
     sim_opts_default(&o);
@@ -89,7 +93,7 @@ int cmd_simulate(int argc, char **argv)
     long n;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:a:l:b:s:c:t:T:f:C:m:M:R:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:a:l:b:s:c:t:T:f:C:m:M:R:rh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             modbus = strcmp(optarg, "modbus") == 0;
@@ -178,6 +182,9 @@ int cmd_simulate(int argc, char **argv)
             }
             o.master_rounds = (int)n;
             break;
+        case 'r':
+            o.relay = 1;
+            break;
         case 'h':
             usage(stdout);
             return CLI_EXIT_OK;
@@ -197,6 +204,11 @@ int cmd_simulate(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     o.naddresses = (size_t)cnt;
+    if (o.relay && (modbus || !s42_has_relay(o.variant))) {
+        fprintf(stderr, "simulate: --relay is for pace and pylontech (their requests name the "
+                        "target pack)\n");
+        return CLI_EXIT_USAGE;
+    }
     if (o.master_ms > 0 && o.chatter_ms > 0) {
         fprintf(stderr, "simulate: --master and --chatter exclude each other (one other master)\n");
         return CLI_EXIT_USAGE;

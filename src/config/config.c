@@ -131,6 +131,8 @@ static void finish_pack(struct config_ctx *x, struct config *c, size_t pi, size_
     }
     if (!seen(m, s, "name"))
         copy_id(k->name, k->id);
+    if (!seen(m, s, "poll"))
+        k->poll = p->poll;
     if (!seen(m, s, "bank")) {
         copy_id(k->bank, c->banks[0].id);
     } else if (valid(m, s, "bank") && !find_bank(c, k->bank)) {
@@ -239,6 +241,59 @@ static void check_wiring(struct config_ctx *x, struct config *c, size_t i)
                         p->device);
 }
 
+/* Packs asked through the master pack: a protocol whose requests name the target (PACE,
+ * Pylontech), a port that polls, a master among the port's packs (default the lowest address:
+ * the chain's first pack, whose all-packs answer lists the packs from its own address up). */
+static void check_relay(struct config_ctx *x, struct config *c, size_t i)
+{
+    const struct config_section *s = &config_port_section, *ks = &config_pack_section;
+    struct config_port *p = &c->ports[i];
+    const struct config_marks *m = &x->port[i];
+    struct config_mark at = where(m, s, "poll");
+    size_t via = 0;
+    for (size_t k = 0; k < p->npacks; k++) {
+        if (p->packs[k].poll != CONFIG_POLL_VIA_MASTER)
+            continue;
+        if (via++ == 0 && seen(&x->pack[i][k], ks, "poll"))
+            at = where(&x->pack[i][k], ks, "poll");
+    }
+    int have_master = valid(m, s, "master");
+    if (via == 0) {
+        if (have_master)
+            config_add_warn(x, c, where(m, s, "master"),
+                            "master is only used with poll: via_master; port '%s' asks each pack "
+                            "at its own address",
+                            p->name);
+        return;
+    }
+    if (p->protocol != CONFIG_PROTO_PACE && p->protocol != CONFIG_PROTO_PYLONTECH) {
+        config_add_err(x, at,
+                       "poll: via_master needs a protocol whose requests name the target pack "
+                       "(pace or pylontech); %s packs are asked at their own address",
+                       config_protocol_name(p->protocol));
+        return;
+    }
+    if (p->mode == CONFIG_MODE_LISTEN) {
+        config_add_err(x, at, "poll: via_master is for a port that polls; in mode listen the "
+                              "other master's requests decide what is heard");
+        return;
+    }
+    if (!have_master) {
+        p->master = p->npacks ? p->packs[0].address : 0;
+        for (size_t k = 1; k < p->npacks; k++)
+            if (p->packs[k].address < p->master)
+                p->master = p->packs[k].address;
+        return;
+    }
+    for (size_t k = 0; k < p->npacks; k++)
+        if (p->packs[k].address == p->master)
+            return;
+    config_add_err(x, where(m, s, "master"),
+                   "master 0x%02X is not one of port '%s''s packs: the master pack is listed "
+                   "with the others",
+                   p->master, p->name);
+}
+
 static void finish_ports(struct config_ctx *x, struct config *c)
 {
     const struct config_section *s = &config_port_section;
@@ -269,6 +324,7 @@ static void finish_ports(struct config_ctx *x, struct config *c)
         check_wiring(x, c, i);
         for (size_t k = 0; k < p->npacks; k++)
             finish_pack(x, c, i, k);
+        check_relay(x, c, i);
     }
     for (size_t i = 0; i < c->nports; i++) {
         for (size_t k = 0; k < c->ports[i].npacks; k++)

@@ -150,6 +150,12 @@ static void write_ports(FILE *f, const struct config *c)
         if (endpoint_is_network(p->device)) /* a serial device would get a warning */
             kv_int(f, "    ", "connect_timeout_ms", p->connect_timeout_ms);
         kv_str(f, "    ", "mode", p->mode == CONFIG_MODE_LISTEN ? "listen" : "poll");
+        kv_str(f, "    ", "poll", p->poll == CONFIG_POLL_VIA_MASTER ? "via_master" : "per_address");
+        int via = 0;
+        for (size_t j = 0; j < p->npacks; j++)
+            via |= p->packs[j].poll == CONFIG_POLL_VIA_MASTER;
+        if (via)
+            fprintf(f, "    master: 0x%02X\n", p->master);
         fputs("    packs:\n", f);
         for (size_t j = 0; j < p->npacks; j++) {
             const struct config_pack *k = &p->packs[j];
@@ -163,6 +169,10 @@ static void write_ports(FILE *f, const struct config *c)
                 fputs(", serial: ", f);
                 put_str(f, k->serial);
             }
+            if (k->poll != p->poll)
+                fputs(k->poll == CONFIG_POLL_VIA_MASTER ? ", poll: via_master"
+                                                        : ", poll: per_address",
+                      f);
             fputs(" }\n", f);
         }
     }

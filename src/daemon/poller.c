@@ -136,8 +136,9 @@ void poller_age_health(struct poller *p, size_t i, const char *why)
 static void identify(struct poller *p, size_t i)
 {
     struct pack_state *ps = &p->packs[i];
-    if (ps->identified || ps->identify_tries >= 3 || !bus_can_identify(p->bus))
-        return;
+    if (ps->identified || ps->identify_tries >= 3 || !bus_can_identify(p->bus) ||
+        (ps->cfg->poll == CONFIG_POLL_VIA_MASTER && ps->cfg->address != p->port->master))
+        return; /* identity commands name no target: they cannot be relayed */
     ps->identify_tries++;
     struct reading r;
     struct driver_error e;
@@ -360,18 +361,13 @@ void poller_deliver(struct poller *p, size_t i, struct reading *r, int64_t now)
     push(p, r);
 }
 
-static void poll_pack(struct poller *p, size_t i)
+/* What one poll of pack i came to (err 0: the sample in r), took_ms on the bus. */
+static void after_poll(struct poller *p, size_t i, int err, struct reading *r,
+                       const struct driver_error *e, int64_t took_ms, int64_t now)
 {
     struct pack_state *ps = &p->packs[i];
-    struct reading r;
-    struct driver_error e;
-    int64_t start = now_mono_ms();
-    int err = bus_poll(p->bus, ps->cfg->address, &ps->alarms, &r.s, &e);
-    int64_t now = now_mono_ms();
-    if (err && e.err == -ECANCELED)
-        return; /* shutting down: not a failure of the pack */
-    ps->last_poll_ms = now - start;
-    uint32_t failures = poller_count(p, i, err, &e);
+    ps->last_poll_ms = took_ms;
+    uint32_t failures = poller_count(p, i, err, e);
 
     int64_t interval = (int64_t)p->port->interval_s * 1000;
     if (err == 0) {
@@ -380,18 +376,104 @@ static void poll_pack(struct poller *p, size_t i)
         p->reopen_backoff_ms = 1000;
         /* keep the cadence, but never try to catch up missed rounds */
         ps->due_ms = ps->due_ms + interval > now ? ps->due_ms + interval : now + interval;
-        poller_deliver(p, i, &r, now);
+        poller_deliver(p, i, r, now);
         log_alarm_support(p, i);
         identify(p, i);
     } else {
-        log_debug("pack %s: %s", ps->cfg->id, e.msg);
+        log_debug("pack %s: %s", ps->cfg->id, e->msg);
         ps->due_ms = now + interval * poller_backoff_factor(failures);
-        poller_age_health(p, i, e.msg);
-        if (e.status == DRIVER_PORT)
-            poller_close_port(p, e.msg);
+        poller_age_health(p, i, e->msg);
+        if (e->status == DRIVER_PORT)
+            poller_close_port(p, e->msg);
         else
-            check_silent_server(p, &e, now);
+            check_silent_server(p, e, now);
     }
+}
+
+/* The packs asked through the master, all at once: one 0x42 with INFO FF to the master, each
+ * block the sample of the pack at master + its index, then each pack's 0x44 through the master.
+ * Returns 1 when the round was made (or the port failed), 0 when the master does not answer it:
+ * then this pack, and the others until the next hourly try, are asked one by one through it. */
+static int poll_all(struct poller *p, size_t i)
+{
+    struct sample all[CONFIG_MAX_PACKS_PER_PORT];
+    size_t n = 0;
+    struct driver_error e;
+    uint8_t master = p->port->master;
+    int64_t start = now_mono_ms();
+    int err = bus_poll_all(p->bus, master, all, CONFIG_MAX_PACKS_PER_PORT, &n, &e);
+    int64_t now = now_mono_ms();
+    if (err && e.err == -ECANCELED)
+        return 1;
+    /* a port error is the port's; one silence can be noise (or a master that is off) */
+    if (err && (e.status == DRIVER_PORT ||
+                (e.status == DRIVER_TIMEOUT && ++p->all_timeouts < DRIVER_ALARMS_TIMEOUTS))) {
+        after_poll(p, i, err, NULL, &e, now - start, now);
+        return 1;
+    }
+    if (err) {
+        p->all_failures++;
+        if (!p->all_unsupported)
+            log_warn("port %s: the master pack at address %u does not answer the all-packs "
+                     "request (%s): asking each pack through it instead, the all-packs request "
+                     "again hourly (%llu failed so far)",
+                     p->port->name, master, e.msg, (unsigned long long)p->all_failures);
+        p->all_unsupported = 1;
+        p->all_timeouts = 0;
+        p->all_retry_ms = now + DRIVER_ALARMS_RETRY_MS;
+        return 0;
+    }
+    if (p->all_unsupported)
+        log_info("port %s: the master pack at address %u answers for every pack again",
+                 p->port->name, master);
+    p->all_unsupported = 0;
+    p->all_timeouts = 0;
+    int64_t share = (now - start) / (int64_t)(n ? n : 1); /* the bus time of one pack */
+    int64_t due = p->packs[i].due_ms;
+    for (size_t j = 0; j < p->port->npacks && p->bus != NULL; j++) {
+        struct pack_state *ps = &p->packs[j];
+        if (ps->cfg->poll != CONFIG_POLL_VIA_MASTER)
+            continue;
+        ps->due_ms = due; /* one round for all of them */
+        size_t k = ps->cfg->address >= master ? (size_t)(ps->cfg->address - master) : n;
+        struct reading r;
+        int64_t t0 = now_mono_ms();
+        if (k >= n) {
+            snprintf(e.msg, sizeof e.msg,
+                     "the all-packs answer of the master at %u on %s has %zu pack(s), none for "
+                     "address %u",
+                     master, p->port->name, n, ps->cfg->address);
+            e.status = DRIVER_MALFORMED;
+            e.err = -ENOENT;
+            after_poll(p, j, -1, &r, &e, share, now_mono_ms());
+            continue;
+        }
+        err = bus_poll_alarms(p->bus, master, ps->cfg->address, &ps->alarms, &all[k], &r.s, &e);
+        if (err && e.err == -ECANCELED)
+            return 1;
+        int64_t t1 = now_mono_ms();
+        after_poll(p, j, err, &r, &e, share + (t1 - t0), t1);
+    }
+    return 1;
+}
+
+static void poll_pack(struct poller *p, size_t i)
+{
+    struct pack_state *ps = &p->packs[i];
+    int via = ps->cfg->poll == CONFIG_POLL_VIA_MASTER;
+    if (via && (!p->all_unsupported || now_mono_ms() >= p->all_retry_ms) && poll_all(p, i)) {
+        check_round_time(p);
+        return;
+    }
+    struct reading r;
+    struct driver_error e;
+    int64_t start = now_mono_ms();
+    int err = via ? bus_poll_via(p->bus, p->port->master, ps->cfg->address, &ps->alarms, &r.s, &e)
+                  : bus_poll(p->bus, ps->cfg->address, &ps->alarms, &r.s, &e);
+    int64_t now = now_mono_ms();
+    if (err && e.err == -ECANCELED)
+        return; /* shutting down: not a failure of the pack */
+    after_poll(p, i, err, &r, &e, now - start, now);
     check_round_time(p);
 }
 

@@ -229,6 +229,8 @@ static int check_opts(const struct sim_opts *o)
             f->slow_ms < 0 || (f->kind == SIM_FAULT_RTN && f->rtn == 0))
             return -EINVAL;
     }
+    if (o->relay && !s42_has_relay(o->variant))
+        return -EINVAL;
     if (o->ncollide > SIM_MAX_PACKS || o->chatter_ms < 0 || o->master_ms < 0 ||
         o->master_rounds < 0 || (o->master_ms > 0 && o->chatter_ms > 0))
         return -EINVAL;
@@ -337,6 +339,30 @@ int sim_last_sample(const struct sim *s, uint8_t address, struct sample *out)
 }
 
 /* ---- serving ---- */
+
+void sim_pack_answering(struct sim *s, int idx, int64_t received_ns, uint8_t cid2,
+                        struct sample *smp)
+{
+    struct sim_pack *p = &s->packs[idx];
+    if (s->o.time_scale > 0)
+        sim_pack_step(p, (double)(received_ns - s->start_ns) / (double)NS_PER_S * s->o.time_scale);
+    sim_pack_sample(p, smp);
+    pthread_mutex_lock(&s->lock);
+    s->last[idx] = *smp;
+    s->have_last[idx] = true;
+    pthread_mutex_unlock(&s->lock);
+    atomic_fetch_add(&s->valued[idx][cid2 == S42_CID2_ALARM], 1);
+}
+
+struct sim_pty *sim_pty_of(struct sim *s)
+{
+    return &s->pty;
+}
+
+const struct sim_opts *sim_opts_of(const struct sim *s)
+{
+    return &s->o;
+}
 
 static bool is_identity_command(const struct s42_variant *v, uint8_t cid2)
 {
@@ -506,7 +532,12 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
     atomic_fetch_add(&s->requests, 1);
     int64_t received = sim_pty_now_ns();
     /* like real packs on a shared bus: other families and other addresses get no answer */
-    if (f->ver != s42_variant_ver(v) || f->cid1 != s42_variant_cid1(v) || is_broadcast(v, f))
+    if (f->ver != s42_variant_ver(v) || f->cid1 != s42_variant_cid1(v))
+        return 0;
+    int relay = sim_relay_route(&s->o, f); /* a chain behind its master (sim_master.c) */
+    if (relay != 0)
+        return relay > 0 ? sim_relay_answer(s, f, received, rxlen, stop) : 0;
+    if (is_broadcast(v, f))
         return 0;
     int idx = pack_index(s, f->adr);
     if (idx < 0)

@@ -30,4 +30,23 @@ int sim_master_tick(struct sim_master *m, const struct sim_opts *o, const struct
                     struct sim_pty *pty, sim_answer_fn answer, void *server,
                     const volatile int *stop, int *wait_ms);
 
+/* ---- the chain's master pack (o->relay) ---- */
+
+struct sim;
+struct s42_frame;
+
+/* 1 when the request f is for the master to relay (or answer for all), 0 when it is an
+ * ordinary one; -1 when a pack behind the master was asked directly (no answer). */
+int sim_relay_route(const struct sim_opts *o, const struct s42_frame *f);
+/* The master's answer to the relayed request f, received at received_ns. */
+int sim_relay_answer(struct sim *s, const struct s42_frame *f, int64_t received_ns,
+                     size_t rxlen, const volatile int *stop);
+
+/* sim.c, for the relay: the pack at idx brought to the time of a request received at
+ * received_ns, its values into *smp, noted as answered to cid2 (last sample, counters). */
+void sim_pack_answering(struct sim *s, int idx, int64_t received_ns, uint8_t cid2,
+                        struct sample *smp);
+struct sim_pty *sim_pty_of(struct sim *s);
+const struct sim_opts *sim_opts_of(const struct sim *s);
+
 #endif

@@ -3,13 +3,20 @@
  * does; a monitor in listen mode on the other end of the pty hears it all and must write
  * nothing (the serving loops count whatever comes from that end: sim_foreign_bytes). A round
  * asks each pack in turn, SIM_MASTER_GAP_MS apart (Service 42: 0x42, then 0x44 where the
- * variant has it; Modbus: the whole register map), and starts every master_ms. */
+ * variant has it; Modbus: the whole register map), and starts every master_ms.
+ *
+ * It is also the master pack of a daisy chain (o->relay, PACE and Pylontech): a request to the
+ * first address with another pack's address in INFO is answered for that pack (the header
+ * still the master's), INFO FF with every pack's 0x42 values in one answer (a count, then a
+ * block per pack, in address order); the packs behind it answer nobody directly. Faults do
+ * not apply to the relayed answers. */
 #include "sim_internal.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "mbmap.h"
+#include "s42.h"
 
 #define NS_PER_MS 1000000LL
 
@@ -78,4 +85,54 @@ int sim_master_tick(struct sim_master *m, const struct sim_opts *o, const struct
     if (left < *wait_ms)
         *wait_ms = left < 1 ? 1 : (int)left;
     return 0;
+}
+
+/* ---- the master pack of a chain ---- */
+
+#define RTN_CID2 0x04 /* command not supported: 0x44 for every pack at once */
+
+int sim_relay_route(const struct sim_opts *o, const struct s42_frame *f)
+{
+    if (!o->relay)
+        return 0;
+    if (f->adr != o->addresses[0])
+        return sim_opts_index(o, f->adr) >= 0 ? -1 : 0;
+    if (f->info_len < 1 || f->info[0] == f->adr ||
+        (f->cid2 != S42_CID2_ANALOG && f->cid2 != S42_CID2_ALARM))
+        return 0;
+    return 1;
+}
+
+int sim_relay_answer(struct sim *s, const struct s42_frame *f, int64_t received_ns,
+                     size_t rxlen, const volatile int *stop)
+{
+    const struct sim_opts *o = sim_opts_of(s);
+    const struct s42_variant *v = o->variant;
+    struct sample smps[SIM_MAX_PACKS];
+    uint8_t info[S42_MAX_INFO];
+    char frame[S42_MAX_FRAME + 2];
+    uint8_t rtn = 0;
+    int len = 0;
+    if (f->info[0] == 0xFF && f->cid2 == S42_CID2_ANALOG && o->relay != SIM_RELAY_NO_ALL) {
+        for (size_t i = 0; i < o->naddresses; i++)
+            sim_pack_answering(s, (int)i, received_ns, f->cid2, &smps[i]);
+        len = s42_encode_analog_all(v, smps, o->naddresses, info, sizeof info);
+    } else if (f->info[0] == 0xFF) {
+        rtn = RTN_CID2;
+    } else {
+        int idx = sim_opts_index(o, f->info[0]);
+        if (idx < 0)
+            return 0; /* no such pack behind the master */
+        sim_pack_answering(s, idx, received_ns, f->cid2, &smps[0]);
+        len = f->cid2 == S42_CID2_ANALOG ? s42_encode_analog(v, &smps[0], info, sizeof info)
+                                         : s42_encode_alarm(v, &smps[0], info, sizeof info);
+    }
+    if (len < 0)
+        return 0; /* cannot happen with these buffers; a master that cannot answer is silent */
+    int n = s42_build(frame, sizeof frame, s42_variant_ver(v), f->adr, s42_variant_cid1(v), rtn,
+                      info, (size_t)len);
+    if (n < 0)
+        return 0;
+    return sim_pty_answer(sim_pty_of(s), received_ns, rxlen, o->turnaround_ms, frame, (size_t)n,
+                          stop);
 }
