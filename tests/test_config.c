@@ -658,6 +658,19 @@ static const struct bad bad_configs[] = {
     {PORT "    mode: sniff\n" PACK1, "test.yaml:4:11: mode must be poll or listen, not 'sniff'"},
     {"ports:\n  - device: tcp://gw:4196\n    connect_timeout_ms: 50\n" PACK1,
      "test.yaml:3:25: connect_timeout_ms must be an integer from 100 to 60000, not '50'"},
+    {"ports:\n  - device: /dev/ttyUSB0\n    poll: via_master\n" PACK1,
+     "test.yaml:3:11: poll: via_master needs a protocol whose requests name the target pack "
+     "(pace or pylontech); daren packs are asked at their own address"},
+    {"ports:\n  - device: /dev/ttyUSB0\n    protocol: pace\n    mode: listen\n"
+     "    packs: [{ address: 1, poll: via_master }]\n",
+     "test.yaml:5:33: poll: via_master is for a port that polls; in mode listen the other "
+     "master's requests decide what is heard"},
+    {"ports:\n  - device: /dev/ttyUSB0\n    protocol: pace\n    poll: via_master\n"
+     "    master: 5\n" PACK1,
+     "test.yaml:5:13: master 0x05 is not one of port 'port1''s packs: the master pack is "
+     "listed with the others"},
+    {PORT "    poll: relay\n" PACK1,
+     "test.yaml:4:11: poll must be per_address or via_master, not 'relay'"},
     /* several at once, in file order */
     {PORT "    baud: 9601\n    timout_ms: 5\n    packs:\n      - { address: 1, id: p1 }\n"
           "      - { address: 1, id: p2 }\n",
@@ -710,6 +723,20 @@ static void test_wiring_keys(void **state)
     assert_string_equal(c->warnings[0],
                         "w.yaml:10:25: warning: connect_timeout_ms applies to tcp:// and "
                         "modbus-tcp:// devices only; /dev/ttyUSB0 is a serial device");
+    config_free(c);
+    /* via_master on the port, per_address for one pack; the master by default the lowest */
+    assert_int_equal(config_load_string("w.yaml",
+                                        "ports:\n"
+                                        "  - device: /dev/ttyUSB0\n"
+                                        "    protocol: pace\n"
+                                        "    poll: via_master\n"
+                                        "    packs: [{ address: 3 }, { address: 2 },\n"
+                                        "            { address: 9, poll: per_address }]\n",
+                                        &c, NULL),
+                     0);
+    assert_int_equal(c->ports[0].master, 2);
+    assert_int_equal(c->ports[0].packs[0].poll, CONFIG_POLL_VIA_MASTER);
+    assert_int_equal(c->ports[0].packs[2].poll, CONFIG_POLL_PER_ADDRESS);
     config_free(c);
 }
 

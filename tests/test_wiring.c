@@ -4,7 +4,9 @@
  * that accepts and never answers, one that drops each connection in the middle of a frame) while
  * a good port keeps its cadence; and in listen mode beside the simulator as the bus master
  * (Service 42 and Modbus RTU): every answer it exchanged is stored, nothing is written to the
- * line, and the packs go offline once the master stops. */
+ * line, and the packs go offline once the master stops; and through the master pack of a
+ * chain (poll: via_master): every pack from one all-packs answer, or relayed one by one when
+ * the master refuses the all-packs request. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -438,6 +440,81 @@ static void test_listen_modbus(void **state)
     listen_to_master("modbus", 0);
 }
 
+/* ---------------- through the master pack ---------------- */
+
+static void via_master(int relay)
+{
+    struct master m;
+    memset(&m, 0, sizeof m);
+    struct sim_opts o;
+    sim_opts_default(&o);
+    o.variant = s42_variant_find("pace");
+    o.naddresses = (size_t)sim_parse_addresses("1-4", o.addresses, SIM_MAX_PACKS);
+    o.seed = 7;
+    o.baud = 115200;
+    o.turnaround_ms = 2;
+    o.time_scale = 0;
+    o.relay = relay;
+    assert_int_equal(sim_new(&o, &m.sim), 0);
+    assert_int_equal(pthread_create(&m.thread, NULL, run_master, &m), 0);
+    char ports[1024];
+    snprintf(ports, sizeof ports,
+             "  - name: chain\n"
+             "    device: %s\n"
+             "    protocol: pace\n"
+             "    poll: via_master\n"
+             "    baud: 115200\n"
+             "    timeout_ms: 300\n"
+             "    gap_ms: 5\n"
+             "    interval_s: 1\n"
+             "    packs:\n"
+             "      - { address: 1, id: m1 }\n"
+             "      - { address: 2, id: m2 }\n"
+             "      - { address: 3, id: m3 }\n"
+             "      - { address: 4, id: m4 }\n",
+             sim_slave_path(m.sim));
+    write_config(ports);
+    start_daemon();
+    assert_int_equal(wait_samples("m4", 4, WAIT_MS), 0);
+    assert_int_equal(proc_stop(daemon_pid), 0);
+    daemon_pid = 0;
+    m.stop = 1;
+    assert_int_equal(pthread_join(m.thread, NULL), 0);
+    char *err = proc_slurp(err_path);
+    assert_int_equal(proc_count(err, "does not answer the all-packs request"),
+                     relay == SIM_RELAY_NO_ALL);
+    assert_int_equal(proc_count(err, "communication lost"), 0);
+    assert_non_null(strstr(err, "pack m1 (address 1 on chain): serial SIM7-1"));
+    assert_null(strstr(err, "pack m2 (address 2 on chain): serial")); /* not relayed */
+    free(err);
+    for (uint8_t k = 1; k <= 4; k++) {
+        char id[4];
+        snprintf(id, sizeof id, "m%u", k);
+        struct sample want;
+        fixture_wire_sample("pace", 7, k, &want);
+        int with_voltage;
+        int n = stored(id, want.voltage_mv, &with_voltage);
+        assert_true(n >= 4);
+        assert_int_equal(with_voltage, n);
+        assert_int_equal(flags_unknown(id), 0); /* each pack's 0x44 through the master */
+        /* the 0x42 values came from the all-packs answer, or relayed: never asked directly */
+        assert_int_equal(sim_valued_answers(m.sim, k, S42_CID2_ANALOG), (uint64_t)n);
+    }
+    sim_free(m.sim);
+}
+
+static void test_via_master(void **state)
+{
+    (void)state;
+    via_master(1);
+}
+
+static void test_via_master_fallback(void **state)
+{
+    (void)state;
+    via_master(SIM_RELAY_NO_ALL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +523,8 @@ int main(void)
         cmocka_unit_test_teardown(test_listen_s42, stop_all),
         cmocka_unit_test_teardown(test_listen_modbus, stop_all),
         cmocka_unit_test_teardown(test_listen_over_tcp, stop_all),
+        cmocka_unit_test_teardown(test_via_master, stop_all),
+        cmocka_unit_test_teardown(test_via_master_fallback, stop_all),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, setup, teardown);

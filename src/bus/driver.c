@@ -219,6 +219,11 @@ int driver_poll_alarms(struct serial_port *port, const struct s42_variant *v, ui
                        const struct sample *analog, struct sample *out, struct driver_error *e)
 {
     struct sample s = *analog;
+    struct driver_alarms every_poll;
+    if (al == NULL) {
+        driver_alarms_init(&every_poll, 0);
+        al = &every_poll;
+    }
     if (s42_has_command(v, S42_CID2_ALARM) == 2 &&
         poll_alarms(port, v, via, adr, al, now_ms, &s, e))
         return -1;
