@@ -262,7 +262,10 @@ void config_write_summary(FILE *f, const struct config *c)
                 p->mode == CONFIG_MODE_LISTEN ? "listening, expected every" : "every",
                 p->interval_s);
         for (size_t j = 0; j < p->npacks; j++)
-            fprintf(f, "%s %s (0x%02X)", j ? "," : "", p->packs[j].id, p->packs[j].address);
+            fprintf(f, "%s %s (0x%02X)%s", j ? "," : "", p->packs[j].id, p->packs[j].address,
+                    p->packs[j].poll == CONFIG_POLL_VIA_MASTER && p->packs[j].address != p->master
+                        ? " via master"
+                        : "");
         fputc('\n', f);
     }
     for (size_t b = 0; b < c->nbanks; b++) {
