@@ -88,8 +88,10 @@ static void test_endpoint_parse(void **state)
 
 /* ---------------- through socat to the simulator ---------------- */
 
-struct s42_bench {
+/* A simulator (Service 42, or Modbus when proto is "modbus") behind socat on a TCP port. */
+struct bench {
     struct sim *sim;
+    struct mbsim *mb;
     pthread_t thread;
     volatile int stop;
     int rc;
@@ -97,14 +99,14 @@ struct s42_bench {
     int port;
 };
 
-static void *serve_s42(void *arg)
+static void *serve(void *arg)
 {
-    struct s42_bench *b = arg;
-    b->rc = sim_run(b->sim, &b->stop);
+    struct bench *b = arg;
+    b->rc = b->sim ? sim_run(b->sim, &b->stop) : mbsim_run(b->mb, &b->stop);
     return NULL;
 }
 
-static void s42_start(struct s42_bench *b, const char *proto, const char *addrs, int fork_each)
+static void bench_start(struct bench *b, const char *proto, const char *addrs)
 {
     struct sim_opts o;
     memset(b, 0, sizeof *b);
@@ -115,26 +117,31 @@ static void s42_start(struct s42_bench *b, const char *proto, const char *addrs,
     o.baud = 115200;
     o.turnaround_ms = 2;
     o.time_scale = 0;
-    assert_int_equal(sim_new(&o, &b->sim), 0);
-    assert_int_equal(pthread_create(&b->thread, NULL, serve_s42, b), 0);
+    if (o.variant == NULL)
+        assert_int_equal(mbsim_new(&o, &b->mb), 0);
+    else
+        assert_int_equal(sim_new(&o, &b->sim), 0);
+    assert_int_equal(pthread_create(&b->thread, NULL, serve, b), 0);
     b->port = net_free_port();
-    b->socat = net_start_socat(b->port, sim_slave_path(b->sim), fork_each);
+    b->socat = net_start_socat(b->port, b->sim ? sim_slave_path(b->sim) : mbsim_slave_path(b->mb),
+                               0);
 }
 
-static void s42_stop(struct s42_bench *b)
+static void bench_stop(struct bench *b)
 {
     net_stop(b->socat);
     b->stop = 1;
     assert_int_equal(pthread_join(b->thread, NULL), 0);
     assert_int_equal(b->rc, 0);
     sim_free(b->sim);
+    mbsim_free(b->mb);
 }
 
 static void test_s42_over_tcp(void **state)
 {
     (void)state;
-    struct s42_bench b;
-    s42_start(&b, "pace", "1-3", 0);
+    struct bench b;
+    bench_start(&b, "pace", "1-3");
     char dev[64];
     device(dev, sizeof dev, "tcp", b.port);
     struct serial_opts so;
@@ -167,15 +174,15 @@ static void test_s42_over_tcp(void **state)
     assert_true(net_now_ms() - t0 < TIMEOUT + SLACK);
     assert_int_equal(bus_poll(bus, 1, NULL, &s, &e), 0);
     bus_close(bus);
-    s42_stop(&b);
+    bench_stop(&b);
 }
 
 /* socat ends with its connection (no fork): the next exchange finds the connection closed. */
 static void test_s42_server_gone(void **state)
 {
     (void)state;
-    struct s42_bench b;
-    s42_start(&b, "daren", "1", 0);
+    struct bench b;
+    bench_start(&b, "daren", "1");
     char dev[64];
     device(dev, sizeof dev, "tcp", b.port);
     struct serial_opts so;
@@ -195,41 +202,14 @@ static void test_s42_server_gone(void **state)
     assert_int_equal(bus_open(dev, "daren", &so, &bus, &e), -ECONNREFUSED);
     assert_int_equal(e.status, DRIVER_PORT);
     assert_contains(e.msg, "connection refused");
-    s42_stop(&b);
-}
-
-struct mb_bench {
-    struct mbsim *sim;
-    pthread_t thread;
-    volatile int stop;
-    int rc;
-    pid_t socat;
-    int port;
-};
-
-static void *serve_mb(void *arg)
-{
-    struct mb_bench *b = arg;
-    b->rc = mbsim_run(b->sim, &b->stop);
-    return NULL;
+    bench_stop(&b);
 }
 
 static void test_modbus_rtu_over_tcp(void **state)
 {
     (void)state;
-    struct mb_bench b;
-    memset(&b, 0, sizeof b);
-    struct sim_opts o;
-    sim_opts_default(&o);
-    o.naddresses = (size_t)sim_parse_addresses("1-2", o.addresses, SIM_MAX_PACKS);
-    o.seed = SEED;
-    o.baud = 115200;
-    o.turnaround_ms = 2;
-    o.time_scale = 0;
-    assert_int_equal(mbsim_new(&o, &b.sim), 0);
-    assert_int_equal(pthread_create(&b.thread, NULL, serve_mb, &b), 0);
-    b.port = net_free_port();
-    b.socat = net_start_socat(b.port, mbsim_slave_path(b.sim), 0);
+    struct bench b;
+    bench_start(&b, "modbus", "1-2");
     char dev[64];
     device(dev, sizeof dev, "tcp", b.port);
     struct serial_opts so;
@@ -253,13 +233,11 @@ static void test_modbus_rtu_over_tcp(void **state)
     assert_int_not_equal(bus_poll(bus, 7, NULL, &s, &e), 0);
     assert_int_equal(e.status, DRIVER_TIMEOUT);
     net_stop(b.socat);
+    b.socat = 0;
     assert_int_not_equal(bus_poll(bus, 1, NULL, &s, &e), 0);
     assert_int_equal(e.status, DRIVER_PORT);
     bus_close(bus);
-    b.stop = 1;
-    assert_int_equal(pthread_join(b.thread, NULL), 0);
-    assert_int_equal(b.rc, 0);
-    mbsim_free(b.sim);
+    bench_stop(&b);
 }
 
 /* ---------------- Modbus TCP: libmodbus's server ---------------- */

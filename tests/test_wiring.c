@@ -55,14 +55,10 @@ static int stop_all(void **state)
     if (sim_pid > 0)
         proc_stop(sim_pid);
     daemon_pid = socat_pid = sim_pid = 0;
-    const char *files[] = {path_a, cfg_path, out_path, err_path, db_path};
+    const char *files[] = {path_a, cfg_path, out_path, err_path};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         unlink(files[i]);
-    char side[320];
-    snprintf(side, sizeof side, "%s-wal", db_path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", db_path);
-    unlink(side);
+    proc_unlink_db(db_path);
     return 0;
 }
 
@@ -73,15 +69,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static void expect_in_log(const char *path, const char *needle, int times)
-{
-    if (proc_wait_for(path, needle, times, WAIT_MS) == 0)
-        return;
-    char *t = proc_slurp(path);
-    print_error("expected %d × '%s' in %s:\n%s\n", times, needle, path, t ? t : "(missing)");
-    free(t);
-    fail();
-}
+#define expect_in_log(path, needle, times) proc_expect_in_log(path, needle, times, WAIT_MS)
 
 static void start_sim(const char *proto, const char *addrs)
 {
