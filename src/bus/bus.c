@@ -1,7 +1,9 @@
 /* Part bus (src/bus/): the wire. Serial devices opened, configured and reopened after an unplug
- * (serial.c, devname.c); the Service 42 driver that turns one request into a validated sample
- * or one failure class (driver.c); the Modbus RTU driver over libmodbus (mbpack.c); the one
- * interface the poller drives either through (bus.c, this file); the address scan (scan.c).
+ * (serial.c, devname.c), or a TCP serial server in their place (tcp.c); the Service 42 driver
+ * that turns one request into a validated sample or one failure class, also through a chain's
+ * master pack (driver.c); the Modbus RTU and TCP driver over libmodbus (mbpack.c); the one
+ * interface the poller drives either through (bus.c, this file); the listener of a bus another
+ * master polls (listener.c); the address scan (scan.c) and the listen-only scan (scan_hear.c).
  * It reaches the codec and base only: no configuration, no store, no MQTT.
  *
  * bus: the two kinds of bus behind one interface (see bus.h). */
