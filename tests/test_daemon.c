@@ -58,12 +58,7 @@ static int stop_all(void **state)
     unlink(cfg_path);
     unlink(out_path);
     unlink(err_path);
-    char side[320];
-    unlink(db_path);
-    snprintf(side, sizeof side, "%s-wal", db_path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", db_path);
-    unlink(side);
+    proc_unlink_db(db_path);
     return 0;
 }
 
