@@ -30,6 +30,9 @@ int cmd_simulate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
+/* `scan --listen-only` (cmd_scan_hear.c): hears the bus a->listen_ms, never sends. */
+struct scan_opts;
+int cmd_scan_hear(const struct scan_opts *a, int json);
 int cmd_export(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_health(int argc, char **argv);

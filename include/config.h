@@ -27,12 +27,26 @@ enum config_protocol {
     CONFIG_PROTO_MODBUS,
 };
 
+/* How a port reaches its packs. */
+enum config_mode {
+    CONFIG_MODE_POLL = 0, /* the daemon is the bus master: it asks, the packs answer */
+    CONFIG_MODE_LISTEN,   /* another master polls: the daemon only reads, never writes */
+};
+
+/* How a pack is asked (mode poll). */
+enum config_poll {
+    CONFIG_POLL_PER_ADDRESS = 0, /* a request to the pack's own address */
+    CONFIG_POLL_VIA_MASTER,      /* through the master pack: all packs in one answer where the
+                                  * protocol has it, else relayed to the pack's address */
+};
+
 struct config_pack {
     uint8_t address;
     char id[CONFIG_ID_LEN];     /* unique across the fleet; default "<port>-<address>" */
     char name[CONFIG_ID_LEN];   /* for people; default the id */
     char bank[CONFIG_ID_LEN];   /* bank id; default the first bank, or "bank" */
     char serial[CONFIG_ID_LEN]; /* expected serial number, "" = not checked */
+    enum config_poll poll;      /* default the port's */
     int line;                   /* where it was declared (0 from the environment) */
 };
 
@@ -46,6 +60,10 @@ struct config_port {
     int interval_s;    /* default 30 */
     int rs485;         /* default 0 */
     int rs485_delay_before_us, rs485_delay_after_us;
+    int connect_timeout_ms; /* tcp:// and modbus-tcp:// devices; default 3000 */
+    enum config_mode mode;  /* default poll */
+    enum config_poll poll;  /* default per_address */
+    uint8_t master;         /* the master pack's address (via_master); default the lowest */
     struct config_pack packs[CONFIG_MAX_PACKS_PER_PORT];
     size_t npacks;
     int line;

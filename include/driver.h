@@ -63,6 +63,21 @@ int driver_poll(struct serial_port *port, const struct s42_variant *v, uint8_t a
                 struct driver_alarms *al, int64_t now_ms, struct sample *out,
                 struct driver_error *e);
 
+/* The same through the master pack at via (header ADR via, INFO adr: PACE, Pylontech); via ==
+ * adr is driver_poll. The sample's address is adr. */
+int driver_poll_via(struct serial_port *port, const struct s42_variant *v, uint8_t via,
+                    uint8_t adr, struct driver_alarms *al, int64_t now_ms, struct sample *out,
+                    struct driver_error *e);
+/* The alarm part of a poll for analog values already read (an all-packs answer): 0x44 to adr
+ * through via when the variant has it, merged into *out. */
+int driver_poll_alarms(struct serial_port *port, const struct s42_variant *v, uint8_t via,
+                       uint8_t adr, struct driver_alarms *al, int64_t now_ms,
+                       const struct sample *analog, struct sample *out, struct driver_error *e);
+/* Every pack of the chain at once: 0x42 with INFO FF to the master at via; block i of the
+ * answer is the pack at via + i, into out[i] (*n of them, at most cap). The analog values only. */
+int driver_poll_all(struct serial_port *port, const struct s42_variant *v, uint8_t via,
+                    struct sample *out, size_t cap, size_t *n, struct driver_error *e);
+
 /* The alarm command alone: 0x44 to adr, decoded into *io (which holds the 0x42 values). On a
  * timeout it also waits one more timeout for a late answer and drops it, so that the next
  * request to this pack does not take it for its own answer. */
@@ -77,5 +92,8 @@ int driver_identify(struct serial_port *port, const struct s42_variant *v, uint8
 /* One command exchange: request, read, parse, check against (v, adr). */
 int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
                     uint8_t cid2, struct s42_frame *out, struct driver_error *e);
+/* The same to adr through the master at via (the answer's header is via's). */
+int driver_exchange_via(struct serial_port *port, const struct s42_variant *v, uint8_t via,
+                        uint8_t adr, uint8_t cid2, struct s42_frame *out, struct driver_error *e);
 
 #endif

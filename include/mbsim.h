@@ -34,6 +34,11 @@ int mbsim_run(struct mbsim *s, const volatile int *stop);
 /* Requests with a good CRC received (for any slave), and frames dropped as invalid. */
 uint64_t mbsim_requests(const struct mbsim *s);
 uint64_t mbsim_invalid(const struct mbsim *s);
+/* Bytes the other end of the pty wrote (o->master_ms: for a monitor in listen mode, none), and
+ * the register answers a slave gave. o->master_ms > 0 makes the simulator the bus master, as
+ * in sim.h. */
+uint64_t mbsim_foreign_bytes(const struct mbsim *s);
+uint64_t mbsim_valued_answers(const struct mbsim *s, uint8_t slave);
 /* The model's sample behind the last register answer of a slave, at full model resolution
  * (mbmap_encode + mbmap_decode of it is exactly what a client decodes). -ENOENT: not one of
  * our slaves; -ENODATA: not answered yet. Safe from any thread. */

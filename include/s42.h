@@ -141,6 +141,24 @@ int s42_has_command(const struct s42_variant *v, uint8_t cid2);
 /* The identity commands the variant has, in the order to ask them; returns how many. */
 size_t s42_identity_commands(const struct s42_variant *v, uint8_t *cid2s, size_t cap);
 
+/* ---- a chain reached through its master pack (s42_multi.c) ---- */
+
+/* 1 when the variant's requests name their target pack in INFO (PACE, Pylontech): a master
+ * pack relays them, and INFO FF asks every pack at once. */
+int s42_has_relay(const struct s42_variant *v);
+/* A request to the pack at target through the master at via (header ADR via, INFO target);
+ * target FF: every pack; target == via: the ordinary request. -S42_E_UNSUPPORTED when the
+ * variant or the command cannot be relayed. */
+int s42_request_via(const struct s42_variant *v, uint8_t cid2, uint8_t via, uint8_t target,
+                    char *buf, size_t cap);
+/* The answer to a 0x42 with INFO FF: *n blocks (the count INFO carries, at most cap), block i
+ * decoded as the pack at address first + i. */
+int s42_decode_analog_all(const struct s42_variant *v, const struct s42_frame *f, uint8_t first,
+                          struct sample *out, size_t cap, size_t *n, struct s42_diag *diag);
+/* Its encoder (the simulator's master pack): the INFO of count packs' values. */
+int s42_encode_analog_all(const struct s42_variant *v, const struct sample *s, size_t count,
+                          uint8_t *info, size_t cap);
+
 /* 0x42 analog values into *out (which is initialised first). */
 int s42_decode_analog(const struct s42_variant *v, const struct s42_frame *f, struct sample *out,
                       struct s42_diag *diag);

@@ -27,6 +27,7 @@ struct scan_opts {
     size_t ncands;
     struct serial_opts so;
     int from, to, listen_ms;
+    int listen_only; /* scan --listen-only: hear the bus another master polls, never send */
     /* set (by a signal handler) to end the scan early; NULL: never */
     const volatile sig_atomic_t *stop;
 };

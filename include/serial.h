@@ -17,9 +17,14 @@ struct serial_opts {
     int rs485;       /* 1: enable TIOCSRS485 (RTS drives the transceiver) */
     int rs485_delay_before_us; /* rounded up to whole ms: the kernel's unit */
     int rs485_delay_after_us;
+    /* A network device (tcp://HOST:PORT, see endpoint.h): the connected socket takes the tty's
+     * place; baud then only paces (the request's wire time at the server's serial side is added
+     * to the answer's deadline and to the gap), rs485 must be off. */
+    int connect_timeout_ms; /* 0: TCP_CONNECT_TIMEOUT_MS */
+    int cancel_fd;          /* readable = stop connecting (-ECANCELED); 0 or -1: none */
 };
 
-/* Defaults: 9600 baud, 1000 ms timeout, 50 ms gap, no RS485 ioctl. */
+/* Defaults: 9600 baud, 1000 ms timeout, 50 ms gap, no RS485 ioctl, 3 s to connect. */
 void serial_opts_default(struct serial_opts *o);
 
 /* Counters a poller can report as link quality. */
@@ -29,16 +34,25 @@ struct serial_stats {
     uint64_t discarded;     /* bytes dropped while resynchronising (noise, partial frames) */
     uint64_t overflows;     /* frames longer than the caller's buffer */
     uint64_t flushed;       /* stale bytes found and dropped before a request */
+    uint64_t rx_bytes;      /* bytes read for frames and by listening (flushed: above) */
+    uint64_t tx_bytes;      /* every byte written to it (0 on a port that only listens) */
 };
 
 struct serial_port;
 
 /* Opens and configures the port; out is written only on success. Fails with -EBUSY when
- * another process holds it, -ENOENT when the path does not exist, -EINVAL for a bad baud. */
+ * another process holds it, -ENOENT when the path does not exist, -EINVAL for a bad baud.
+ * path tcp://HOST:PORT connects instead (tcp_connect's errors); modbus-tcp:// is Modbus TCP,
+ * not a byte stream: -EPROTONOSUPPORT. */
 int serial_open(const char *path, const struct serial_opts *o, struct serial_port **out);
 void serial_close(struct serial_port *p);
+/* "<path>: <why>" for a failed serial_open (a network device's with its connect timeout). */
+void serial_describe_open(const char *path, const struct serial_opts *o, int err, char *buf,
+                          size_t cap);
 
 int serial_fd(const struct serial_port *p);
+/* 1 when the port is a TCP connection to a serial server. */
+int serial_is_network(const struct serial_port *p);
 int serial_timeout_ms(const struct serial_port *p);
 const char *serial_path(const struct serial_port *p);
 const struct serial_stats *serial_get_stats(const struct serial_port *p);
@@ -64,10 +78,20 @@ int serial_write(struct serial_port *p, const void *buf, size_t n);
 int serial_read_frame(struct serial_port *p, char start, char end, char *buf, size_t cap,
                       int timeout_ms);
 
+/* Whatever the line delivers, as it comes (listening, see listener.h): the bytes already read
+ * past a frame first, else one read once something arrives before timeout_ms. Returns the
+ * bytes put in buf, 0 when the line stayed silent, or -errno as serial_read_frame. */
+int serial_read_some(struct serial_port *p, void *buf, size_t cap, int timeout_ms);
+
 /* One request/response exchange: waits out the inter-frame gap, flushes stale input, writes
  * req, reads a frame ('~' .. '\r') within the port's timeout. */
 int serial_transact(struct serial_port *p, const char *req, size_t req_len, char *resp,
                     size_t cap);
+
+/* The deadline for the answer to a request of req_len bytes just written: the timeout, plus
+ * on a network port the request's wire time at the server's serial side (a tty's write waited
+ * for that already). */
+int serial_answer_ms(const struct serial_port *p, size_t req_len);
 
 /* Time in ms to send n characters at the port's baud (10 bits per 8N1 character). */
 double serial_wire_ms(int baud, size_t nchars);

@@ -14,6 +14,7 @@
 #include "sample.h"
 
 #define SIM_MAX_PACKS 32
+#define SIM_RELAY_NO_ALL 2 /* sim_opts.relay */
 
 /* ---- the pack model (pure: time is passed in) ---- */
 
@@ -93,6 +94,18 @@ struct sim_opts {
     /* > 0: another master shares the bus: every chatter_ms it sends a 0x42 request to the next
      * of our packs, which answers it as it would any master. */
     int chatter_ms;
+    /* > 0: the simulator is the bus master (sim_master.c): every master_ms it polls each of its
+     * packs (0x42, then 0x44 where the variant has it; Modbus: the register map) and they
+     * answer, requests and answers both on the line, for a monitor in listen mode on the other
+     * end. master_rounds > 0: that many rounds, then silence. Not with chatter_ms. */
+    int master_ms;
+    int master_rounds;
+    /* A daisy chain behind its master pack (sim_master.c; PACE and Pylontech): the pack at the
+     * first address answers for the others, a request to it with another pack's address in
+     * INFO is that pack's, INFO FF asks 0x42 of every pack in one answer; the other packs do
+     * not answer requests of their own (reachable only through the master). SIM_RELAY_NO_ALL:
+     * a master that relays but refuses the all-packs request (RTN 04). */
+    int relay;
 };
 
 void sim_opts_default(struct sim_opts *o);
@@ -117,6 +130,10 @@ const char *sim_slave_path(const struct sim *s);
 int sim_run(struct sim *s, const volatile int *stop);
 /* Counters for tests. */
 uint64_t sim_requests(const struct sim *s);
+/* Bytes the other end of the pty wrote to the line (for a monitor in listen mode: none). */
+uint64_t sim_foreign_bytes(const struct sim *s);
+/* Answers of the pack at address to cid2 that carried its values (0x42 or 0x44). */
+uint64_t sim_valued_answers(const struct sim *s, uint8_t address, uint8_t cid2);
 /* The sample the simulator last answered for an address (what the client should decode). */
 int sim_last_sample(const struct sim *s, uint8_t address, struct sample *out);
 

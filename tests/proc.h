@@ -202,6 +202,31 @@ static inline int proc_wait_for(const char *path, const char *needle, int times,
     return -1;
 }
 
+/* Removes a SQLite database and its -wal and -shm files. */
+static inline void proc_unlink_db(const char *db)
+{
+    char side[512];
+    unlink(db);
+    snprintf(side, sizeof side, "%s-wal", db);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", db);
+    unlink(side);
+}
+
+#ifdef fail /* cmocka is included: a failed expectation shows the whole log */
+/* Waits until the log at path has needle `times` times, else fails showing the log. */
+static inline void proc_expect_in_log(const char *path, const char *needle, int times,
+                                      int timeout_ms)
+{
+    if (proc_wait_for(path, needle, times, timeout_ms) == 0)
+        return;
+    char *t = proc_slurp(path);
+    print_error("expected %d × '%s' in %s:\n%s\n", times, needle, path, t ? t : "(missing)");
+    free(t);
+    fail();
+}
+#endif
+
 /* SIGTERM, then wait; returns the exit status (or 128+signal). */
 static inline int proc_stop(pid_t pid)
 {

@@ -52,16 +52,7 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Shows the daemon's log when an expectation about it fails. */
-static void expect_in_log(const char *path, const char *needle, int times)
-{
-    if (proc_wait_for(path, needle, times, WAIT_MS) == 0)
-        return;
-    char *t = proc_slurp(path);
-    print_error("expected %d × '%s' in %s:\n%s\n", times, needle, path, t ? t : "(missing)");
-    free(t);
-    fail();
-}
+#define expect_in_log(path, needle, times) proc_expect_in_log(path, needle, times, WAIT_MS)
 
 /* faults: up to two --fault SPECs, NULL-terminated, or NULL */
 static pid_t start_sim_faults(int slot, const char *link, const char *proto, const char *addrs,

@@ -783,6 +783,51 @@ static void test_by_id(void **state)
     free(r);
 }
 
+/* scan --listen-only beside the simulator as the bus master: the master's protocol, the
+ * addresses it asks with their commands, their answers, and a `mode: listen` snippet. */
+static void test_listen_only(void **state)
+{
+    (void)state;
+    start_sim("pace", "1-3", (const char *const[]){"--master", "200", NULL});
+    struct proc_result *r = malloc(sizeof *r);
+    run_scan(r, (const char *const[]){"--listen-only", "--listen", "1500", NULL});
+    assert_int_equal(r->status, 0);
+    assert_contains(r->out, "writing nothing");
+    assert_contains(r->out, "a master polls in pace: 3 address(es), a round about every 0.");
+    assert_contains(r->out, " 0 unanswered, 0 damaged\n");
+    for (int adr = 1; adr <= 3; adr++) {
+        char row[64];
+        snprintf(row, sizeof row, "\n%-7d ", adr);
+        assert_contains(r->out, row);
+    }
+    assert_contains(r->out, "0x42 0x44");
+    assert_contains(r->out, "protocol: pace\nmode: listen\n");
+    const uint8_t adrs[] = {1, 2, 3};
+    check_snippet(r->out, adrs, 3);
+    stop_sim(NULL);
+
+    start_sim("modbus", "2,5", (const char *const[]){"--master", "200", NULL});
+    run_scan(r, (const char *const[]){"--listen-only", "--listen", "1500", "--json", NULL});
+    assert_int_equal(r->status, 0);
+    cJSON *doc = cJSON_Parse(r->out);
+    assert_non_null(doc);
+    cJSON *m = cJSON_GetObjectItem(doc, "master");
+    assert_string_equal(cJSON_GetObjectItem(m, "protocol")->valuestring, "modbus");
+    cJSON *addrs = cJSON_GetObjectItem(m, "addresses");
+    assert_int_equal(cJSON_GetArraySize(addrs), 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(addrs, 1), "address")->valueint, 5);
+    assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(addrs, 1), "samples")->valueint >= 3);
+    cJSON_Delete(doc);
+    stop_sim(NULL);
+
+    /* a bus nobody polls: nothing heard, exit 3 */
+    start_sim("pace", "1", NULL);
+    run_scan(r, (const char *const[]){"--listen-only", "--listen", "500", NULL});
+    assert_int_equal(r->status, 3);
+    assert_contains(r->out, "no master heard: nobody polls this bus");
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -804,6 +849,7 @@ int main(void)
         cmocka_unit_test_teardown(test_by_id, stop_sim),
         cmocka_unit_test(test_sim_collide),
         cmocka_unit_test(test_sim_chatter),
+        cmocka_unit_test_teardown(test_listen_only, stop_sim),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

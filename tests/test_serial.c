@@ -111,7 +111,7 @@ static int peer_read_until(int fd, char end, char *buf, size_t cap)
 static void test_opts_default(void **state)
 {
     (void)state;
-    struct serial_opts o = {-1, -1, -1, -1, -1, -1};
+    struct serial_opts o = {-1, -1, -1, -1, -1, -1, -1, -1};
     serial_opts_default(&o);
     assert_int_equal(o.baud, 9600);
     assert_int_equal(o.timeout_ms, 1000);

@@ -36,17 +36,17 @@ static enum driver_status classify(int s42err)
     }
 }
 
-int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
-                    uint8_t cid2, struct s42_frame *out, struct driver_error *e)
+int driver_exchange_via(struct serial_port *port, const struct s42_variant *v, uint8_t via,
+                        uint8_t adr, uint8_t cid2, struct s42_frame *out, struct driver_error *e)
 {
     char req[64], resp[S42_MAX_FRAME + 2];
-    int n = s42_request(v, cid2, adr, req, sizeof req);
+    int n = s42_request_via(v, cid2, via, adr, req, sizeof req);
     if (n < 0) {
         snprintf(e->msg, sizeof e->msg, "cannot build request 0x%02X: %s", cid2,
                  s42_strerror(n));
         return fail(e, DRIVER_MALFORMED, n);
     }
-    long long deadline = now_mono_ms() + serial_timeout_ms(port);
+    long long deadline = now_mono_ms() + serial_answer_ms(port, (size_t)n);
     int r = serial_transact(port, req, (size_t)n, resp, sizeof resp);
     struct s42_diag d = {0};
     char why[160];
@@ -71,7 +71,7 @@ int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8
         }
         err = s42_parse(resp, (size_t)r, out, &d);
         if (err == 0)
-            err = s42_check(out, v, adr, &d);
+            err = s42_check(out, v, via, &d); /* the master answers for the pack it relays to */
         long long left = deadline - now_mono_ms();
         if (err != -S42_E_ADR || late >= 3 || left <= 0)
             break;
@@ -84,6 +84,12 @@ int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8
         return fail(e, classify(err), err);
     }
     return 0;
+}
+
+int driver_exchange(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
+                    uint8_t cid2, struct s42_frame *out, struct driver_error *e)
+{
+    return driver_exchange_via(port, v, adr, adr, cid2, out, e);
 }
 
 static int decode_fail(struct driver_error *e, struct serial_port *port, uint8_t adr,
@@ -102,12 +108,12 @@ void driver_alarms_init(struct driver_alarms *a, int64_t retry_ms)
     a->timeouts_to_mark = DRIVER_ALARMS_TIMEOUTS;
 }
 
-int driver_read_alarms(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
-                       struct sample *io, struct driver_error *e)
+static int read_alarms_via(struct serial_port *port, const struct s42_variant *v, uint8_t via,
+                           uint8_t adr, struct sample *io, struct driver_error *e)
 {
     struct s42_frame f;
     struct s42_diag d = {0};
-    if (driver_exchange(port, v, adr, S42_CID2_ALARM, &f, e)) {
+    if (driver_exchange_via(port, v, via, adr, S42_CID2_ALARM, &f, e)) {
         if (e->status == DRIVER_TIMEOUT) {
             /* A pack that answers late would put its 0x44 answer on the wire while we ask it
              * the next thing (identity, the next poll), and response frames do not say which
@@ -125,8 +131,15 @@ int driver_read_alarms(struct serial_port *port, const struct s42_variant *v, ui
     int err = s42_decode_alarm(v, &f, &s, &d);
     if (err)
         return decode_fail(e, port, adr, S42_CID2_ALARM, err, &d);
+    s.address = adr;
     *io = s;
     return 0;
+}
+
+int driver_read_alarms(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
+                       struct sample *io, struct driver_error *e)
+{
+    return read_alarms_via(port, v, adr, adr, io, e);
 }
 
 void driver_alarms_why(const struct driver_error *e, int timeout_ms, char *buf, size_t cap)
@@ -143,8 +156,8 @@ void driver_alarms_why(const struct driver_error *e, int timeout_ms, char *buf, 
 
 /* One 0x44 for the poll of *s: merges the flags, or records why they are unknown. Returns -1
  * only when the port failed or a stop was asked (*e says which). */
-static int poll_alarms(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
-                       struct driver_alarms *al, int64_t now_ms, struct sample *s,
+static int poll_alarms(struct serial_port *port, const struct s42_variant *v, uint8_t via,
+                       uint8_t adr, struct driver_alarms *al, int64_t now_ms, struct sample *s,
                        struct driver_error *e)
 {
     struct driver_error ae = {DRIVER_OK, 0, "", 0};
@@ -153,7 +166,7 @@ static int poll_alarms(struct serial_port *port, const struct s42_variant *v, ui
         return 0;
     }
     al->asked++;
-    if (driver_read_alarms(port, v, adr, s, &ae) == 0) {
+    if (read_alarms_via(port, v, via, adr, s, &ae) == 0) {
         al->changed = al->unsupported;
         al->unsupported = 0;
         al->timeouts_in_row = 0;
@@ -179,9 +192,9 @@ static int poll_alarms(struct serial_port *port, const struct s42_variant *v, ui
     return 0;
 }
 
-int driver_poll(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
-                struct driver_alarms *al, int64_t now_ms, struct sample *out,
-                struct driver_error *e)
+int driver_poll_via(struct serial_port *port, const struct s42_variant *v, uint8_t via,
+                    uint8_t adr, struct driver_alarms *al, int64_t now_ms, struct sample *out,
+                    struct driver_error *e)
 {
     struct s42_frame f;
     struct s42_diag d = {0};
@@ -192,14 +205,61 @@ int driver_poll(struct serial_port *port, const struct s42_variant *v, uint8_t a
         al = &every_poll;
     }
     al->changed = 0;
-    if (driver_exchange(port, v, adr, S42_CID2_ANALOG, &f, e))
+    if (driver_exchange_via(port, v, via, adr, S42_CID2_ANALOG, &f, e))
         return -1;
     int err = s42_decode_analog(v, &f, &s, &d);
     if (err)
         return decode_fail(e, port, adr, S42_CID2_ANALOG, err, &d);
-    if (s42_has_command(v, S42_CID2_ALARM) == 2 && poll_alarms(port, v, adr, al, now_ms, &s, e))
+    s.address = adr;
+    return driver_poll_alarms(port, v, via, adr, al, now_ms, &s, out, e);
+}
+
+int driver_poll_alarms(struct serial_port *port, const struct s42_variant *v, uint8_t via,
+                       uint8_t adr, struct driver_alarms *al, int64_t now_ms,
+                       const struct sample *analog, struct sample *out, struct driver_error *e)
+{
+    struct sample s = *analog;
+    struct driver_alarms every_poll;
+    if (al == NULL) {
+        driver_alarms_init(&every_poll, 0);
+        al = &every_poll;
+    }
+    if (s42_has_command(v, S42_CID2_ALARM) == 2 &&
+        poll_alarms(port, v, via, adr, al, now_ms, &s, e))
         return -1;
     *out = s;
+    e->status = DRIVER_OK;
+    e->err = 0;
+    e->msg[0] = '\0';
+    return 0;
+}
+
+int driver_poll(struct serial_port *port, const struct s42_variant *v, uint8_t adr,
+                struct driver_alarms *al, int64_t now_ms, struct sample *out,
+                struct driver_error *e)
+{
+    return driver_poll_via(port, v, adr, adr, al, now_ms, out, e);
+}
+
+int driver_poll_all(struct serial_port *port, const struct s42_variant *v, uint8_t via,
+                    struct sample *out, size_t cap, size_t *n, struct driver_error *e)
+{
+    struct s42_frame f;
+    struct s42_diag d = {0};
+    *n = 0;
+    if (!s42_has_relay(v)) {
+        snprintf(e->msg, sizeof e->msg, "%s has no all-packs request", s42_variant_name(v));
+        return fail(e, DRIVER_REFUSED, -S42_E_UNSUPPORTED);
+    }
+    if (driver_exchange_via(port, v, via, 0xFF, S42_CID2_ANALOG, &f, e))
+        return -1;
+    int err = s42_decode_analog_all(v, &f, via, out, cap, n, &d);
+    if (err) {
+        char why[160];
+        snprintf(e->msg, sizeof e->msg, "the all-packs answer of the master at %u on %s: %s", via,
+                 serial_path(port), s42_describe(err, &d, why, sizeof why));
+        return fail(e, classify(err), err);
+    }
     e->status = DRIVER_OK;
     e->err = 0;
     e->msg[0] = '\0';

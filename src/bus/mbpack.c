@@ -7,12 +7,22 @@
  * on the port and the cancel descriptor) before modbus_receive_confirmation reads the frame:
  * that makes a stop prompt and tells "no answer" from "an answer that stopped halfway". The
  * checks libmodbus would do in modbus_read_registers (slave, function, count, exception) are
- * done here on the raw answer, with libmodbus's own error codes. */
+ * done here on the raw answer, with libmodbus's own error codes.
+ *
+ * Over the network (tcp.c connects, with its timeout and keepalive) the socket takes the tty's
+ * place in the context (modbus_set_socket): tcp:// carries RTU frames (the RTU backend reads
+ * and writes any descriptor; the request's wire time at the server's serial side is added to
+ * the deadline), modbus-tcp:// speaks Modbus TCP through libmodbus's TCP backend. For Modbus
+ * TCP the request (MBAP header and PDU) is built here, so that its transaction id is ours to
+ * match: an answer with another id is a late one and skipped, as another slave's is on RTU. The
+ * socket is ours: closed here, never by modbus_close (which would tcsetattr it). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "now.h"
 #include "mbpack.h"
+#include "endpoint.h"
+#include "tcp.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,11 +37,14 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define BYTE_TIMEOUT_MIN_MS 100 /* USB adapters deliver in bursts 16-32 ms apart */
 #define BYTE_TIMEOUT_CHARS  10
+#define BYTE_TIMEOUT_NET_MS 300 /* a serial server forwards in packets, a network adds jitter */
+#define MBAP_LEN            7   /* transaction id, protocol id, length, unit id */
 #define LATE_MAX            3 /* answers of other slaves skipped per request */
 #define ANSWER_LEN          MBMAP_ANSWER_LEN
 #define NS_PER_MS           1000000LL
@@ -43,6 +56,9 @@ struct mbpack {
     int cancel_fd;
     int byte_ms;     /* a silence this long ends a frame */
     int64_t last_ns; /* CLOCK_MONOTONIC end of the last exchange, 0 = none yet */
+    int sock;        /* the context's descriptor is our TCP socket (tcp://, modbus-tcp://) */
+    int mbap;        /* Modbus TCP: answers carry an MBAP header, no CRC */
+    uint16_t tid;    /* Modbus TCP: the transaction id of the last request */
 };
 
 /* ---- errors ---- */
@@ -115,6 +131,55 @@ static int enable_rs485(modbus_t *ctx, const struct serial_opts *o)
     return 0;
 }
 
+/* The byte timeout: 10 characters at the baud rate, at least min_ms, at most the response
+ * timeout (libmodbus takes it below 1 s). */
+static void set_timeouts(struct mbpack *p, int min_ms)
+{
+    const struct serial_opts *o = &p->opts;
+    int byte_ms = (int)serial_wire_ms(o->baud, BYTE_TIMEOUT_CHARS) + 1;
+    byte_ms = byte_ms < min_ms ? min_ms : byte_ms;
+    p->byte_ms = byte_ms < o->timeout_ms ? byte_ms : o->timeout_ms;
+    if (p->byte_ms > 999)
+        p->byte_ms = 999;
+    modbus_set_response_timeout(p->ctx, (uint32_t)o->timeout_ms / 1000,
+                                (uint32_t)o->timeout_ms % 1000 * 1000);
+    modbus_set_byte_timeout(p->ctx, 0, (uint32_t)p->byte_ms * 1000); /* < 1 s */
+}
+
+/* tcp:// (RTU frames over a serial server) or modbus-tcp:// (a Modbus TCP gateway): the context
+ * of the right backend, and our connected socket in it. Frees p on failure. */
+static int open_network(struct mbpack *p, const struct endpoint *ep, struct mbpack **out,
+                        struct driver_error *e)
+{
+    const struct serial_opts *o = &p->opts;
+    int ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : TCP_CONNECT_TIMEOUT_MS;
+    int fd = -1, r;
+    p->mbap = ep->kind == ENDPOINT_MODBUS_TCP;
+    p->ctx = p->mbap ? modbus_new_tcp_pi(ep->host, ep->port)
+                     : modbus_new_rtu(p->path, o->baud, 'N', 8, 1);
+    if (p->ctx == NULL) {
+        r = -errno;
+        fail(e, r, "%s: %s", p->path, serial_strerror(r));
+    } else if ((r = tcp_connect(ep->host, ep->port, ms, o->cancel_fd > 0 ? o->cancel_fd : -1,
+                                &fd)) < 0) {
+        tcp_describe_open(p->path, r, ms, e->msg, sizeof e->msg);
+        e->err = r;
+        e->status = DRIVER_PORT;
+    } else if (modbus_set_socket(p->ctx, fd) < 0) {
+        r = -errno;
+        close(fd);
+        fail(e, r, "%s: %s", p->path, serial_strerror(r));
+    }
+    if (r < 0) {
+        mbpack_close(p);
+        return r;
+    }
+    p->sock = 1;
+    set_timeouts(p, BYTE_TIMEOUT_NET_MS);
+    *out = p;
+    return 0;
+}
+
 int mbpack_open(const char *device, const struct serial_opts *o, struct mbpack **out,
                 struct driver_error *e)
 {
@@ -130,6 +195,9 @@ int mbpack_open(const char *device, const struct serial_opts *o, struct mbpack *
     if (device == NULL || out == NULL || !serial_baud_supported(o->baud) || o->timeout_ms < 1 ||
         o->gap_ms < 0)
         return fail(e, -EINVAL, "%s: %s", device ? device : "(null)", serial_strerror(EINVAL));
+    struct endpoint ep;
+    if (endpoint_parse(device, &ep, NULL, 0) != 0 || (ep.kind != ENDPOINT_SERIAL && o->rs485))
+        return fail(e, -EINVAL, "%s: %s", device, serial_strerror(EINVAL));
     struct mbpack *p = calloc(1, sizeof *p);
     if (p == NULL || (p->path = strdup(device)) == NULL) {
         r = -ENOMEM;
@@ -137,6 +205,8 @@ int mbpack_open(const char *device, const struct serial_opts *o, struct mbpack *
     }
     p->opts = *o;
     p->cancel_fd = -1;
+    if (ep.kind != ENDPOINT_SERIAL)
+        return open_network(p, &ep, out, e);
     p->ctx = modbus_new_rtu(device, o->baud, 'N', 8, 1);
     if (p->ctx == NULL || modbus_connect(p->ctx) < 0) {
         r = -errno;
@@ -154,12 +224,7 @@ int mbpack_open(const char *device, const struct serial_opts *o, struct mbpack *
         goto fail;
     }
     locked = 1;
-    int byte_ms = (int)serial_wire_ms(o->baud, BYTE_TIMEOUT_CHARS) + 1;
-    byte_ms = byte_ms < BYTE_TIMEOUT_MIN_MS ? BYTE_TIMEOUT_MIN_MS : byte_ms;
-    p->byte_ms = byte_ms < o->timeout_ms ? byte_ms : o->timeout_ms;
-    modbus_set_response_timeout(p->ctx, (uint32_t)o->timeout_ms / 1000,
-                                (uint32_t)o->timeout_ms % 1000 * 1000);
-    modbus_set_byte_timeout(p->ctx, 0, (uint32_t)p->byte_ms * 1000); /* < 1 s */
+    set_timeouts(p, BYTE_TIMEOUT_MIN_MS);
     if (o->rs485 && (r = enable_rs485(p->ctx, o)) < 0)
         goto fail;
     *out = p;
@@ -176,7 +241,12 @@ void mbpack_close(struct mbpack *p)
 {
     if (p == NULL)
         return;
-    if (p->ctx != NULL) {
+    if (p->ctx != NULL && p->sock) {
+        int fd = modbus_get_socket(p->ctx);
+        if (fd >= 0)
+            close(fd);
+        modbus_free(p->ctx);
+    } else if (p->ctx != NULL) {
         int fd = modbus_get_socket(p->ctx);
         if (fd >= 0)
             (void)ioctl(fd, TIOCNXCL); /* the tty may outlive us (a pty, another fd) */
@@ -228,13 +298,66 @@ static int wait_port(struct mbpack *p, int64_t deadline, bool watch_port)
     }
 }
 
-/* tcflush alone misses bytes a pty is still handing to the line discipline: read them too. */
-static void drop_stale_input(struct mbpack *p)
+/* tcflush alone misses bytes a pty is still handing to the line discipline: read them too. On
+ * a socket that is all there is to do, and the end of file says the server closed it. 0, or
+ * -ECONNRESET. */
+static int drop_stale_input(struct mbpack *p)
 {
     uint8_t junk[256];
-    for (int i = 0; i < 64 && read(mbpack_fd(p), junk, sizeof junk) > 0; i++)
+    ssize_t k = 0;
+    for (int i = 0; i < 64 && (k = read(mbpack_fd(p), junk, sizeof junk)) > 0; i++)
         ;
-    modbus_flush(p->ctx);
+    if (p->sock)
+        return k == 0 ? -ECONNRESET : 0;
+    if (modbus_flush(p->ctx) < 0 && (errno == EIO || errno == ENODEV || errno == ENXIO))
+        return -errno; /* the adapter went away; anything else shows in the exchange */
+    return 0;
+}
+
+/* Modbus TCP: the request with our transaction id, written whole. 0 or -errno. */
+static int send_mbap(struct mbpack *p, const uint8_t *pdu, size_t n)
+{
+    uint8_t req[MBAP_LEN + 8];
+    p->tid = (uint16_t)(p->tid + 1);
+    req[0] = (uint8_t)(p->tid >> 8);
+    req[1] = (uint8_t)(p->tid & 0xFF);
+    req[2] = req[3] = 0; /* the Modbus protocol */
+    req[4] = 0;
+    req[5] = (uint8_t)n; /* unit id and PDU */
+    memcpy(req + MBAP_LEN - 1, pdu, n);
+    size_t len = MBAP_LEN - 1 + n, done = 0;
+    int64_t deadline = now_mono_ns() + (int64_t)p->opts.timeout_ms * NS_PER_MS;
+    while (done < len) {
+        ssize_t k = send(mbpack_fd(p), req + done, len - done, MSG_NOSIGNAL);
+        if (k >= 0) {
+            done += (size_t)k;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return errno == ETIMEDOUT ? -ENOTCONN : -errno;
+        struct pollfd pfd = {.fd = mbpack_fd(p), .events = POLLOUT};
+        if (now_mono_ns() >= deadline)
+            return -ETIMEDOUT;
+        if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+/* Modbus TCP: an answer of rsp_len bytes with its MBAP header, put in the RTU shape the checks
+ * read (unit id, function, data; no CRC). Returns the new length, 0 for an answer to another
+ * request (a late one: skip it), or -EMBBADDATA for a header that is not Modbus TCP. */
+static int strip_mbap(const struct mbpack *p, uint8_t *rsp, int rsp_len)
+{
+    if (rsp_len < MBAP_LEN + 1 || rsp[2] != 0 || rsp[3] != 0 ||
+        (rsp[4] << 8 | rsp[5]) != rsp_len - (MBAP_LEN - 1))
+        return -EMBBADDATA;
+    if ((rsp[0] << 8 | rsp[1]) != p->tid)
+        return 0;
+    memmove(rsp, rsp + MBAP_LEN - 1, (size_t)rsp_len - (MBAP_LEN - 1));
+    return rsp_len - (MBAP_LEN - 1);
 }
 
 /* After a damaged answer the rest of it may still be on its way: drop bytes until the line has
@@ -311,6 +434,20 @@ static int receive(struct mbpack *p, uint8_t slave, int64_t deadline, uint8_t *r
             int err = errno;
             return fail(e, -err, "slave %u on %s: %s", slave, path, describe(-err));
         }
+        if (p->mbap) {
+            n = strip_mbap(p, rsp, n);
+            if (n < 0)
+                return fail(e, n, "the answer to slave %u on %s is not Modbus TCP: is it a "
+                                  "Modbus TCP gateway (or a serial server for tcp://)?",
+                            slave, path);
+            if (n > 0 && rsp[0] == slave)
+                return n;
+            if (n > 0)
+                foreign = rsp[0]; /* the gateway answered for another unit */
+            if (late >= LATE_MAX)
+                deadline = 0;
+            continue;
+        }
         if (n > 0 && rsp[0] == slave)
             return n;
         /* libmodbus 3.1.6 returns 0 for a frame of another slave before looking at its CRC:
@@ -342,14 +479,21 @@ int mbpack_read_regs(struct mbpack *p, uint8_t slave, uint16_t regs[MBMAP_NREGS]
     if (w < 0)
         return fail(e, w, "%s: %s", path, describe(w));
     modbus_set_slave(p->ctx, slave);
-    drop_stale_input(p);
     const uint8_t req[] = {slave, MBMAP_FC_READ, 0, 0, 0, MBMAP_NREGS};
-    int n = -1;
-    if (modbus_send_raw_request(p->ctx, req, sizeof req) < 0) {
-        int err = errno;
-        n = fail(e, -err, "%s: %s", path, describe(err));
+    int n = drop_stale_input(p);
+    if (n == 0 && p->mbap)
+        n = send_mbap(p, req, sizeof req);
+    else if (n == 0 && modbus_send_raw_request(p->ctx, req, sizeof req) < 0)
+        n = -errno;
+    if (n < 0) {
+        n = fail(e, n, "%s: %s", path, describe(n));
     } else {
-        n = receive(p, slave, now_mono_ns() + (int64_t)p->opts.timeout_ms * NS_PER_MS, rsp, e);
+        /* RTU through a serial server: the request still takes its wire time over there */
+        int64_t wire = p->sock && !p->mbap
+                           ? (int64_t)(serial_wire_ms(p->opts.baud, sizeof req + 2) * 1e6)
+                           : 0;
+        n = receive(p, slave, now_mono_ns() + (int64_t)p->opts.timeout_ms * NS_PER_MS + wire,
+                    rsp, e);
     }
     if (n < 0 && (e->status == DRIVER_CHECKSUM || e->status == DRIVER_MALFORMED ||
                   e->status == DRIVER_FOREIGN))
@@ -368,7 +512,7 @@ int mbpack_read_regs(struct mbpack *p, uint8_t slave, uint16_t regs[MBMAP_NREGS]
                     "slave %u on %s answered function 0x%02X to a register read: is it a "
                     "PACE-compatible BMS?",
                     slave, path, rsp[1]);
-    if (n != ANSWER_LEN || rsp[2] != 2 * MBMAP_NREGS)
+    if (n != ANSWER_LEN - (p->mbap ? 2 : 0) || rsp[2] != 2 * MBMAP_NREGS)
         return fail(e, -EMBBADDATA,
                     "slave %u on %s sent %u bytes of registers instead of %d: not the PACE "
                     "register map?",

@@ -1,18 +1,28 @@
 /* serial: owns one raw 8N1 tty (exclusive via flock + TIOCEXCL), the deadline-based frame reader
  * with resync on the start byte, the bytes read past a frame's end (kept for the next call), the
  * inter-frame gap and the link-quality counters. It never logs: it returns -errno, and
- * serial_strerror() turns that into a sentence. One port is used by one thread at a time. */
+ * serial_strerror() turns that into a sentence. One port is used by one thread at a time.
+ *
+ * A tcp:// device is a TCP connection to a serial server in transparent mode (tcp.c connects):
+ * the same reader on a socket, without termios, locks or tcdrain. The server's UART still
+ * takes the request's wire time at the port's baud rate, so that time is added where the tty
+ * would have waited for it (tcdrain): to the answer's deadline and to the gap. A connection the
+ * server closes (even mid-frame) is -ECONNRESET: a port error, like an unplugged adapter. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strerrordesc_np */
 #endif
 #include "now.h"
 #include "serial.h"
+#include "endpoint.h"
+#include "tcp.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/serial.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -26,6 +36,7 @@
 
 struct serial_port {
     int fd;
+    int sock; /* fd is a TCP connection (tcp://), not a tty */
     char *path;
     struct serial_opts opts;
     struct serial_stats stats;
@@ -46,12 +57,21 @@ static const struct {
 
 void serial_opts_default(struct serial_opts *o)
 {
-    *o = (struct serial_opts){.baud = 9600, .timeout_ms = 1000, .gap_ms = 50};
+    *o = (struct serial_opts){.baud = 9600,
+                              .timeout_ms = 1000,
+                              .gap_ms = 50,
+                              .connect_timeout_ms = TCP_CONNECT_TIMEOUT_MS,
+                              .cancel_fd = -1};
 }
 
 int serial_fd(const struct serial_port *p)
 {
     return p->fd;
+}
+
+int serial_is_network(const struct serial_port *p)
+{
+    return p->sock;
 }
 
 int serial_timeout_ms(const struct serial_port *p)
@@ -96,9 +116,12 @@ static int ms_left(int64_t deadline_ns)
     return left > INT_MAX ? INT_MAX : (int)left;
 }
 
-/* A read or write error that means the adapter (or the pty peer) is gone. */
-static int gone_errno(int e)
+/* A read or write error that means the adapter (or the pty peer, or the connection) is gone.
+ * On a socket ETIMEDOUT is keepalive giving up, not a silent pack: the connection is lost. */
+static int gone_errno(const struct serial_port *p, int e)
 {
+    if (p->sock && e == ETIMEDOUT)
+        return -ENOTCONN;
     if (e == ENODEV || e == ENXIO)
         return -ENODEV;
     if (e == EIO)
@@ -164,6 +187,14 @@ int serial_open(const char *path, const struct serial_opts *o, struct serial_por
     if (o->timeout_ms < 0 || o->gap_ms < 0)
         return -EINVAL;
 
+    struct endpoint ep;
+    if (endpoint_parse(path, &ep, NULL, 0) != 0)
+        return -EINVAL;
+    if (ep.kind == ENDPOINT_MODBUS_TCP)
+        return -EPROTONOSUPPORT;
+    if (ep.kind == ENDPOINT_TCP && o->rs485)
+        return -EINVAL; /* the serial server drives its transceiver itself */
+
     p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
@@ -174,6 +205,15 @@ int serial_open(const char *path, const struct serial_opts *o, struct serial_por
     if (!p->path) {
         r = -ENOMEM;
         goto fail;
+    }
+    if (ep.kind == ENDPOINT_TCP) {
+        int ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : TCP_CONNECT_TIMEOUT_MS;
+        r = tcp_connect(ep.host, ep.port, ms, o->cancel_fd > 0 ? o->cancel_fd : -1, &p->fd);
+        if (r < 0)
+            goto fail;
+        p->sock = 1;
+        *out = p;
+        return 0;
     }
     /* A /dev/serial/by-id/... symlink is simply followed by open(). */
     p->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
@@ -216,12 +256,25 @@ fail:
     return r;
 }
 
+void serial_describe_open(const char *path, const struct serial_opts *o, int err, char *buf,
+                          size_t cap)
+{
+    if (endpoint_is_network(path) && err != -EPROTONOSUPPORT)
+        tcp_describe_open(path, err,
+                          o && o->connect_timeout_ms > 0 ? o->connect_timeout_ms
+                                                         : TCP_CONNECT_TIMEOUT_MS,
+                          buf, cap);
+    else
+        snprintf(buf, cap, "%s: %s", path, serial_strerror(err));
+}
+
 void serial_close(struct serial_port *p)
 {
     if (!p)
         return;
     if (p->fd >= 0) {
-        (void)ioctl(p->fd, TIOCNXCL); /* the tty may outlive us (a pty, another fd) */
+        if (!p->sock)
+            (void)ioctl(p->fd, TIOCNXCL); /* the tty may outlive us (a pty, another fd) */
         close(p->fd);
     }
     free(p->path);
@@ -241,15 +294,20 @@ int serial_flush_input(struct serial_port *p)
             n += k;
             continue;
         }
+        if (k == 0 && p->sock) { /* end of file: the server closed the connection */
+            p->stats.flushed += (uint64_t)n;
+            return -ECONNRESET;
+        }
         if (k == 0 || errno == EAGAIN || errno == EWOULDBLOCK)
             break;
         if (errno != EINTR) {
-            int r = gone_errno(errno);
+            int r = gone_errno(p, errno);
             p->stats.flushed += (uint64_t)n;
             return r;
         }
     }
-    (void)tcflush(p->fd, TCIFLUSH); /* whatever is still below the line discipline */
+    if (!p->sock)
+        (void)tcflush(p->fd, TCIFLUSH); /* whatever is still below the line discipline */
     p->stats.flushed += (uint64_t)n;
     return n > INT_MAX ? INT_MAX : (int)n;
 }
@@ -291,15 +349,17 @@ int serial_write(struct serial_port *p, const void *buf, size_t n)
     size_t done = 0;
 
     while (done < n) {
-        ssize_t k = write(p->fd, b + done, n - done);
+        ssize_t k = p->sock ? send(p->fd, b + done, n - done, MSG_NOSIGNAL)
+                            : write(p->fd, b + done, n - done);
         if (k >= 0) {
             done += (size_t)k;
+            p->stats.tx_bytes += (uint64_t)k;
             continue;
         }
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return gone_errno(errno);
+            return gone_errno(p, errno);
         int ev = wait_fd(p->fd, POLLOUT, deadline, p->cancel_fd);
         if (ev < 0)
             return ev;
@@ -308,9 +368,15 @@ int serial_write(struct serial_port *p, const void *buf, size_t n)
         if ((ev & (POLLHUP | POLLERR)) && !(ev & POLLOUT))
             return -EIO;
     }
+    if (p->sock) {
+        /* the request leaves the server's UART one wire time from now */
+        p->last_frame_ns = now_mono_ns() + (int64_t)(serial_wire_ms(p->opts.baud, n) * 1e6);
+        p->have_last = 1;
+        return 0;
+    }
     while (tcdrain(p->fd) < 0) {
         if (errno != EINTR)
-            return gone_errno(errno);
+            return gone_errno(p, errno);
     }
     p->last_frame_ns = now_mono_ns();
     p->have_last = 1;
@@ -327,12 +393,15 @@ static int fill_rx(struct serial_port *p, int64_t deadline_ns)
             return ev;
         ssize_t k = read(p->fd, p->rx, sizeof p->rx);
         if (k > 0) {
+            p->stats.rx_bytes += (uint64_t)k;
             p->rx_off = 0;
             p->rx_len = (size_t)k;
             return (int)k;
         }
         if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            return gone_errno(errno);
+            return gone_errno(p, errno);
+        if (k == 0 && p->sock)
+            return -ECONNRESET; /* end of file: the server closed the connection */
         /* No data although poll() woke us: a hangup (read() gives 0 then), else spurious. */
         if (ev & (POLLHUP | POLLERR))
             return -EIO;
@@ -392,6 +461,21 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
     return -ETIMEDOUT;
 }
 
+int serial_read_some(struct serial_port *p, void *buf, size_t cap, int timeout_ms)
+{
+    if (!buf || cap == 0 || timeout_ms < 0)
+        return -EINVAL;
+    if (p->rx_off == p->rx_len) {
+        int r = fill_rx(p, now_mono_ns() + (int64_t)timeout_ms * 1000000);
+        if (r <= 0)
+            return r;
+    }
+    size_t n = p->rx_len - p->rx_off < cap ? p->rx_len - p->rx_off : cap;
+    memcpy(buf, p->rx + p->rx_off, n);
+    p->rx_off += n;
+    return (int)n;
+}
+
 int serial_transact(struct serial_port *p, const char *req, size_t req_len, char *resp, size_t cap)
 {
     if (!req || !resp)
@@ -408,7 +492,15 @@ int serial_transact(struct serial_port *p, const char *req, size_t req_len, char
     r = serial_write(p, req, req_len);
     if (r < 0)
         return r;
-    return serial_read_frame(p, '~', '\r', resp, cap, p->opts.timeout_ms);
+    return serial_read_frame(p, '~', '\r', resp, cap, serial_answer_ms(p, req_len));
+}
+
+int serial_answer_ms(const struct serial_port *p, size_t req_len)
+{
+    if (!p->sock)
+        return p->opts.timeout_ms; /* tcdrain waited for the request to leave */
+    double wire = serial_wire_ms(p->opts.baud, req_len);
+    return p->opts.timeout_ms + (int)(wire + 0.999);
 }
 
 double serial_wire_ms(int baud, size_t nchars)
@@ -444,6 +536,9 @@ const char *serial_strerror(int err)
         return "permission denied: add the user to the dialout group";
     case EINVAL:
         return "unsupported baud rate or invalid serial setting";
+    case EPROTONOSUPPORT:
+        return "modbus-tcp:// is Modbus TCP: use it with protocol modbus (tcp:// carries the bus "
+               "bytes of any protocol)";
     case ENOTTY:
         return "not a serial port (the path is not a tty)";
     case EOPNOTSUPP:
@@ -452,6 +547,9 @@ const char *serial_strerror(int err)
     default:
         break;
     }
+    s = tcp_strerror(err);
+    if (s)
+        return s;
     s = strerrordesc_np(err); /* static and thread safe, unlike strerror() for unknown codes */
     return s ? s : "unknown error";
 }

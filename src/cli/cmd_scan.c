@@ -18,11 +18,13 @@
 
 #define SCAN_TIMEOUT_MS 300  /* default per request: packs answer within ~250 ms at 9600 */
 #define SCAN_LISTEN_MS  1000 /* default silent listen before the first request */
+#define SCAN_HEAR_MS    10000 /* default of --listen-only: a few rounds of a slow master */
 
 static void usage(FILE *f)
 {
     fputs("usage: bmsfleet scan --port DEV [--protocol P] [--from A] [--to A] [--baud B]\n"
-          "                     [--timeout MS] [--gap MS] [--listen MS] [--rs485] [--json]\n"
+          "                     [--timeout MS] [--gap MS] [--listen MS] [--listen-only]\n"
+          "                     [--rs485] [--json]\n"
           "Finds the packs on a bus: asks each address in each protocol until one answers,\n"
           "reads its identity (Service 42; Modbus packs have none), checks for two packs on\n"
           "one address and for another master, and prints a `packs:` snippet for the\n"
@@ -37,9 +39,13 @@ static void usage(FILE *f)
           "                    costs it once per protocol tried\n"
           "  --gap MS          silence between frames on the bus (default 50)\n"
           "  --listen MS       first listen this long for another master (default 1000, 0 = no)\n"
+          "  --listen-only     only listen (--listen MS, default 10000), never send: which\n"
+          "                    master polls, in which protocol, which addresses it asks and\n"
+          "                    which answer; prints a `mode: listen` snippet\n"
           "  --rs485           enable the kernel RS485 mode (RTS drives the transceiver)\n"
           "  --json            one JSON document instead of the table and the snippet\n"
-          "exit: 0 a pack answered, 1 port error, 2 usage, 3 no pack answered\n",
+          "exit: 0 a pack answered (--listen-only: a master was heard), 1 port error, 2 usage,\n"
+          "      3 no pack answered (no master heard)\n",
           f);
 }
 
@@ -379,8 +385,10 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
         {"baud", required_argument, NULL, 'b'}, {"timeout", required_argument, NULL, 't'},
         {"gap", required_argument, NULL, 'g'},  {"listen", required_argument, NULL, 'l'},
         {"rs485", no_argument, NULL, 'r'},      {"json", no_argument, NULL, 'j'},
+        {"listen-only", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     const char *proto = "auto";
+    int listen_given = 0;
     long n;
     int c;
     memset(a, 0, sizeof *a);
@@ -392,7 +400,7 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
     a->to = 16;
     a->listen_ms = SCAN_LISTEN_MS;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "P:p:f:T:b:t:g:l:rjh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "P:p:f:T:b:t:g:l:Lrjh", opts, NULL)) != -1) {
         switch (c) {
         case 'P':
             a->port = optarg;
@@ -435,6 +443,10 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
                 return CLI_EXIT_USAGE;
             }
             a->listen_ms = (int)n;
+            listen_given = 1;
+            break;
+        case 'L':
+            a->listen_only = 1;
             break;
         case 'r':
             a->so.rs485 = 1;
@@ -456,6 +468,12 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
         else
             fprintf(stderr, "scan: --port is required\n");
         usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (a->listen_only && !listen_given)
+        a->listen_ms = SCAN_HEAR_MS;
+    if (a->listen_only && a->listen_ms == 0) {
+        fprintf(stderr, "scan: --listen-only needs --listen MS above 0\n");
         return CLI_EXIT_USAGE;
     }
     if (a->from > a->to) {
@@ -493,6 +511,10 @@ int cmd_scan(int argc, char **argv)
     int rc = parse_args(argc, argv, &a, &json);
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
+    if (a.listen_only) {
+        cli_install_signals();
+        return cmd_scan_hear(&a, json);
+    }
     struct scan sc;
     if (scan_init(&sc, &a) != 0) {
         fprintf(stderr, "bmsfleet scan: out of memory\n");

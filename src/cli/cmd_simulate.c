@@ -18,6 +18,7 @@ static void usage(FILE *f)
           "                         [--link PATH] [--baud B] [--seed N] [--cells N]\n"
           "                         [--turnaround MS] [--time-scale X] [--fault SPEC]...\n"
           "                         [--collide ADDR]... [--chatter MS]\n"
+          "                         [--master MS [--rounds N]] [--relay]\n"
           "Answers as the packs at LIST (1-4, 1,3,7) on a new pseudo-terminal, prints its path,\n"
           "and runs until Ctrl-C. Values drift realistically and are reproducible from --seed.\n"
           "  --link PATH       make PATH a symlink to the pty (removed on exit)\n"
@@ -33,6 +34,13 @@ static void usage(FILE *f)
           "  --collide ADDR    two packs share ADDR (one of LIST): 2 of 3 answers collide and\n"
           "                    fail the checksum, the others come from either pack; repeatable\n"
           "  --chatter MS      another master polls our packs every MS ms (they answer it)\n"
+          "  --master MS       be the bus master: poll every pack every MS ms (0x42, then 0x44\n"
+          "                    where the protocol has it; modbus: the register map), requests\n"
+          "                    and answers on the line, for a monitor in listen mode\n"
+          "  --rounds N        with --master: stop polling after N rounds (0: never)\n"
+          "  --relay           a daisy chain behind its master pack (pace, pylontech): the\n"
+          "                    first address answers for the others (INFO = their address,\n"
+          "                    FF: every pack's 0x42 in one answer); they answer nobody else\n"
           "exit: 0 stopped by a signal, 1 cannot create the pty or link, 2 usage\n",
           f);
 }
@@ -74,6 +82,8 @@ int cmd_simulate(int argc, char **argv)
         {"turnaround", required_argument, NULL, 't'}, {"time-scale", required_argument, NULL, 'T'},
         {"fault", required_argument, NULL, 'f'},     {"collide", required_argument, NULL, 'C'},
         {"chatter", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
+        {"master", required_argument, NULL, 'M'},    {"rounds", required_argument, NULL, 'R'},
+        {"relay", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0}};
     struct sim_opts o;
     sim_opts_default(&o);
@@ -83,7 +93,7 @@ int cmd_simulate(int argc, char **argv)
     long n;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:a:l:b:s:c:t:T:f:C:m:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:a:l:b:s:c:t:T:f:C:m:M:R:rh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             modbus = strcmp(optarg, "modbus") == 0;
@@ -158,6 +168,23 @@ int cmd_simulate(int argc, char **argv)
             }
             o.chatter_ms = (int)n;
             break;
+        case 'M':
+            if (parse_long(optarg, 1, 3600000, &n)) {
+                fprintf(stderr, "simulate: --master takes 1..3600000 ms\n");
+                return CLI_EXIT_USAGE;
+            }
+            o.master_ms = (int)n;
+            break;
+        case 'R':
+            if (parse_long(optarg, 0, 1000000000, &n)) {
+                fprintf(stderr, "simulate: --rounds takes a count (0 = no end)\n");
+                return CLI_EXIT_USAGE;
+            }
+            o.master_rounds = (int)n;
+            break;
+        case 'r':
+            o.relay = 1;
+            break;
         case 'h':
             usage(stdout);
             return CLI_EXIT_OK;
@@ -177,6 +204,15 @@ int cmd_simulate(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     o.naddresses = (size_t)cnt;
+    if (o.relay && (modbus || !s42_has_relay(o.variant))) {
+        fprintf(stderr, "simulate: --relay is for pace and pylontech (their requests name the "
+                        "target pack)\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (o.master_ms > 0 && o.chatter_ms > 0) {
+        fprintf(stderr, "simulate: --master and --chatter exclude each other (one other master)\n");
+        return CLI_EXIT_USAGE;
+    }
     for (size_t i = 0; i < o.ncollide; i++) {
         if (memchr(o.addresses, o.collide[i], o.naddresses) == NULL) {
             fprintf(stderr, "simulate: --collide %u is not one of --addresses %s\n",

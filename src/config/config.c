@@ -12,6 +12,7 @@
  * prints a model back as YAML. This file also has the entry points and the secrets' files. */
 #include "config.h"
 #include "config_internal.h"
+#include "endpoint.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -131,6 +132,8 @@ static void finish_pack(struct config_ctx *x, struct config *c, size_t pi, size_
     }
     if (!seen(m, s, "name"))
         copy_id(k->name, k->id);
+    if (!seen(m, s, "poll"))
+        k->poll = p->poll;
     if (!seen(m, s, "bank")) {
         copy_id(k->bank, c->banks[0].id);
     } else if (valid(m, s, "bank") && !find_bank(c, k->bank)) {
@@ -203,6 +206,95 @@ static int name_usable(const struct config_marks *m)
     return !seen(m, &config_port_section, "name") || valid(m, &config_port_section, "name");
 }
 
+/* What a port's device names (a tty, a serial server, a Modbus TCP gateway) and how it is
+ * wired (mode) against the keys that only fit some of them. */
+static void check_wiring(struct config_ctx *x, struct config *c, size_t i)
+{
+    const struct config_section *s = &config_port_section;
+    struct config_port *p = &c->ports[i];
+    const struct config_marks *m = &x->port[i];
+    struct endpoint ep;
+    char why[200];
+    if (!valid(m, s, "device"))
+        return;
+    if (endpoint_parse(p->device, &ep, why, sizeof why) != 0) {
+        config_add_err(x, where(m, s, "device"), "%s", why);
+        return;
+    }
+    if (ep.kind != ENDPOINT_SERIAL && p->rs485 && valid(m, s, "rs485"))
+        config_add_err(x, where(m, s, "rs485"),
+                       "rs485 is the kernel mode of a local adapter: the serial server behind "
+                       "%s drives its own transceiver (leave rs485 out)",
+                       p->device);
+    if (ep.kind == ENDPOINT_MODBUS_TCP && p->protocol != CONFIG_PROTO_MODBUS &&
+        valid(m, s, "protocol"))
+        config_add_err(x, where(m, s, "protocol"),
+                       "modbus-tcp:// is a Modbus TCP gateway: it needs protocol modbus (a serial "
+                       "server that passes the bus bytes through is tcp://HOST:PORT)");
+    if (ep.kind == ENDPOINT_MODBUS_TCP && p->mode == CONFIG_MODE_LISTEN && valid(m, s, "mode"))
+        config_add_err(x, where(m, s, "mode"),
+                       "mode listen reads the bus bytes: a Modbus TCP gateway only answers its "
+                       "own client (use tcp://HOST:PORT in the server's transparent mode)");
+    if (ep.kind == ENDPOINT_SERIAL && seen(m, s, "connect_timeout_ms"))
+        config_add_warn(x, c, where(m, s, "connect_timeout_ms"),
+                        "connect_timeout_ms applies to tcp:// and modbus-tcp:// devices only; "
+                        "%s is a serial device",
+                        p->device);
+}
+
+/* Packs asked through the master pack: a protocol whose requests name the target (PACE,
+ * Pylontech), a port that polls, a master among the port's packs (default the lowest address:
+ * the chain's first pack, whose all-packs answer lists the packs from its own address up). */
+static void check_relay(struct config_ctx *x, struct config *c, size_t i)
+{
+    const struct config_section *s = &config_port_section, *ks = &config_pack_section;
+    struct config_port *p = &c->ports[i];
+    const struct config_marks *m = &x->port[i];
+    struct config_mark at = where(m, s, "poll");
+    size_t via = 0;
+    for (size_t k = 0; k < p->npacks; k++) {
+        if (p->packs[k].poll != CONFIG_POLL_VIA_MASTER)
+            continue;
+        if (via++ == 0 && seen(&x->pack[i][k], ks, "poll"))
+            at = where(&x->pack[i][k], ks, "poll");
+    }
+    int have_master = valid(m, s, "master");
+    if (via == 0) {
+        if (have_master)
+            config_add_warn(x, c, where(m, s, "master"),
+                            "master is only used with poll: via_master; port '%s' asks each pack "
+                            "at its own address",
+                            p->name);
+        return;
+    }
+    if (p->protocol != CONFIG_PROTO_PACE && p->protocol != CONFIG_PROTO_PYLONTECH) {
+        config_add_err(x, at,
+                       "poll: via_master needs a protocol whose requests name the target pack "
+                       "(pace or pylontech); %s packs are asked at their own address",
+                       config_protocol_name(p->protocol));
+        return;
+    }
+    if (p->mode == CONFIG_MODE_LISTEN) {
+        config_add_err(x, at, "poll: via_master is for a port that polls; in mode listen the "
+                              "other master's requests decide what is heard");
+        return;
+    }
+    if (!have_master) {
+        p->master = p->npacks ? p->packs[0].address : 0;
+        for (size_t k = 1; k < p->npacks; k++)
+            if (p->packs[k].address < p->master)
+                p->master = p->packs[k].address;
+        return;
+    }
+    for (size_t k = 0; k < p->npacks; k++)
+        if (p->packs[k].address == p->master)
+            return;
+    config_add_err(x, where(m, s, "master"),
+                   "master 0x%02X is not one of port '%s''s packs: the master pack is listed "
+                   "with the others",
+                   p->master, p->name);
+}
+
 static void finish_ports(struct config_ctx *x, struct config *c)
 {
     const struct config_section *s = &config_port_section;
@@ -230,8 +322,10 @@ static void finish_ports(struct config_ctx *x, struct config *c)
                                c->ports[j].name, where(o, s, "device").line);
             }
         }
+        check_wiring(x, c, i);
         for (size_t k = 0; k < p->npacks; k++)
             finish_pack(x, c, i, k);
+        check_relay(x, c, i);
     }
     for (size_t i = 0; i < c->nports; i++) {
         for (size_t k = 0; k < c->ports[i].npacks; k++)

@@ -22,6 +22,7 @@ enum config_key_type {
     K_ADDR,   /* a pack address 0..254 */
     K_PROTO,  /* enum config_protocol */
     K_LEVEL,  /* enum log_level */
+    K_CHOICE, /* one of the words in `names` (NULL-terminated), stored as its index (an int) */
     K_SECRET, /* rejected: secrets never come from the YAML file */
     K_MAP,    /* nested section `sub`, stored at off of the same parent */
     K_LIST,   /* list of `sub` items; the array is at off, the count at sub->count_off */
@@ -55,6 +56,7 @@ struct config_key {
     long min, max;    /* K_INT */
     const char *def;  /* default as YAML text; NULL: none, or derived in finish() */
     const struct config_section *sub;
+    const char *const *names; /* K_CHOICE */
 };
 
 struct config_section {

@@ -17,12 +17,15 @@
 
 /* ---- the key tables ---- */
 
+static const char *const poll_names[] = {"per_address", "via_master", NULL};
+
 static const struct config_key pack_keys[] = {
     {"address", K_ADDR, FIELD(struct config_pack, address)},
     {"id", K_ID, FIELD(struct config_pack, id)},      /* "<port name>-<address>" */
     {"name", K_STR, FIELD(struct config_pack, name)}, /* the id */
     {"bank", K_ID, FIELD(struct config_pack, bank)},  /* the first bank, or "bank" */
     {"serial", K_STR, FIELD(struct config_pack, serial), .def = ""},
+    {"poll", K_CHOICE, FIELD(struct config_pack, poll), .names = poll_names}, /* the port's */
 };
 const struct config_section config_pack_section = {
     .id = S_PACK,
@@ -33,6 +36,8 @@ const struct config_section config_pack_section = {
     .cap = CONFIG_MAX_PACKS_PER_PORT,
     .where = " on one port",
     .empty_msg = "'packs' is empty: a port needs at least one pack"};
+
+static const char *const mode_names[] = {"poll", "listen", NULL};
 
 static const struct config_key port_keys[] = {
     {"name", K_ID, FIELD(struct config_port, name)}, /* "port<N>" */
@@ -47,6 +52,11 @@ static const struct config_key port_keys[] = {
      "0"},
     {"rs485_delay_after_us", K_INT, FIELD(struct config_port, rs485_delay_after_us), 0, 100000,
      "0"},
+    {"connect_timeout_ms", K_INT, FIELD(struct config_port, connect_timeout_ms), 100, 60000,
+     "3000"},
+    {"mode", K_CHOICE, FIELD(struct config_port, mode), .def = "poll", .names = mode_names},
+    {"poll", K_CHOICE, FIELD(struct config_port, poll), .def = "per_address", .names = poll_names},
+    {"master", K_ADDR, FIELD(struct config_port, master)}, /* the lowest pack address */
     {"packs", K_LIST, FIELD(struct config_port, packs), .sub = &config_pack_section},
 };
 const struct config_section config_port_section = {

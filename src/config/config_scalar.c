@@ -167,6 +167,20 @@ int config_parse_scalar(const struct config_key *k, const char *s, void *base, c
         *(enum log_level *)dst = l;
         return 0;
     }
+    case K_CHOICE: {
+        char list[160] = "";
+        for (size_t i = 0; k->names[i] != NULL; i++) {
+            if (strcmp(s, k->names[i]) == 0) {
+                *(int *)dst = (int)i;
+                return 0;
+            }
+            size_t at = strlen(list);
+            snprintf(list + at, sizeof list - at, "%s%s", i ? (k->names[i + 1] ? ", " : " or ") : "",
+                     k->names[i]);
+        }
+        snprintf(why, cap, "%s must be %s, %s" SHOW "%s", k->name, list, NOT(s));
+        return -EINVAL;
+    }
     case K_SECRET:
     case K_MAP:
     case K_LIST:

@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "config_internal.h"
+#include "endpoint.h"
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -146,6 +147,15 @@ static void write_ports(FILE *f, const struct config *c)
         kv_bool(f, "    ", "rs485", p->rs485);
         kv_int(f, "    ", "rs485_delay_before_us", p->rs485_delay_before_us);
         kv_int(f, "    ", "rs485_delay_after_us", p->rs485_delay_after_us);
+        if (endpoint_is_network(p->device)) /* a serial device would get a warning */
+            kv_int(f, "    ", "connect_timeout_ms", p->connect_timeout_ms);
+        kv_str(f, "    ", "mode", p->mode == CONFIG_MODE_LISTEN ? "listen" : "poll");
+        kv_str(f, "    ", "poll", p->poll == CONFIG_POLL_VIA_MASTER ? "via_master" : "per_address");
+        int via = 0;
+        for (size_t j = 0; j < p->npacks; j++)
+            via |= p->packs[j].poll == CONFIG_POLL_VIA_MASTER;
+        if (via)
+            fprintf(f, "    master: 0x%02X\n", p->master);
         fputs("    packs:\n", f);
         for (size_t j = 0; j < p->npacks; j++) {
             const struct config_pack *k = &p->packs[j];
@@ -159,6 +169,10 @@ static void write_ports(FILE *f, const struct config *c)
                 fputs(", serial: ", f);
                 put_str(f, k->serial);
             }
+            if (k->poll != p->poll)
+                fputs(k->poll == CONFIG_POLL_VIA_MASTER ? ", poll: via_master"
+                                                        : ", poll: per_address",
+                      f);
             fputs(" }\n", f);
         }
     }
@@ -257,11 +271,15 @@ void config_write_summary(FILE *f, const struct config *c)
             plural(npacks, "pack", "packs"), c->nbanks, plural(c->nbanks, "bank", "banks"));
     for (size_t i = 0; i < c->nports; i++) {
         const struct config_port *p = &c->ports[i];
-        fprintf(f, "  %s  %s  %s %d baud%s, every %d s:", p->name, p->device,
+        fprintf(f, "  %s  %s  %s %d baud%s, %s %d s:", p->name, p->device,
                 config_protocol_name(p->protocol), p->baud, p->rs485 ? " RS485" : "",
+                p->mode == CONFIG_MODE_LISTEN ? "listening, expected every" : "every",
                 p->interval_s);
         for (size_t j = 0; j < p->npacks; j++)
-            fprintf(f, "%s %s (0x%02X)", j ? "," : "", p->packs[j].id, p->packs[j].address);
+            fprintf(f, "%s %s (0x%02X)%s", j ? "," : "", p->packs[j].id, p->packs[j].address,
+                    p->packs[j].poll == CONFIG_POLL_VIA_MASTER && p->packs[j].address != p->master
+                        ? " via master"
+                        : "");
         fputc('\n', f);
     }
     for (size_t b = 0; b < c->nbanks; b++) {

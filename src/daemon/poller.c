@@ -5,9 +5,16 @@
  * retried after interval × poller_backoff_factor(failures); a port error closes the port and
  * reopens it with its own backoff (1 s doubling to 60 s). Health is online after a good
  * sample, stale after a failure, offline when no good sample came for 3 intervals; the
- * transitions to and from offline are logged once each, not per poll. */
+ * transitions to and from offline are logged once each, not per poll.
+ *
+ * A port on a serial server (tcp://, modbus-tcp://) is reconnected like an unplugged adapter
+ * is reopened when the connection fails, and also when the server accepted the connection but
+ * no pack answered through it for OFFLINE_INTERVALS intervals and SILENT_POLLS_PER_PACK polls
+ * of each pack: some servers keep a stale session (their serial side hung, or the one client
+ * slot is held by a connection that died) that only a new connection clears. */
 #include "now.h"
 #include "poller.h"
+#include "poller_internal.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -23,7 +30,7 @@
 #include "progress.h"
 #include "serial.h"
 
-#define OFFLINE_INTERVALS 3
+#define SILENT_POLLS_PER_PACK 3
 #define REOPEN_MAX_MS 60000
 /* The most exchanges one loop turn makes: 0x42, 0x44 and the identity commands of a pack. */
 #define TURN_EXCHANGES 12
@@ -31,39 +38,6 @@
 #define TURN_FRAME_BYTES 600
 /* Slack on top: the one-second wait slices, scheduling, a slow USB adapter. */
 #define TURN_MARGIN_MS 5000
-
-struct pack_state {
-    const struct config_pack *cfg;
-    int64_t due_ms;       /* monotonic */
-    int64_t last_ok_mono; /* monotonic time of the last good sample, 0 = never */
-    int64_t last_poll_ms; /* duration of the last poll */
-    int identified, identify_tries;
-    struct driver_alarms alarms; /* whether the pack answers 0x44, kept across port reopens */
-    struct pack_stats st;
-};
-
-struct poller {
-    const struct config *cfg;
-    const struct config_port *port;
-    size_t port_idx;
-    struct poller_sinks sinks;
-    _Atomic uint64_t *seq;
-    int cancel_fd;
-    pthread_t thread;
-    int joined;
-    pthread_mutex_t lock; /* guards packs[].st for readers in other threads */
-    struct bus *bus;
-    int64_t started_mono;    /* when the thread started */
-    int64_t reopen_ms;       /* monotonic time of the next open attempt */
-    int reopen_backoff_ms;
-    int port_down_logged;
-    int slow_warned;
-    struct progress progress;
-    _Atomic int attempted; /* the port was opened once, or its first open failed (retrying) */
-    _Atomic int port_up;
-    _Atomic int test_hang; /* poller_test_hang() */
-    struct pack_state packs[CONFIG_MAX_PACKS_PER_PORT];
-};
 
 unsigned poller_backoff_factor(uint32_t failures)
 {
@@ -76,7 +50,7 @@ unsigned poller_backoff_factor(uint32_t failures)
 
 /* Waits until the monotonic time `until` or until shutdown; returns 1 on shutdown. Waiting
  * is progress: each slice of at most a second counts as a turn. */
-static int wait_until(struct poller *p, int64_t until)
+int poller_wait_until(struct poller *p, int64_t until)
 {
     for (;;) {
         int64_t now = now_mono_ms();
@@ -91,7 +65,7 @@ static int wait_until(struct poller *p, int64_t until)
     }
 }
 
-static int stopping(const struct poller *p)
+int poller_stopping(const struct poller *p)
 {
     struct pollfd pfd = {.fd = p->cancel_fd, .events = POLLIN};
     return poll(&pfd, 1, 0) > 0;
@@ -143,7 +117,7 @@ static void set_health(struct poller *p, size_t i, enum pack_health h, const cha
 }
 
 /* Offline when no good sample for OFFLINE_INTERVALS intervals (or never, after as many tries). */
-static void age_health(struct poller *p, size_t i, const char *why)
+void poller_age_health(struct poller *p, size_t i, const char *why)
 {
     struct pack_state *ps = &p->packs[i];
     int64_t limit = (int64_t)p->port->interval_s * 1000 * OFFLINE_INTERVALS;
@@ -162,8 +136,9 @@ static void age_health(struct poller *p, size_t i, const char *why)
 static void identify(struct poller *p, size_t i)
 {
     struct pack_state *ps = &p->packs[i];
-    if (ps->identified || ps->identify_tries >= 3 || !bus_can_identify(p->bus))
-        return;
+    if (ps->identified || ps->identify_tries >= 3 || !bus_can_identify(p->bus) ||
+        (ps->cfg->poll == CONFIG_POLL_VIA_MASTER && ps->cfg->address != p->port->master))
+        return; /* identity commands name no target: they cannot be relayed */
     ps->identify_tries++;
     struct reading r;
     struct driver_error e;
@@ -201,61 +176,111 @@ static void count_error(struct pack_stats *st, const struct driver_error *e)
     }
 }
 
-static void close_port(struct poller *p, const char *why)
+/* The next open in reopen_backoff_ms, which doubles up to REOPEN_MAX_MS. It is back to 1 s
+ * only after a good poll: a port that opens and fails at once (a serial server that takes the
+ * connection and drops it) backs off as one that does not open. */
+static void backoff(struct poller *p)
+{
+    p->reopen_ms = now_mono_ms() + p->reopen_backoff_ms;
+    p->reopen_backoff_ms =
+        p->reopen_backoff_ms * 2 > REOPEN_MAX_MS ? REOPEN_MAX_MS : p->reopen_backoff_ms * 2;
+}
+
+void poller_close_port(struct poller *p, const char *why)
 {
     bus_close(p->bus);
     p->bus = NULL;
+    listener_close(p->lis);
+    p->lis = NULL;
     atomic_store(&p->port_up, 0);
-    p->reopen_backoff_ms = 1000;
-    p->reopen_ms = now_mono_ms() + p->reopen_backoff_ms;
+    backoff(p);
     log_warn("port %s (%s): %s; reopening", p->port->name, p->port->device, why);
     p->port_down_logged = 1;
+}
+
+void poller_serial_opts(const struct poller *p, struct serial_opts *so)
+{
+    serial_opts_default(so);
+    so->baud = p->port->baud;
+    so->timeout_ms = p->port->timeout_ms;
+    so->gap_ms = p->port->gap_ms;
+    so->rs485 = p->port->rs485;
+    so->rs485_delay_before_us = p->port->rs485_delay_before_us;
+    so->rs485_delay_after_us = p->port->rs485_delay_after_us;
+    so->connect_timeout_ms = p->port->connect_timeout_ms;
+    so->cancel_fd = p->cancel_fd; /* a connect to a serial server ends at once on a stop */
+}
+
+void poller_opened(struct poller *p, int err, const char *msg, const char *what)
+{
+    if (err) {
+        if (!p->port_down_logged)
+            log_warn("port %s: cannot open %s: %s; retrying in the background", p->port->name,
+                     p->port->device, msg);
+        p->port_down_logged = 1;
+        backoff(p);
+        for (size_t i = 0; i < p->port->npacks; i++)
+            poller_age_health(p, i, "port unavailable");
+        atomic_store(&p->attempted, 1);
+        return;
+    }
+    if (p->port_down_logged)
+        log_info("port %s: %s is open again; %s resumes", p->port->name, p->port->device, what);
+    else
+        log_info("port %s: %s open, %s at %d baud, %zu pack(s) %s %d s", p->port->name,
+                 p->port->device, config_protocol_name(p->port->protocol), p->port->baud,
+                 p->port->npacks, strcmp(what, "polling") == 0 ? "every" : "heard, expected every",
+                 p->port->interval_s);
+    p->port_down_logged = 0;
+    p->last_answer_mono = now_mono_ms();
+    p->silent_polls = 0;
+    atomic_store(&p->port_up, 1);
+    atomic_store(&p->attempted, 1);
 }
 
 static void try_open(struct poller *p)
 {
     struct serial_opts so;
-    serial_opts_default(&so);
-    so.baud = p->port->baud;
-    so.timeout_ms = p->port->timeout_ms;
-    so.gap_ms = p->port->gap_ms;
-    so.rs485 = p->port->rs485;
-    so.rs485_delay_before_us = p->port->rs485_delay_before_us;
-    so.rs485_delay_after_us = p->port->rs485_delay_after_us;
+    poller_serial_opts(p, &so);
     struct bus *bus;
     struct driver_error e;
     int err = bus_open(p->port->device, config_protocol_name(p->port->protocol), &so, &bus, &e);
-    if (err) {
-        if (!p->port_down_logged)
-            log_warn("port %s: cannot open %s: %s; retrying in the background", p->port->name,
-                     p->port->device, e.msg);
-        p->port_down_logged = 1;
-        p->reopen_ms = now_mono_ms() + p->reopen_backoff_ms;
-        p->reopen_backoff_ms = p->reopen_backoff_ms * 2 > REOPEN_MAX_MS
-                                   ? REOPEN_MAX_MS
-                                   : p->reopen_backoff_ms * 2;
-        for (size_t i = 0; i < p->port->npacks; i++)
-            age_health(p, i, "port unavailable");
-        atomic_store(&p->attempted, 1);
+    if (err == -ECANCELED)
+        return; /* stopping */
+    poller_opened(p, err, e.msg, "polling");
+    if (err)
         return;
-    }
     bus_set_cancel_fd(bus, p->cancel_fd);
-    if (p->port_down_logged)
-        log_info("port %s: %s is open again; polling resumes", p->port->name, p->port->device);
-    else
-        log_info("port %s: %s open, %s at %d baud, %zu pack(s) every %d s", p->port->name,
-                 p->port->device, config_protocol_name(p->port->protocol), p->port->baud,
-                 p->port->npacks, p->port->interval_s);
-    p->port_down_logged = 0;
-    p->reopen_backoff_ms = 1000;
     p->bus = bus;
-    atomic_store(&p->port_up, 1);
-    atomic_store(&p->attempted, 1);
     int64_t now = now_mono_ms();
     for (size_t i = 0; i < p->port->npacks; i++) {
         p->packs[i].due_ms = now;
         p->packs[i].identified = p->packs[i].identify_tries = 0; /* maybe another pack now */
     }
+}
+
+/* A serial server that accepted the connection, but through which no pack answered for long
+ * (see the top of this file): a new connection. Only after a timeout on a network port. */
+static void check_silent_server(struct poller *p, const struct driver_error *e, int64_t now)
+{
+    if (e->status != DRIVER_TIMEOUT) {
+        p->silent_polls = 0;
+        p->last_answer_mono = now;
+        return;
+    }
+    p->silent_polls++;
+    int64_t limit = (int64_t)p->port->interval_s * 1000 * OFFLINE_INTERVALS;
+    if (!bus_is_network(p->bus) || now - p->last_answer_mono < limit ||
+        p->silent_polls < SILENT_POLLS_PER_PACK * (uint64_t)p->port->npacks)
+        return;
+    p->silent_reconnects++;
+    char why[160];
+    snprintf(why, sizeof why,
+             "the server took the connection but no pack answered through it for %lld s "
+             "(%llu polls; reconnect %llu)",
+             (long long)((now - p->last_answer_mono) / 1000), (unsigned long long)p->silent_polls,
+             (unsigned long long)p->silent_reconnects);
+    poller_close_port(p, why);
 }
 
 /* Warns once when the packs of this port take longer per round than the interval. */
@@ -300,17 +325,9 @@ static void log_alarm_support(const struct poller *p, size_t i)
              ps->cfg->id, ps->cfg->address, p->port->name, al->why, every);
 }
 
-static void poll_pack(struct poller *p, size_t i)
+uint32_t poller_count(struct poller *p, size_t i, int err, const struct driver_error *e)
 {
     struct pack_state *ps = &p->packs[i];
-    struct reading r;
-    struct driver_error e;
-    int64_t start = now_mono_ms();
-    int err = bus_poll(p->bus, ps->cfg->address, &ps->alarms, &r.s, &e);
-    int64_t now = now_mono_ms();
-    if (err && e.err == -ECANCELED)
-        return; /* shutting down: not a failure of the pack */
-    ps->last_poll_ms = now - start;
     pthread_mutex_lock(&p->lock);
     ps->st.polls++;
     ps->st.alarm_failures = ps->alarms.failures;
@@ -320,36 +337,143 @@ static void poll_pack(struct poller *p, size_t i)
         ps->st.consecutive_failures = 0;
         ps->st.last_ok_ms = now_wall_ms();
     } else {
-        count_error(&ps->st, &e);
+        count_error(&ps->st, e);
         ps->st.consecutive_failures++;
-        snprintf(ps->st.last_error, sizeof ps->st.last_error, "%s", e.msg);
+        snprintf(ps->st.last_error, sizeof ps->st.last_error, "%s", e->msg);
     }
     uint32_t failures = ps->st.consecutive_failures;
     pthread_mutex_unlock(&p->lock);
+    return failures;
+}
+
+void poller_deliver(struct poller *p, size_t i, struct reading *r, int64_t now)
+{
+    struct pack_state *ps = &p->packs[i];
+    ps->last_ok_mono = now;
+    r->kind = READING_SAMPLE;
+    r->ts_ms = ps->st.last_ok_ms;
+    r->port_idx = (uint16_t)p->port_idx;
+    r->pack_idx = (uint16_t)i;
+    snprintf(r->pack_id, sizeof r->pack_id, "%s", ps->cfg->id);
+    r->health = PACK_ONLINE;
+    r->detail[0] = '\0';
+    set_health(p, i, PACK_ONLINE, NULL);
+    push(p, r);
+}
+
+/* What one poll of pack i came to (err 0: the sample in r), took_ms on the bus. */
+static void after_poll(struct poller *p, size_t i, int err, struct reading *r,
+                       const struct driver_error *e, int64_t took_ms, int64_t now)
+{
+    struct pack_state *ps = &p->packs[i];
+    ps->last_poll_ms = took_ms;
+    uint32_t failures = poller_count(p, i, err, e);
 
     int64_t interval = (int64_t)p->port->interval_s * 1000;
     if (err == 0) {
-        ps->last_ok_mono = now;
+        p->silent_polls = 0;
+        p->last_answer_mono = now;
+        p->reopen_backoff_ms = 1000;
         /* keep the cadence, but never try to catch up missed rounds */
         ps->due_ms = ps->due_ms + interval > now ? ps->due_ms + interval : now + interval;
-        r.kind = READING_SAMPLE;
-        r.ts_ms = ps->st.last_ok_ms;
-        r.port_idx = (uint16_t)p->port_idx;
-        r.pack_idx = (uint16_t)i;
-        snprintf(r.pack_id, sizeof r.pack_id, "%s", ps->cfg->id);
-        r.health = PACK_ONLINE;
-        r.detail[0] = '\0';
-        set_health(p, i, PACK_ONLINE, NULL);
-        push(p, &r);
+        poller_deliver(p, i, r, now);
         log_alarm_support(p, i);
         identify(p, i);
     } else {
-        log_debug("pack %s: %s", ps->cfg->id, e.msg);
+        log_debug("pack %s: %s", ps->cfg->id, e->msg);
         ps->due_ms = now + interval * poller_backoff_factor(failures);
-        age_health(p, i, e.msg);
-        if (e.status == DRIVER_PORT)
-            close_port(p, e.msg);
+        poller_age_health(p, i, e->msg);
+        if (e->status == DRIVER_PORT)
+            poller_close_port(p, e->msg);
+        else
+            check_silent_server(p, e, now);
     }
+}
+
+/* The packs asked through the master, all at once: one 0x42 with INFO FF to the master, each
+ * block the sample of the pack at master + its index, then each pack's 0x44 through the master.
+ * Returns 1 when the round was made (or the port failed), 0 when the master does not answer it:
+ * then this pack, and the others until the next hourly try, are asked one by one through it. */
+static int poll_all(struct poller *p, size_t i)
+{
+    struct sample all[CONFIG_MAX_PACKS_PER_PORT];
+    size_t n = 0;
+    struct driver_error e;
+    uint8_t master = p->port->master;
+    int64_t start = now_mono_ms();
+    int err = bus_poll_all(p->bus, master, all, CONFIG_MAX_PACKS_PER_PORT, &n, &e);
+    int64_t now = now_mono_ms();
+    if (err && e.err == -ECANCELED)
+        return 1;
+    /* a port error is the port's; one silence can be noise (or a master that is off) */
+    if (err && (e.status == DRIVER_PORT ||
+                (e.status == DRIVER_TIMEOUT && ++p->all_timeouts < DRIVER_ALARMS_TIMEOUTS))) {
+        after_poll(p, i, err, NULL, &e, now - start, now);
+        return 1;
+    }
+    if (err) {
+        p->all_failures++;
+        if (!p->all_unsupported)
+            log_warn("port %s: the master pack at address %u does not answer the all-packs "
+                     "request (%s): asking each pack through it instead, the all-packs request "
+                     "again hourly (%llu failed so far)",
+                     p->port->name, master, e.msg, (unsigned long long)p->all_failures);
+        p->all_unsupported = 1;
+        p->all_timeouts = 0;
+        p->all_retry_ms = now + DRIVER_ALARMS_RETRY_MS;
+        return 0;
+    }
+    if (p->all_unsupported)
+        log_info("port %s: the master pack at address %u answers for every pack again",
+                 p->port->name, master);
+    p->all_unsupported = 0;
+    p->all_timeouts = 0;
+    int64_t share = (now - start) / (int64_t)(n ? n : 1); /* the bus time of one pack */
+    int64_t due = p->packs[i].due_ms;
+    for (size_t j = 0; j < p->port->npacks && p->bus != NULL; j++) {
+        struct pack_state *ps = &p->packs[j];
+        if (ps->cfg->poll != CONFIG_POLL_VIA_MASTER)
+            continue;
+        ps->due_ms = due; /* one round for all of them */
+        size_t k = ps->cfg->address >= master ? (size_t)(ps->cfg->address - master) : n;
+        struct reading r;
+        int64_t t0 = now_mono_ms();
+        if (k >= n) {
+            snprintf(e.msg, sizeof e.msg,
+                     "the all-packs answer of the master at %u on %s has %zu pack(s), none for "
+                     "address %u",
+                     master, p->port->name, n, ps->cfg->address);
+            e.status = DRIVER_MALFORMED;
+            e.err = -ENOENT;
+            after_poll(p, j, -1, &r, &e, share, now_mono_ms());
+            continue;
+        }
+        err = bus_poll_alarms(p->bus, master, ps->cfg->address, &ps->alarms, &all[k], &r.s, &e);
+        if (err && e.err == -ECANCELED)
+            return 1;
+        int64_t t1 = now_mono_ms();
+        after_poll(p, j, err, &r, &e, share + (t1 - t0), t1);
+    }
+    return 1;
+}
+
+static void poll_pack(struct poller *p, size_t i)
+{
+    struct pack_state *ps = &p->packs[i];
+    int via = ps->cfg->poll == CONFIG_POLL_VIA_MASTER;
+    if (via && (!p->all_unsupported || now_mono_ms() >= p->all_retry_ms) && poll_all(p, i)) {
+        check_round_time(p);
+        return;
+    }
+    struct reading r;
+    struct driver_error e;
+    int64_t start = now_mono_ms();
+    int err = via ? bus_poll_via(p->bus, p->port->master, ps->cfg->address, &ps->alarms, &r.s, &e)
+                  : bus_poll(p->bus, ps->cfg->address, &ps->alarms, &r.s, &e);
+    int64_t now = now_mono_ms();
+    if (err && e.err == -ECANCELED)
+        return; /* shutting down: not a failure of the pack */
+    after_poll(p, i, err, &r, &e, now - start, now);
     check_round_time(p);
 }
 
@@ -375,14 +499,18 @@ static int polled_once(const struct poller *p)
 static void *poller_main(void *arg)
 {
     struct poller *p = arg;
-    while (!stopping(p)) {
+    if (p->port->mode == CONFIG_MODE_LISTEN) {
+        poller_listen_main(p);
+        return NULL;
+    }
+    while (!poller_stopping(p)) {
         progress_beat(&p->progress, now_mono_ms());
         if (atomic_load(&p->test_hang) && polled_once(p)) {
             hang_for_test(p);
             break;
         }
         if (p->bus == NULL) {
-            if (wait_until(p, p->reopen_ms))
+            if (poller_wait_until(p, p->reopen_ms))
                 break;
             try_open(p);
             continue;
@@ -392,7 +520,7 @@ static void *poller_main(void *arg)
             if (p->packs[i].due_ms < p->packs[next].due_ms)
                 next = i;
         }
-        if (wait_until(p, p->packs[next].due_ms))
+        if (poller_wait_until(p, p->packs[next].due_ms))
             break;
         poll_pack(p, next);
     }

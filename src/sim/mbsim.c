@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "mbmap.h"
+#include "sim_internal.h"
 #include "sim_pty.h"
 
 #define RX_MAX        256 /* an RTU frame is at most 256 bytes */
@@ -41,6 +42,9 @@ struct mbsim {
     int64_t rx_last_ns; /* when the last byte of the frame being received came */
     uint8_t tx[SIM_PTY_NOISE_MAX + RX_MAX]; /* garbage noise, then the frame */
     _Atomic uint64_t requests, invalid;
+    struct sim_master master;               /* o.master_ms: the simulator polls its slaves */
+    _Atomic uint64_t foreign;               /* bytes read from the pty */
+    _Atomic uint64_t valued[SIM_MAX_PACKS]; /* register answers */
     pthread_mutex_t lock; /* guards last and have_last */
     struct sample last[SIM_MAX_PACKS];
     bool have_last[SIM_MAX_PACKS];
@@ -55,6 +59,8 @@ static int check_opts(const struct sim_opts *o)
         return -EINVAL;
     if (o->ncollide > 0 || o->chatter_ms > 0)
         return -EOPNOTSUPP;
+    if (o->master_ms < 0 || o->master_rounds < 0)
+        return -EINVAL;
     for (size_t i = 0; i < o->naddresses; i++) {
         if (o->addresses[i] < 1 || o->addresses[i] > MBMAP_MAX_SLAVE)
             return -EINVAL;
@@ -188,6 +194,7 @@ static size_t answer(struct mbsim *s, int idx, const uint8_t *req, size_t len,
     s->last[idx] = smp;
     s->have_last[idx] = true;
     pthread_mutex_unlock(&s->lock);
+    atomic_fetch_add(&s->valued[idx], 1);
     out[0] = slave;
     out[1] = fn;
     out[2] = (uint8_t)(2 * count);
@@ -231,11 +238,36 @@ static int handle_frame(struct mbsim *s, const uint8_t *rx, size_t len, const vo
                           noise + n, stop);
 }
 
+uint64_t mbsim_foreign_bytes(const struct mbsim *s)
+{
+    return atomic_load(&s->foreign);
+}
+
+uint64_t mbsim_valued_answers(const struct mbsim *s, uint8_t slave)
+{
+    int i = sim_opts_index(&s->o, slave);
+    return i < 0 ? 0 : atomic_load(&s->valued[i]);
+}
+
+/* The master's request, answered as one that ended on the wire just now. */
+static int answer_master(void *server, const void *req, size_t n, const volatile int *stop)
+{
+    struct mbsim *s = server;
+    s->rx_last_ns = sim_pty_now_ns();
+    return handle_frame(s, req, n, stop);
+}
+
 int mbsim_run(struct mbsim *s, const volatile int *stop)
 {
     while (!*stop) {
-        int64_t now = sim_pty_now_ns();
         int wait_ms = SIM_PTY_POLL_MS;
+        if (s->rxlen == 0) { /* the master waits for a quiet line */
+            int rc = sim_master_tick(&s->master, &s->o, NULL, &s->pty, answer_master, s, stop,
+                                     &wait_ms);
+            if (rc != 0)
+                return rc;
+        }
+        int64_t now = sim_pty_now_ns();
         if (s->rxlen > 0) {
             int64_t left = s->rx_last_ns + s->t35_ns - now;
             if (left <= 0) { /* silence: the frame is complete */
@@ -253,6 +285,7 @@ int mbsim_run(struct mbsim *s, const volatile int *stop)
             return (int)got;
         if (got == 0)
             continue;
+        atomic_fetch_add(&s->foreign, (uint64_t)got);
         if (s->rxlen + (size_t)got > sizeof s->rx) { /* longer than any frame: noise */
             atomic_fetch_add(&s->invalid, 1);
             s->rxlen = 0;

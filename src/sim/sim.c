@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim_internal.h"
 #include "sim_pty.h"
 
 #define RX_FRAME_MAX      512 /* a request longer than this is garbage */
@@ -59,6 +60,9 @@ struct sim {
     char tx2[S42_MAX_FRAME + 1]; /* the second pack's frame, before the collision */
     _Atomic uint64_t requests;
     _Atomic uint64_t invalid;
+    struct sim_master master;               /* o.master_ms: the simulator polls its packs */
+    _Atomic uint64_t foreign;               /* bytes read from the pty */
+    _Atomic uint64_t valued[SIM_MAX_PACKS][2]; /* answers with values: 0x42, 0x44 */
     pthread_mutex_t lock; /* guards last and have_last */
     struct sample last[SIM_MAX_PACKS];
     bool have_last[SIM_MAX_PACKS];
@@ -225,7 +229,10 @@ static int check_opts(const struct sim_opts *o)
             f->slow_ms < 0 || (f->kind == SIM_FAULT_RTN && f->rtn == 0))
             return -EINVAL;
     }
-    if (o->ncollide > SIM_MAX_PACKS || o->chatter_ms < 0)
+    if (o->relay && !s42_has_relay(o->variant))
+        return -EINVAL;
+    if (o->ncollide > SIM_MAX_PACKS || o->chatter_ms < 0 || o->master_ms < 0 ||
+        o->master_rounds < 0 || (o->master_ms > 0 && o->chatter_ms > 0))
         return -EINVAL;
     for (size_t i = 0; i < o->ncollide; i++) {
         bool listed = false;
@@ -292,6 +299,17 @@ uint64_t sim_requests(const struct sim *s)
     return atomic_load(&s->requests);
 }
 
+uint64_t sim_foreign_bytes(const struct sim *s)
+{
+    return atomic_load(&s->foreign);
+}
+
+uint64_t sim_valued_answers(const struct sim *s, uint8_t address, uint8_t cid2)
+{
+    int i = sim_opts_index(&s->o, address);
+    return i < 0 ? 0 : atomic_load(&s->valued[i][cid2 == S42_CID2_ALARM]);
+}
+
 int sim_opts_index(const struct sim_opts *o, uint8_t address)
 {
     for (size_t i = 0; i < o->naddresses; i++)
@@ -321,6 +339,30 @@ int sim_last_sample(const struct sim *s, uint8_t address, struct sample *out)
 }
 
 /* ---- serving ---- */
+
+void sim_pack_answering(struct sim *s, int idx, int64_t received_ns, uint8_t cid2,
+                        struct sample *smp)
+{
+    struct sim_pack *p = &s->packs[idx];
+    if (s->o.time_scale > 0)
+        sim_pack_step(p, (double)(received_ns - s->start_ns) / (double)NS_PER_S * s->o.time_scale);
+    sim_pack_sample(p, smp);
+    pthread_mutex_lock(&s->lock);
+    s->last[idx] = *smp;
+    s->have_last[idx] = true;
+    pthread_mutex_unlock(&s->lock);
+    atomic_fetch_add(&s->valued[idx][cid2 == S42_CID2_ALARM], 1);
+}
+
+struct sim_pty *sim_pty_of(struct sim *s)
+{
+    return &s->pty;
+}
+
+const struct sim_opts *sim_opts_of(const struct sim *s)
+{
+    return &s->o;
+}
 
 static bool is_identity_command(const struct s42_variant *v, uint8_t cid2)
 {
@@ -490,7 +532,12 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
     atomic_fetch_add(&s->requests, 1);
     int64_t received = sim_pty_now_ns();
     /* like real packs on a shared bus: other families and other addresses get no answer */
-    if (f->ver != s42_variant_ver(v) || f->cid1 != s42_variant_cid1(v) || is_broadcast(v, f))
+    if (f->ver != s42_variant_ver(v) || f->cid1 != s42_variant_cid1(v))
+        return 0;
+    int relay = sim_relay_route(&s->o, f); /* a chain behind its master (sim_master.c) */
+    if (relay != 0)
+        return relay > 0 ? sim_relay_answer(s, f, received, rxlen, stop) : 0;
+    if (is_broadcast(v, f))
         return 0;
     int idx = pack_index(s, f->adr);
     if (idx < 0)
@@ -535,6 +582,7 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
         s->last[idx] = smp;
         s->have_last[idx] = true;
         pthread_mutex_unlock(&s->lock);
+        atomic_fetch_add(&s->valued[idx][f->cid2 == S42_CID2_ALARM], 1);
     }
     return sim_pty_answer(&s->pty, received, rxlen, s->o.turnaround_ms + slow_ms, s->tx,
                           noise + len, stop);
@@ -587,11 +635,21 @@ static int feed(struct sim *s, const char *buf, size_t n, const volatile int *st
     return 0;
 }
 
+/* The master's requests are answered as any request is. */
+static int answer_master(void *server, const void *req, size_t n, const volatile int *stop)
+{
+    return handle_request(server, req, n, stop);
+}
+
 int sim_run(struct sim *s, const volatile int *stop)
 {
     char buf[256];
     while (!*stop) {
         int wait_ms = SIM_PTY_POLL_MS;
+        int mrc = sim_master_tick(&s->master, &s->o, s->o.variant, &s->pty, answer_master, s,
+                                  stop, &wait_ms);
+        if (mrc != 0)
+            return mrc;
         if (s->o.chatter_ms > 0) {
             if (sim_pty_now_ns() >= s->next_chatter_ns) {
                 int rc = chatter(s, stop);
@@ -606,6 +664,7 @@ int sim_run(struct sim *s, const volatile int *stop)
         ssize_t got = sim_pty_read(&s->pty, buf, sizeof buf, wait_ms, stop);
         if (got < 0)
             return (int)got;
+        atomic_fetch_add(&s->foreign, (uint64_t)got);
         int rc = feed(s, buf, (size_t)got, stop);
         if (rc != 0)
             return rc;
