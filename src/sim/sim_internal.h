@@ -1,0 +1,81 @@
+/* sim_internal: the Service 42 simulator's state, shared by its files: sim.c (framing, answers,
+ * the on-demand faults) and sim_mix.c (the fault soak's seeded mix and its log). One thread,
+ * the one in sim_run, owns all of it but the counters and the last samples (see sim.c). */
+#ifndef BMSFLEET_SIM_INTERNAL_H
+#define BMSFLEET_SIM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "sim.h"
+#include "sim_pty.h"
+
+#define RX_FRAME_MAX      512 /* a request longer than this is garbage */
+#define DEFAULT_SLOW_MS   2000
+#define DEFAULT_FAULT_RTN 0x91 /* battery/communication error, as a real Daren sends */
+#define RTN_CID2          0x04
+#define RTN_DATA          0x06
+#define COLLIDE_EVERY     3 /* of every 3 answers of a shared address, 2 collide */
+#define COLLIDE_RUN_MAX   6 /* characters one of two colliding drivers wins in a row, at most */
+#define TWIN_SEED_SALT    0xC0111DE5ull /* the second pack at a shared address: another seed */
+#define NS_PER_MS         1000000LL
+#define NS_PER_S          1000000000LL
+/* what the fault soak's other master sends: its request, then the other pack's answer */
+#define MIX_TX_MAX (64 + 2 * (S42_MAX_FRAME + 1) + SIM_PTY_NOISE_MAX)
+
+struct sim {
+    struct sim_opts o; /* o.link and o.log_path are not kept: pty.link and log are ours */
+    struct sim_pty pty;
+    int64_t start_ns;
+    uint64_t noise_rng;
+    struct sim_pack packs[SIM_MAX_PACKS];
+    uint64_t answers[SIM_MAX_PACKS];      /* per pack, for sim_fault.every */
+    uint64_t alarm_asks[SIM_MAX_PACKS];   /* per pack, 0x44 requests: for the *-alarms faults */
+    struct sim_pack twins[SIM_MAX_PACKS]; /* the second pack at a shared address */
+    bool has_twin[SIM_MAX_PACKS];
+    uint64_t shared_answers[SIM_MAX_PACKS]; /* per shared address, for the collision pattern */
+    int64_t next_chatter_ns;
+    size_t chatter_next; /* index of the pack the other master polls next */
+    char chatter_req[64];
+    char rx[RX_FRAME_MAX];
+    size_t rxlen; /* 0 while waiting for '~' */
+    struct s42_frame req;
+    uint8_t info[S42_MAX_INFO];
+    char tx[SIM_PTY_NOISE_MAX + S42_MAX_FRAME + 1]; /* garbage noise, then the frame */
+    char tx2[S42_MAX_FRAME + 1]; /* the second pack's frame, before the collision */
+    _Atomic uint64_t requests;
+    _Atomic uint64_t invalid;
+    pthread_mutex_t lock; /* guards last and have_last */
+    struct sample last[SIM_MAX_PACKS];
+    bool have_last[SIM_MAX_PACKS];
+    /* the fault soak (sim_mix.c) */
+    uint64_t mix_rng;
+    uint64_t analog_asks[SIM_MAX_PACKS]; /* per pack, 0x42 requests: the log's count */
+    struct sim_pack ghost;               /* "another address" when we simulate only one */
+    FILE *log;
+    char mixtx[MIX_TX_MAX];
+};
+
+/* Pack p's complete answer frame to cid2 (with the fault applied, NULL: none) into buf; returns
+ * its length, or 0 when it cannot be built. *smp gets the pack's values, *carries_sample says
+ * if they are in the frame. (sim.c) */
+size_t sim_pack_frame(struct sim *s, const struct sim_pack *p, bool twin, uint8_t cid2,
+                      const struct sim_fault *fault, char *buf, size_t cap, struct sample *smp,
+                      bool *carries_sample);
+/* Adds one to the CHKSUM of the frame of n characters in place. (sim.c) */
+void sim_corrupt_checksum(char *frame, size_t n);
+/* Records smp as the last sample answered by pack idx (sim_last_sample). (sim.c) */
+void sim_remember(struct sim *s, int idx, const struct sample *smp);
+
+/* Opens the log (path NULL: none) and writes its header. 0 or -errno. (sim_mix.c) */
+int sim_log_open(struct sim *s, const char *path);
+/* Writes out and closes the log. 0 or -errno (a write failed: the log is not the truth). */
+int sim_log_close(struct sim *s);
+/* Answers the client's analog request to pack idx, received at received_ns (rxlen bytes), under
+ * the mix, and logs it. 0 or -errno. (sim_mix.c) */
+int sim_mix_answer(struct sim *s, int idx, int64_t received_ns, size_t rxlen,
+                   const volatile int *stop);
+
+#endif
