@@ -1,7 +1,7 @@
 /* mbsim: the simulated bank answering Modbus RTU on a pseudo-terminal.
  *
  * Same pack model and options as the Service 42 simulator (sim.h); registers 0..36 come from
- * sim_pack_sample through mbpack_encode, so a client decodes exactly what the model holds, at
+ * sim_pack_sample through mbmap_encode, so a client decodes exactly what the model holds, at
  * register resolution. Frames are delimited by 3.5 characters of silence, answers are paced at
  * the baud rate, and the sim_fault kinds apply (see mbsim_new). */
 #ifndef BMSFLEET_MBSIM_H
@@ -35,7 +35,7 @@ int mbsim_run(struct mbsim *s, const volatile int *stop);
 uint64_t mbsim_requests(const struct mbsim *s);
 uint64_t mbsim_invalid(const struct mbsim *s);
 /* The model's sample behind the last register answer of a slave, at full model resolution
- * (mbpack_encode + mbpack_decode of it is exactly what a client decodes). -ENOENT: not one of
+ * (mbmap_encode + mbmap_decode of it is exactly what a client decodes). -ENOENT: not one of
  * our slaves; -ENODATA: not answered yet. Safe from any thread. */
 int mbsim_last_sample(const struct mbsim *s, uint8_t slave, struct sample *out);
 

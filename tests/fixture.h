@@ -48,11 +48,11 @@ static inline void fixture_modbus_sample(uint64_t seed, uint8_t adr, struct samp
 {
     struct sim_pack p;
     struct sample model;
-    uint16_t regs[MBPACK_NREGS];
+    uint16_t regs[MBMAP_NREGS];
     sim_pack_init(&p, seed, adr, 16);
     sim_pack_sample(&p, &model);
-    assert_int_equal(mbpack_encode(&model, regs), 0);
-    assert_int_equal(mbpack_decode(regs, out), 0);
+    assert_int_equal(mbmap_encode(&model, regs), 0);
+    assert_int_equal(mbmap_decode(regs, out), 0);
     out->address = adr;
 }
 

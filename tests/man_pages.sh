@@ -59,7 +59,7 @@ for var in $vars; do
         fail "bmsfleet.1: environment variable $var not in ENVIRONMENT"
 done
 
-# ---- configuration keys: src/config.c's key tables, as dotted paths ----
+# ---- configuration keys: src/config/config_keys.c's key tables, as dotted paths ----
 # Where each table's keys live; a new table must be added here (the test says so).
 declare -A prefix=([root]="" [node]="node." [log]="log." [port]="ports[]." [pack]="ports[].packs[]."
     [bank]="banks[]." [storage]="storage." [retention]="storage.retention." [mqtt]="mqtt."
@@ -69,24 +69,24 @@ keys="$(awk '
         t = $5; sub(/_keys\[\]$/, "", t); next }
     t != "" && /^};/ { t = ""; next }
     t != "" && match($0, /^ *\{"[a-z0-9_]+", K_/) {
-        k = $0; sub(/^ *\{"/, "", k); sub(/".*/, "", k); print t, k }' "$src/src/config/config.c")"
-[[ -n "$keys" ]] || fail "no key tables found in src/config.c"
+        k = $0; sub(/^ *\{"/, "", k); sub(/".*/, "", k); print t, k }' "$src/src/config/config_keys.c")"
+[[ -n "$keys" ]] || fail "no key tables found in src/config/config_keys.c"
 program_paths=""
 while read -r table key; do
     if [[ -z "${prefix[$table]+set}" ]]; then
-        fail "tests/man_pages.sh: key table '${table}_keys' of src/config.c has no path here"
+        fail "tests/man_pages.sh: key table '${table}_keys' of src/config/config_keys.c has no path here"
         continue
     fi
     path="${prefix[$table]}$key"
     program_paths+="$path"$'\n'
     grep -qxF ".B $path" <<<"$text5" ||
-        fail "bmsfleet.yaml.5: key '$path' (src/config.c) has no '.B $path' entry"
+        fail "bmsfleet.yaml.5: key '$path' (src/config/config_keys.c) has no '.B $path' entry"
 done <<<"$keys"
 # and no entry (a .TP tag) for a key the program does not have
 while read -r path; do
     [[ -z "$path" ]] && continue
     grep -qxF "$path" <<<"$program_paths" ||
-        fail "bmsfleet.yaml.5: '.B $path' is not a key of src/config.c"
+        fail "bmsfleet.yaml.5: '.B $path' is not a key of src/config/config_keys.c"
 done < <(awk 'prev == ".TP" && /^\.B [a-z_.\[\]]+$/ {print $2} {prev = $0}' "$page5")
 # every key of the example configuration, commented ones included, is in the page
 for key in $(sed -n 's/^ *#\? *-\? *\([a-z_][a-z0-9_]*\):.*/\1/p' "$src/config.example.yaml" |

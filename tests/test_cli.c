@@ -171,12 +171,12 @@ static void test_decode_modbus(void **state)
     fixture_modbus_sample(3, 1, &s);
     struct sim_pack p;
     struct sample model;
-    uint16_t regs[MBPACK_NREGS];
+    uint16_t regs[MBMAP_NREGS];
     sim_pack_init(&p, 3, 1, 16);
     sim_pack_sample(&p, &model);
-    assert_int_equal(mbpack_encode(&model, regs), 0);
-    char hex[MBPACK_NREGS * 4 + 1];
-    for (size_t i = 0; i < MBPACK_NREGS; i++)
+    assert_int_equal(mbmap_encode(&model, regs), 0);
+    char hex[MBMAP_NREGS * 4 + 1];
+    for (size_t i = 0; i < MBMAP_NREGS; i++)
         snprintf(hex + 4 * i, 5, "%04X", regs[i]);
     struct proc_result *r = malloc(sizeof *r);
     char *argv[] = {(char *)BMSFLEET_BIN, "decode", "--protocol", "modbus", "--json", hex, NULL};

@@ -69,15 +69,15 @@ static void test_crc_golden(void **state)
 {
     (void)state;
     const uint8_t req[] = {0x01, 0x03, 0x00, 0x00, 0x00, 0x25}; /* MODBUS.md: ... 84 11 */
-    uint16_t crc = mbpack_crc16(req, sizeof req);
+    uint16_t crc = mbmap_crc16(req, sizeof req);
     assert_int_equal(crc & 0xFF, 0x84);
     assert_int_equal(crc >> 8, 0x11);
 }
 
 /* A 16S pack discharging at 2.25 A, by hand from the MODBUS.md table. */
-static void golden_regs(uint16_t r[MBPACK_NREGS])
+static void golden_regs(uint16_t r[MBMAP_NREGS])
 {
-    memset(r, 0, MBPACK_NREGS * sizeof r[0]);
+    memset(r, 0, MBMAP_NREGS * sizeof r[0]);
     r[0] = 0xFF1F; /* -225 x 10 mA */
     r[1] = 5243;   /* x 10 mV */
     r[2] = 87;
@@ -103,10 +103,10 @@ static void golden_regs(uint16_t r[MBPACK_NREGS])
 static void test_decode_golden(void **state)
 {
     (void)state;
-    uint16_t r[MBPACK_NREGS];
+    uint16_t r[MBMAP_NREGS];
     struct sample s;
     golden_regs(r);
-    assert_int_equal(mbpack_decode(r, &s), 0);
+    assert_int_equal(mbmap_decode(r, &s), 0);
     assert_int_equal(s.current_ma, -2250);
     assert_int_equal(s.voltage_mv, 52430);
     assert_int_equal(s.soc_cpct, 8700);
@@ -137,25 +137,25 @@ static void test_decode_golden(void **state)
     assert_int_equal(s.has, SAMPLE_HAS_ANALOG | SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE);
 
     r[11] = 0x0080;
-    mbpack_decode(r, &s);
+    mbmap_decode(r, &s);
     assert_int_equal(s.state, SAMPLE_STATE_CHG_FET);
 }
 
 static void test_decode_cell_count(void **state)
 {
     (void)state;
-    uint16_t r[MBPACK_NREGS];
+    uint16_t r[MBMAP_NREGS];
     struct sample s;
     golden_regs(r);
     r[30] = 0; /* a 15S pack */
-    mbpack_decode(r, &s);
+    mbmap_decode(r, &s);
     assert_int_equal(s.ncells, 15);
     assert_int_equal(s.cell_max_mv, 3284);
     r[25] = 0xFFFF; /* the count stops at the first empty register */
-    mbpack_decode(r, &s);
+    mbmap_decode(r, &s);
     assert_int_equal(s.ncells, 10);
     r[15] = 0;
-    mbpack_decode(r, &s);
+    mbmap_decode(r, &s);
     assert_int_equal(s.ncells, 0);
     assert_int_equal(s.cell_min_mv, SAMPLE_ABSENT);
 }
@@ -166,12 +166,12 @@ static void test_encode_model(void **state)
     for (uint8_t adr = 1; adr <= 8; adr++) {
         struct sim_pack p;
         struct sample m, s, again;
-        uint16_t r[MBPACK_NREGS], r2[MBPACK_NREGS];
+        uint16_t r[MBMAP_NREGS], r2[MBMAP_NREGS];
         sim_pack_init(&p, SEED, adr, adr % 2 ? 16 : 15);
         sim_pack_step(&p, 100.0 * adr);
         sim_pack_sample(&p, &m);
-        assert_int_equal(mbpack_encode(&m, r), 0);
-        mbpack_decode(r, &s);
+        assert_int_equal(mbmap_encode(&m, r), 0);
+        mbmap_decode(r, &s);
         assert_true(abs(s.voltage_mv - m.voltage_mv) <= 5);
         assert_int_equal(s.current_ma, m.current_ma);
         assert_true(abs(s.soc_cpct - m.soc_cpct) <= 50);
@@ -185,22 +185,22 @@ static void test_encode_model(void **state)
         assert_memory_equal(s.temp_dc, m.temp_dc, 6 * sizeof m.temp_dc[0]);
         assert_int_equal(s.balancing, m.balancing);
         /* at register resolution the round trip is exact */
-        assert_int_equal(mbpack_encode(&s, r2), 0);
+        assert_int_equal(mbmap_encode(&s, r2), 0);
         assert_memory_equal(r, r2, sizeof r);
-        mbpack_decode(r2, &again);
+        mbmap_decode(r2, &again);
         assert_same_sample(&s, &again);
     }
     struct sample bad;
-    uint16_t r[MBPACK_NREGS];
+    uint16_t r[MBMAP_NREGS];
     sample_init(&bad);
     bad.ncells = 17;
-    assert_int_equal(mbpack_encode(&bad, r), -ERANGE);
+    assert_int_equal(mbmap_encode(&bad, r), -ERANGE);
     sample_init(&bad);
     bad.voltage_mv = 700000;
-    assert_int_equal(mbpack_encode(&bad, r), -ERANGE);
+    assert_int_equal(mbmap_encode(&bad, r), -ERANGE);
     sample_init(&bad);
     bad.current_ma = -2250;
-    assert_int_equal(mbpack_encode(&bad, r), 0);
+    assert_int_equal(mbmap_encode(&bad, r), 0);
     assert_int_equal(r[0], 0xFF1F);
     assert_int_equal(r[31], 0x8000);
 }
@@ -208,7 +208,7 @@ static void test_encode_model(void **state)
 static size_t put_frame(uint8_t *out, const uint8_t *pdu, size_t n)
 {
     memcpy(out, pdu, n);
-    uint16_t crc = mbpack_crc16(out, n);
+    uint16_t crc = mbmap_crc16(out, n);
     out[n] = (uint8_t)(crc & 0xFF);
     out[n + 1] = (uint8_t)(crc >> 8);
     return n + 2;
@@ -217,7 +217,7 @@ static size_t put_frame(uint8_t *out, const uint8_t *pdu, size_t n)
 /* The answer frame of slave with registers r (count registers). */
 static size_t answer_frame(uint8_t *out, uint8_t slave, uint8_t fn, const uint16_t *r, size_t count)
 {
-    uint8_t pdu[3 + 2 * MBPACK_NREGS] = {slave, fn, (uint8_t)(2 * count)};
+    uint8_t pdu[3 + 2 * MBMAP_NREGS] = {slave, fn, (uint8_t)(2 * count)};
     for (size_t i = 0; i < count; i++) {
         pdu[3 + 2 * i] = (uint8_t)(r[i] >> 8);
         pdu[4 + 2 * i] = (uint8_t)(r[i] & 0xFF);
@@ -228,34 +228,34 @@ static size_t answer_frame(uint8_t *out, uint8_t slave, uint8_t fn, const uint16
 static void test_parse_hex(void **state)
 {
     (void)state;
-    uint16_t r[MBPACK_NREGS], got[MBPACK_NREGS];
+    uint16_t r[MBMAP_NREGS], got[MBMAP_NREGS];
     uint8_t f[100], slave = 0;
     char text[512], why[128];
     golden_regs(r);
-    size_t n = answer_frame(f, 3, 0x03, r, MBPACK_NREGS);
+    size_t n = answer_frame(f, 3, 0x03, r, MBMAP_NREGS);
     size_t len = 0;
     for (size_t i = 0; i < n; i++)
         len += (size_t)snprintf(text + len, sizeof text - len, i % 2 ? "%02x:" : "0x%02X ", f[i]);
-    assert_int_equal(mbpack_parse_hex(text, got, &slave, why, sizeof why), 0);
+    assert_int_equal(mbmap_parse_hex(text, got, &slave, why, sizeof why), 0);
     assert_memory_equal(got, r, sizeof r);
     assert_int_equal(slave, 3);
     /* the registers alone */
     len = 0;
-    for (size_t i = 0; i < MBPACK_NREGS; i++)
+    for (size_t i = 0; i < MBMAP_NREGS; i++)
         len += (size_t)snprintf(text + len, sizeof text - len, "%04X ", r[i]);
     memset(got, 0, sizeof got);
-    assert_int_equal(mbpack_parse_hex(text, got, &slave, why, sizeof why), 0);
+    assert_int_equal(mbmap_parse_hex(text, got, &slave, why, sizeof why), 0);
     assert_memory_equal(got, r, sizeof r);
     assert_int_equal(slave, 0);
     f[n - 1] ^= 1;
     len = 0;
     for (size_t i = 0; i < n; i++)
         len += (size_t)snprintf(text + len, sizeof text - len, "%02X", f[i]);
-    assert_int_equal(mbpack_parse_hex(text, got, NULL, why, sizeof why), -EINVAL);
+    assert_int_equal(mbmap_parse_hex(text, got, NULL, why, sizeof why), -EINVAL);
     assert_contains(why, "CRC");
-    assert_int_equal(mbpack_parse_hex("01 03 4", got, NULL, why, sizeof why), -EINVAL);
+    assert_int_equal(mbmap_parse_hex("01 03 4", got, NULL, why, sizeof why), -EINVAL);
     assert_contains(why, "odd");
-    assert_int_equal(mbpack_parse_hex("01 03 zz", got, NULL, why, sizeof why), -EINVAL);
+    assert_int_equal(mbmap_parse_hex("01 03 zz", got, NULL, why, sizeof why), -EINVAL);
 }
 
 static void test_classify(void **state)
@@ -272,9 +272,9 @@ static void test_classify(void **state)
     assert_int_equal(mbpack_classify(-EIO), DRIVER_PORT);
     assert_int_equal(mbpack_classify(-ENODEV), DRIVER_PORT);
     assert_int_equal(mbpack_classify(-EBADF), DRIVER_PORT);
-    assert_string_equal(mbpack_exception_name(2), "illegal data address");
-    assert_string_equal(mbpack_exception_name(1), "illegal function");
-    assert_string_equal(mbpack_exception_name(0x91), "unknown exception");
+    assert_string_equal(mbmap_exception_name(2), "illegal data address");
+    assert_string_equal(mbmap_exception_name(1), "illegal function");
+    assert_string_equal(mbmap_exception_name(0x91), "unknown exception");
 }
 
 /* ---------------- the client against canned answers on a bare pty ---------------- */
@@ -304,7 +304,7 @@ static void *respond(void *arg)
 static int canned_exchange(struct canned *c, struct mbpack *mb, struct driver_error *e)
 {
     pthread_t th;
-    uint16_t regs[MBPACK_NREGS];
+    uint16_t regs[MBMAP_NREGS];
     assert_int_equal(pthread_create(&th, NULL, respond, c), 0);
     int rc = mbpack_read_regs(mb, 1, regs, e);
     pthread_join(th, NULL);
@@ -329,7 +329,7 @@ static void test_canned(void **state)
     assert_contains(e.msg, "refuses kernel RS485 mode");
     o.rs485 = 0;
     assert_int_equal(mbpack_open(path, &o, &mb, &e), 0);
-    uint16_t r[MBPACK_NREGS];
+    uint16_t r[MBMAP_NREGS];
     golden_regs(r);
 
     /* nobody answers: the request on the wire is MODBUS.md's example */
@@ -340,19 +340,19 @@ static void test_canned(void **state)
     assert_memory_equal(c.req, golden, sizeof golden);
 
     /* only another slave answers */
-    c.nout = answer_frame(c.out, 2, 0x03, r, MBPACK_NREGS);
+    c.nout = answer_frame(c.out, 2, 0x03, r, MBMAP_NREGS);
     assert_int_not_equal(canned_exchange(&c, mb, &e), 0);
     assert_int_equal(e.status, DRIVER_FOREIGN);
     assert_contains(e.msg, "slave 2 answered");
     /* a late answer of another slave, then ours: skipped */
-    c.nout += answer_frame(c.out + c.nout, 1, 0x03, r, MBPACK_NREGS);
+    c.nout += answer_frame(c.out + c.nout, 1, 0x03, r, MBMAP_NREGS);
     assert_int_equal(canned_exchange(&c, mb, &e), 0);
     /* too few registers, another function, an exception Modbus does not define */
     c.nout = answer_frame(c.out, 1, 0x03, r, 2);
     assert_int_not_equal(canned_exchange(&c, mb, &e), 0);
     assert_int_equal(e.status, DRIVER_MALFORMED);
     assert_contains(e.msg, "sent 4 bytes of registers instead of 74");
-    c.nout = answer_frame(c.out, 1, 0x04, r, MBPACK_NREGS);
+    c.nout = answer_frame(c.out, 1, 0x04, r, MBMAP_NREGS);
     assert_int_not_equal(canned_exchange(&c, mb, &e), 0);
     assert_int_equal(e.status, DRIVER_MALFORMED);
     assert_contains(e.msg, "answered function 0x04");
@@ -425,10 +425,10 @@ static void bus_stop(struct bus *b)
 static void expected(struct bus *b, uint8_t slave, struct sample *out)
 {
     struct sample m;
-    uint16_t r[MBPACK_NREGS];
+    uint16_t r[MBMAP_NREGS];
     assert_int_equal(mbsim_last_sample(b->sim, slave, &m), 0);
-    assert_int_equal(mbpack_encode(&m, r), 0);
-    mbpack_decode(r, out);
+    assert_int_equal(mbmap_encode(&m, r), 0);
+    mbmap_decode(r, out);
     out->address = slave;
 }
 
@@ -475,11 +475,11 @@ static void test_sim_libmodbus_client(void **state)
     assert_int_equal(modbus_connect(ctx), 0);
     modbus_set_response_timeout(ctx, 0, TIMEOUT * 1000);
     modbus_set_slave(ctx, 3);
-    uint16_t got[MBPACK_NREGS], want[MBPACK_NREGS];
+    uint16_t got[MBMAP_NREGS], want[MBMAP_NREGS];
     struct sample m;
-    assert_int_equal(modbus_read_registers(ctx, 0, MBPACK_NREGS, got), MBPACK_NREGS);
+    assert_int_equal(modbus_read_registers(ctx, 0, MBMAP_NREGS, got), MBMAP_NREGS);
     assert_int_equal(mbsim_last_sample(b->sim, 3, &m), 0);
-    assert_int_equal(mbpack_encode(&m, want), 0);
+    assert_int_equal(mbmap_encode(&m, want), 0);
     assert_memory_equal(got, want, sizeof got);
     assert_int_equal(modbus_read_registers(ctx, 15, 16, got), 16); /* the cells alone */
     assert_memory_equal(got, want + 15, 16 * sizeof got[0]);

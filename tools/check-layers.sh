@@ -22,7 +22,7 @@ declare -A ALLOW=(
   [mqtt]="codec base config queue report store"
   [daemon]="codec base config queue bus store mqtt"
   [http]="codec base config queue report store"
-  [sim]="codec base bus"
+  [sim]="codec base"
   [cli]="codec base report config queue bus store mqtt daemon http sim"
 )
 # public headers with no .c file of the same name

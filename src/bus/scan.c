@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "driver.h"
-#include "mbpack.h"
+#include "mbmap.h"
 
 #define SCAN_TRIES       3   /* 0x42 requests per answering address */
 #define SCAN_MAX_SKIPPED 8   /* frames read past while waiting for ours (late answers, requests) */
@@ -510,7 +510,7 @@ int scan_address(struct scan *sc, uint8_t adr, struct scan_row *row)
     row->kind = SCAN_PROBE_SILENT;
     for (size_t i = 0; i < sc->a->ncands && !answered && !stopped(sc); i++) {
         const struct s42_variant *c = sc->order[i];
-        if (c == SCAN_MODBUS && (adr < 1 || adr > MBPACK_MAX_SLAVE))
+        if (c == SCAN_MODBUS && (adr < 1 || adr > MBMAP_MAX_SLAVE))
             continue; /* not a slave address */
         if (c != SCAN_MODBUS) {
             char req[64];

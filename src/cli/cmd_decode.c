@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "mbpack.h"
+#include "mbmap.h"
 #include "report.h"
 #include "s42.h"
 
@@ -40,12 +40,12 @@ static char *read_stdin(size_t *len)
 /* Modbus: a hex dump of an RTU answer (or of the 37 registers) through the register map. */
 static int decode_modbus(const char *text, int json)
 {
-    uint16_t regs[MBPACK_NREGS];
+    uint16_t regs[MBMAP_NREGS];
     uint8_t slave = 0;
     char why[200];
     struct sample s;
-    if (mbpack_parse_hex(text, regs, &slave, why, sizeof why) != 0 ||
-        mbpack_decode(regs, &s) != 0) {
+    if (mbmap_parse_hex(text, regs, &slave, why, sizeof why) != 0 ||
+        mbmap_decode(regs, &s) != 0) {
         fprintf(stderr, "rejected: %s\n", why);
         return CLI_EXIT_FAIL;
     }

@@ -10,7 +10,7 @@
 #include "cli.h"
 #include "parse.h"
 #include "devname.h"
-#include "mbpack.h"
+#include "mbmap.h"
 #include "report.h"
 #include "s42.h"
 #include "scan.h"
@@ -470,9 +470,9 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
         a->cands[a->ncands++] = SCAN_MODBUS; /* last: only where no Service 42 pack answered */
     } else if (strcmp(proto, "modbus") == 0) {
         a->cands[a->ncands++] = SCAN_MODBUS;
-        if (a->from < 1 || a->to > MBPACK_MAX_SLAVE) {
+        if (a->from < 1 || a->to > MBMAP_MAX_SLAVE) {
             fprintf(stderr, "scan: Modbus slave addresses are 1..%d (asked %d..%d)\n",
-                    MBPACK_MAX_SLAVE, a->from, a->to);
+                    MBMAP_MAX_SLAVE, a->from, a->to);
             return CLI_EXIT_USAGE;
         }
     } else if ((a->cands[0] = s42_variant_find(proto)) != NULL) {

@@ -1,11 +1,13 @@
-/* config: the fleet model read from a YAML file. This file owns the key tables, the model
- * defaults, the checks across the whole fleet and the entry points; config_yaml.c walks the
- * document, parses the values and keeps the errors.
+/* config: the fleet model read from a YAML file (the part's main file). The part owns the
+ * configuration from the bytes of the file to a checked struct config; it reaches only the log.
  *
- * One declarative key table per section gives each key's name, type, range, default and place
- * in the model; one walker applies the tables to the document, then a pass over the whole fleet
- * checks what a single key cannot (duplicates, banks, limits) and fills derived defaults. Every
- * error is "file:line:col: message", all of them in one run, sorted by position. */
+ * One declarative key table per section (config_keys.c) gives each key's name, type, range,
+ * default and place in the model; one walker (config_yaml.c) applies the tables to the document
+ * and parses the values; then this file's pass over the whole fleet checks what a single key
+ * cannot (duplicates, banks, limits) and fills derived defaults. config_errors.c keeps the
+ * errors: "file:line:col: message", all of them in one run, sorted by position. config_env.c
+ * builds the same model from the replaced program's environment variables, config_yaml_out.c
+ * prints a model back as YAML. This file also has the entry points and the secrets' files. */
 #include "config.h"
 #include "config_internal.h"
 
@@ -20,179 +22,6 @@
 #include <unistd.h>
 
 #define MAX_FILE (1024 * 1024) /* a configuration is a few kB */
-
-#define FIELD(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
-#define KEYS(k)     .keys = (k), .nkeys = sizeof(k) / sizeof((k)[0])
-
-/* ---- the key tables ---- */
-
-static const struct config_key pack_keys[] = {
-    {"address", K_ADDR, FIELD(struct config_pack, address)},
-    {"id", K_ID, FIELD(struct config_pack, id)},      /* "<port name>-<address>" */
-    {"name", K_STR, FIELD(struct config_pack, name)}, /* the id */
-    {"bank", K_ID, FIELD(struct config_pack, bank)},  /* the first bank, or "bank" */
-    {"serial", K_STR, FIELD(struct config_pack, serial), .def = ""},
-};
-static const struct config_section pack_section = {
-    .id = S_PACK,
-    .what = "pack",
-    KEYS(pack_keys),
-    .item_size = sizeof(struct config_pack),
-    .count_off = offsetof(struct config_port, npacks),
-    .cap = CONFIG_MAX_PACKS_PER_PORT,
-    .where = " on one port",
-    .empty_msg = "'packs' is empty: a port needs at least one pack"};
-
-static const struct config_key port_keys[] = {
-    {"name", K_ID, FIELD(struct config_port, name)}, /* "port<N>" */
-    {"device", K_STR, FIELD(struct config_port, device), .flags = F_NONEMPTY},
-    {"protocol", K_PROTO, FIELD(struct config_port, protocol), .def = "daren"},
-    {"baud", K_BAUD, FIELD(struct config_port, baud), .def = "9600"},
-    {"timeout_ms", K_INT, FIELD(struct config_port, timeout_ms), 10, 60000, "1000"},
-    {"gap_ms", K_INT, FIELD(struct config_port, gap_ms), 0, 10000, "50"},
-    {"interval_s", K_INT, FIELD(struct config_port, interval_s), 1, 86400, "30"},
-    {"rs485", K_BOOL, FIELD(struct config_port, rs485), .def = "false"},
-    {"rs485_delay_before_us", K_INT, FIELD(struct config_port, rs485_delay_before_us), 0, 100000,
-     "0"},
-    {"rs485_delay_after_us", K_INT, FIELD(struct config_port, rs485_delay_after_us), 0, 100000,
-     "0"},
-    {"packs", K_LIST, FIELD(struct config_port, packs), .sub = &pack_section},
-};
-static const struct config_section port_section = {
-    .id = S_PORT,
-    .what = "port",
-    KEYS(port_keys),
-    .item_size = sizeof(struct config_port),
-    .count_off = offsetof(struct config, nports),
-    .cap = CONFIG_MAX_PORTS,
-    .where = "",
-    .empty_msg = "'ports' is empty: at least one port is needed"};
-
-static const struct config_key bank_keys[] = {
-    {"id", K_ID, FIELD(struct config_bank, id)},
-    {"name", K_STR, FIELD(struct config_bank, name)}, /* the id */
-    {"soc_divergence_pct", K_INT, FIELD(struct config_bank, soc_divergence_pct), 1, 100, "10"},
-};
-static const struct config_section bank_section = {
-    .id = S_BANK,
-    .what = "bank",
-    KEYS(bank_keys),
-    .item_size = sizeof(struct config_bank),
-    .count_off = offsetof(struct config, nbanks),
-    .cap = CONFIG_MAX_BANKS,
-    .where = "",
-    .empty_msg = "'banks' is empty: declare at least one bank, or leave 'banks' out"};
-
-static const struct config_key retention_keys[] = {
-    {"raw_days", K_INT, FIELD(struct config_storage, raw_days), 1, 36500, "30"},
-    {"minute_days", K_INT, FIELD(struct config_storage, minute_days), 1, 36500, "365"},
-};
-static const struct config_section retention_section = {S_RETENTION, "storage.retention",
-                                                        KEYS(retention_keys)};
-
-static const struct config_key storage_keys[] = {
-    {"path", K_STR, FIELD(struct config_storage, path), .def = "/var/lib/bmsfleet/history.db",
-     .flags = F_NONEMPTY},
-    {"retention", K_MAP, .sub = &retention_section},
-    {"commit_interval_s", K_INT, FIELD(struct config_storage, commit_interval_s), 1, 3600, "5"},
-    {"enabled", K_BOOL, FIELD(struct config_storage, enabled), .def = "true"},
-    {"energy_max_gap_s", K_INT, FIELD(struct config_storage, energy_max_gap_s), 1, 86400, "300"},
-};
-static const struct config_section storage_section = {S_STORAGE, "storage", KEYS(storage_keys)};
-
-static const struct config_key tls_keys[] = {
-    {"ca_file", K_STR, FIELD(struct config_mqtt, tls_ca_file), .def = ""},
-    {"cert_file", K_STR, FIELD(struct config_mqtt, tls_cert_file), .def = ""},
-    {"key_file", K_STR, FIELD(struct config_mqtt, tls_key_file), .def = ""},
-    {"insecure", K_BOOL, FIELD(struct config_mqtt, tls_insecure), .def = "false"},
-};
-static const struct config_section tls_section = {S_TLS, "mqtt.tls", KEYS(tls_keys)};
-
-static const struct config_key mqtt_keys[] = {
-    {"host", K_STR, FIELD(struct config_mqtt, host), .def = "127.0.0.1", .flags = F_NONEMPTY},
-    {"port", K_INT, FIELD(struct config_mqtt, port), 1, 65535, "1883"}, /* 8883 with tls */
-    {"client_id", K_STR, FIELD(struct config_mqtt, client_id)},         /* "bmsfleet-<node id>" */
-    {"username", K_STR, FIELD(struct config_mqtt, username), .def = ""},
-    {"password", K_SECRET, .off = 0},
-    {"password_file", K_STR, FIELD(struct config_mqtt, password_file), .def = ""},
-    {"base_topic", K_TOPIC, FIELD(struct config_mqtt, base_topic), .def = "bmsfleet"},
-    {"discovery_prefix", K_TOPIC, FIELD(struct config_mqtt, discovery_prefix),
-     .def = "homeassistant"},
-    {"keepalive_s", K_INT, FIELD(struct config_mqtt, keepalive_s), 0, 65535, "60"},
-    {"qos", K_INT, FIELD(struct config_mqtt, qos), 0, 2, "1"},
-    {"compat", K_BOOL, FIELD(struct config_mqtt, compat), .def = "false"},
-    {"device_id", K_STR, FIELD(struct config_mqtt, compat_device_id)},   /* the node id */
-    {"topic_prefix", K_TOPIC, FIELD(struct config_mqtt, compat_prefix)}, /* discovery_prefix */
-    {"tls", K_MAP, .sub = &tls_section},
-};
-static const struct config_section mqtt_section = {S_MQTT, "mqtt", KEYS(mqtt_keys)};
-
-static const struct config_key node_keys[] = {
-    {"id", K_ID, FIELD(struct config, node_id)},      /* the host name */
-    {"name", K_STR, FIELD(struct config, node_name)}, /* the id */
-};
-static const struct config_section node_section = {S_NODE, "node", KEYS(node_keys)};
-
-static const struct config_key log_keys[] = {
-    {"level", K_LEVEL, FIELD(struct config, log_level), .def = "info"},
-};
-static const struct config_section log_section = {S_LOG, "log", KEYS(log_keys)};
-
-static const struct config_key root_keys[] = {
-    {"node", K_MAP, .sub = &node_section},
-    {"log", K_MAP, .sub = &log_section},
-    {"ports", K_LIST, FIELD(struct config, ports), .sub = &port_section},
-    {"banks", K_LIST, FIELD(struct config, banks), .sub = &bank_section},
-    {"storage", K_MAP, .off = offsetof(struct config, storage), .sub = &storage_section},
-    {"mqtt", K_MAP, .off = offsetof(struct config, mqtt), .sub = &mqtt_section},
-};
-static const struct config_section root_section = {S_ROOT, NULL, KEYS(root_keys)};
-
-_Static_assert(sizeof port_keys / sizeof port_keys[0] <= CONFIG_MAX_KEYS, "CONFIG_MAX_KEYS");
-_Static_assert(sizeof mqtt_keys / sizeof mqtt_keys[0] <= CONFIG_MAX_KEYS, "CONFIG_MAX_KEYS");
-
-/* The table defaults of a section (and its nested sections) into base. */
-void config_apply_defaults(const struct config_section *s, void *base)
-{
-    for (size_t i = 0; i < s->nkeys; i++) {
-        const struct config_key *k = &s->keys[i];
-        char why[8];
-        if (k->type == K_MAP)
-            config_apply_defaults(k->sub, (char *)base + k->off);
-        else if (k->def && config_parse_scalar(k, k->def, base, why, sizeof why))
-            abort(); /* a bad default in the table: a bug caught by any test */
-    }
-}
-
-void config_sanitize_id(const char *s, char *out, size_t cap)
-{
-    size_t n = 0;
-    if (cap)
-        memset(out, 0, cap);
-    for (; s && *s && n + 1 < cap; s++)
-        out[n++] = isalnum((unsigned char)*s) || *s == '-' ? *s : '_';
-}
-
-void config_init(struct config *c)
-{
-    memset(c, 0, sizeof *c);
-    config_apply_defaults(&root_section, c);
-    char host[256];
-    if (gethostname(host, sizeof host) != 0)
-        host[0] = '\0';
-    host[sizeof host - 1] = '\0';
-    host[strcspn(host, ".")] = '\0'; /* the short name: topics need no domain */
-    config_sanitize_id(host[0] ? host : "bmsfleet", c->node_id, sizeof c->node_id);
-}
-
-void config_port_init(struct config_port *p, size_t index)
-{
-    memset(p, 0, sizeof *p);
-    config_apply_defaults(&port_section, p);
-    snprintf(p->name, sizeof p->name, "port%zu", index + 1);
-    for (size_t i = 0; i < CONFIG_MAX_PACKS_PER_PORT; i++)
-        config_apply_defaults(&pack_section, &p->packs[i]);
-}
 
 /* ---- the whole fleet ---- */
 
@@ -230,7 +59,7 @@ static void copy_id(char *dst, const char *src)
 
 static void finish_banks(struct config_ctx *x, struct config *c)
 {
-    if (!seen(&x->sec[S_ROOT], &root_section, "banks")) {
+    if (!seen(&x->sec[S_ROOT], &config_root_section, "banks")) {
         c->nbanks = 1; /* the implicit bank every pack goes to */
         copy_id(c->banks[0].id, "bank");
         copy_id(c->banks[0].name, "bank");
@@ -240,17 +69,17 @@ static void finish_banks(struct config_ctx *x, struct config *c)
     for (size_t i = 0; i < c->nbanks; i++) {
         struct config_bank *b = &c->banks[i];
         const struct config_marks *m = &x->bank[i];
-        if (!seen(m, &bank_section, "id"))
+        if (!seen(m, &config_bank_section, "id"))
             config_add_err(x, m->at, "bank has no id");
-        if (!valid(m, &bank_section, "id"))
+        if (!valid(m, &config_bank_section, "id"))
             continue;
-        if (!seen(m, &bank_section, "name"))
+        if (!seen(m, &config_bank_section, "name"))
             copy_id(b->name, b->id);
         for (size_t j = 0; j < i; j++) {
-            if (valid(&x->bank[j], &bank_section, "id") && strcmp(c->banks[j].id, b->id) == 0) {
-                config_add_err(x, where(m, &bank_section, "id"),
+            if (valid(&x->bank[j], &config_bank_section, "id") && strcmp(c->banks[j].id, b->id) == 0) {
+                config_add_err(x, where(m, &config_bank_section, "id"),
                                "bank id '%s' is already used at line %d", b->id,
-                               where(&x->bank[j], &bank_section, "id").line);
+                               where(&x->bank[j], &config_bank_section, "id").line);
                 break;
             }
         }
@@ -270,7 +99,7 @@ static const struct config_bank *find_bank(const struct config *c, const char *i
  * about on its own. */
 static void finish_pack(struct config_ctx *x, struct config *c, size_t pi, size_t ki)
 {
-    const struct config_section *s = &pack_section;
+    const struct config_section *s = &config_pack_section;
     struct config_port *p = &c->ports[pi];
     struct config_pack *k = &p->packs[ki];
     const struct config_marks *m = &x->pack[pi][ki];
@@ -302,7 +131,7 @@ static void finish_pack(struct config_ctx *x, struct config *c, size_t pi, size_
     if (!seen(m, s, "bank")) {
         copy_id(k->bank, c->banks[0].id);
     } else if (valid(m, s, "bank") && !find_bank(c, k->bank)) {
-        if (!seen(&x->sec[S_ROOT], &root_section, "banks")) {
+        if (!seen(&x->sec[S_ROOT], &config_root_section, "banks")) {
             config_add_err(x, where(m, s, "bank"),
                            "bank '%s' is not declared: add a 'banks' section", k->bank);
             return;
@@ -331,7 +160,7 @@ static int same_entity_id(const char *a, const char *b)
 
 static void check_pack_dups(struct config_ctx *x, const struct config *c, size_t pi, size_t ki)
 {
-    const struct config_section *s = &pack_section;
+    const struct config_section *s = &config_pack_section;
     const struct config_pack *k = &c->ports[pi].packs[ki];
     const struct config_marks *m = &x->pack[pi][ki];
     for (size_t j = 0; j < ki; j++) {
@@ -368,13 +197,13 @@ static void check_pack_dups(struct config_ctx *x, const struct config *c, size_t
 /* Valid, or the default "port<N>"; not a rejected value. */
 static int name_usable(const struct config_marks *m)
 {
-    return !seen(m, &port_section, "name") || valid(m, &port_section, "name");
+    return !seen(m, &config_port_section, "name") || valid(m, &config_port_section, "name");
 }
 
 static void finish_ports(struct config_ctx *x, struct config *c)
 {
-    const struct config_section *s = &port_section;
-    if (!seen(&x->sec[S_ROOT], &root_section, "ports"))
+    const struct config_section *s = &config_port_section;
+    if (!seen(&x->sec[S_ROOT], &config_root_section, "ports"))
         config_add_err(x, (struct config_mark){0, 0},
                        "no 'ports' section: at least one port is needed");
     for (size_t i = 0; i < c->nports; i++) {
@@ -510,7 +339,7 @@ static void read_credential(struct config_ctx *x, struct config *c)
 
 static void finish_mqtt(struct config_ctx *x, struct config *c)
 {
-    const struct config_section *s = &mqtt_section;
+    const struct config_section *s = &config_mqtt_section;
     const struct config_marks *m = &x->sec[S_MQTT];
     struct config_mqtt *q = &c->mqtt;
     if (!seen(m, s, "client_id"))
@@ -519,17 +348,17 @@ static void finish_mqtt(struct config_ctx *x, struct config *c)
         copy_id(q->compat_device_id, q->compat ? c->node_id : "");
     if (!seen(m, s, "topic_prefix"))
         copy_id(q->compat_prefix, q->compat ? q->discovery_prefix : "");
-    if (!seen(&x->sec[S_ROOT], &root_section, "mqtt"))
+    if (!seen(&x->sec[S_ROOT], &config_root_section, "mqtt"))
         return;
     q->enabled = 1;
     if (seen(m, s, "tls") && !seen(m, s, "port"))
         q->port = 8883;
     const struct config_marks *t = &x->sec[S_TLS];
     if (q->tls_cert_file[0] && !q->tls_key_file[0])
-        config_add_err(x, where(t, &tls_section, "cert_file"),
+        config_add_err(x, where(t, &config_tls_section, "cert_file"),
                        "tls.cert_file needs tls.key_file too");
     if (q->tls_key_file[0] && !q->tls_cert_file[0])
-        config_add_err(x, where(t, &tls_section, "key_file"),
+        config_add_err(x, where(t, &config_tls_section, "key_file"),
                        "tls.key_file needs tls.cert_file too");
     const char *env = getenv("BMSFLEET_MQTT_PASSWORD");
     const char *var = "BMSFLEET_MQTT_PASSWORD";
@@ -554,7 +383,7 @@ static void finish_mqtt(struct config_ctx *x, struct config *c)
 
 static void finish(struct config_ctx *x, struct config *c)
 {
-    if (!seen(&x->sec[S_NODE], &node_section, "name"))
+    if (!seen(&x->sec[S_NODE], &config_node_section, "name"))
         copy_id(c->node_name, c->node_id);
     finish_banks(x, c);
     finish_ports(x, c);
@@ -587,7 +416,7 @@ static int load(const char *name, const char *buf, size_t len, struct config **o
     }
     config_init(c);
     snprintf(c->source, sizeof c->source, "%s", name);
-    if (config_parse_yaml(x, &root_section, c, buf, len) == 0)
+    if (config_parse_yaml(x, &config_root_section, c, buf, len) == 0)
         finish(x, c); /* also after errors: the fleet checks find more */
     config_sort_errors(x);
     free(x);

@@ -1,6 +1,6 @@
-/* config_internal: what the key tables and fleet checks (config.c) share with the YAML walker
- * (config_yaml.c): the shape of a key table, the marks of where each key was written, the load
- * state, and the error list with positions. */
+/* config_internal: what the files of the config part share: the shape of a key table
+ * (config_keys.c), the marks of where each key was written and the load state (config_yaml.c,
+ * config.c), and the error list with positions (config_errors.c). */
 #ifndef BMSFLEET_CONFIG_INTERNAL_H
 #define BMSFLEET_CONFIG_INTERNAL_H
 
@@ -92,7 +92,7 @@ struct config_ctx {
     struct config_marks bank[CONFIG_MAX_BANKS];
 };
 
-/* ---- config_yaml.c ---- */
+/* ---- config_errors.c ---- */
 
 /* Adds "file:line:col: message" (or "file: message" for line 0) to the errors of the load. */
 void config_add_err(struct config_ctx *x, struct config_mark at, const char *fmt, ...)
@@ -107,10 +107,15 @@ void config_sort_errors(struct config_ctx *x);
 void config_consider(const char *word, const char *cand, const char **best, size_t *best_d);
 /* The index of key name in s, or -1. */
 int config_key_index(const struct config_section *s, const char *name);
+
+/* ---- config_scalar.c ---- */
+
 /* Parses one value of key k into its field at base. On error writes the message (without the
  * position) into why and returns -EINVAL; the field is left alone. */
 int config_parse_scalar(const struct config_key *k, const char *s, void *base, char *why,
                         size_t cap);
+
+/* ---- config_yaml.c ---- */
 /* Walks the document in buf against the key table top into c. Returns -EINVAL when it could
  * not be read at all. */
 int config_parse_yaml(struct config_ctx *x, const struct config_section *top, struct config *c,
@@ -122,7 +127,11 @@ int config_parse_yaml(struct config_ctx *x, const struct config_section *top, st
  * valid UTF-8 (overlong, a surrogate, past U+10FFFF, cut short). */
 int config_utf8_next(const unsigned char *s, uint32_t *cp);
 
-/* ---- config.c ---- */
+/* ---- config_keys.c ---- */
+
+extern const struct config_section config_root_section, config_node_section, config_log_section,
+    config_port_section, config_pack_section, config_bank_section, config_storage_section,
+    config_retention_section, config_mqtt_section, config_tls_section;
 
 /* The table defaults of a section (and its nested sections) into base. */
 void config_apply_defaults(const struct config_section *s, void *base);

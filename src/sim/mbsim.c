@@ -3,7 +3,7 @@
  * libmodbus's server opens a device path itself and cannot serve a pty master descriptor, and
  * it writes its answers at once (no pacing, no faults), so the small server part is ours: frames
  * delimited by 3.5 characters of silence, CRC-16 from mbpack, function 0x03 answered from
- * registers built by mbpack_encode. The pty, its link, the pacing and the noise are sim_pty's.
+ * registers built by mbmap_encode. The pty, its link, the pacing and the noise are sim_pty's.
  * The thread in mbsim_run owns the pty, the packs and the buffers; other threads only read the
  * counters (atomic) and the last samples (mutex). */
 #include "mbsim.h"
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mbpack.h"
+#include "mbmap.h"
 #include "sim_pty.h"
 
 #define RX_MAX        256 /* an RTU frame is at most 256 bytes */
@@ -49,14 +49,14 @@ struct mbsim {
 static int check_opts(const struct sim_opts *o)
 {
     if (o->naddresses < 1 || o->naddresses > SIM_MAX_PACKS || o->ncells < 1 ||
-        o->ncells > MBPACK_MAX_CELLS || o->baud < 50 || o->turnaround_ms < 0 ||
+        o->ncells > MBMAP_MAX_CELLS || o->baud < 50 || o->turnaround_ms < 0 ||
         !isfinite(o->time_scale) || o->time_scale < 0 ||
         o->nfaults > sizeof o->faults / sizeof o->faults[0])
         return -EINVAL;
     if (o->ncollide > 0 || o->chatter_ms > 0)
         return -EOPNOTSUPP;
     for (size_t i = 0; i < o->naddresses; i++) {
-        if (o->addresses[i] < 1 || o->addresses[i] > MBPACK_MAX_SLAVE)
+        if (o->addresses[i] < 1 || o->addresses[i] > MBMAP_MAX_SLAVE)
             return -EINVAL;
         for (size_t j = 0; j < i; j++)
             if (o->addresses[j] == o->addresses[i])
@@ -150,7 +150,7 @@ int mbsim_last_sample(const struct mbsim *s, uint8_t slave, struct sample *out)
 /* The first matching non-SLOW fault for this answer, and the sum of matching SLOW delays. */
 static size_t put_crc(uint8_t *frame, size_t n)
 {
-    uint16_t crc = mbpack_crc16(frame, n);
+    uint16_t crc = mbmap_crc16(frame, n);
     frame[n] = (uint8_t)(crc & 0xFF);
     frame[n + 1] = (uint8_t)(crc >> 8);
     return n + 2;
@@ -172,17 +172,17 @@ static size_t answer(struct mbsim *s, int idx, const uint8_t *req, size_t len,
     if (fault != NULL && fault->kind == SIM_FAULT_RTN)
         return exception(out, slave, fn,
                          fault->rtn >= 1 && fault->rtn <= EXC_LAST ? fault->rtn : EXC_FAILURE);
-    if (fn != MBPACK_FC_READ)
+    if (fn != MBMAP_FC_READ)
         return exception(out, slave, fn, EXC_FUNCTION);
     unsigned start = (unsigned)req[2] << 8 | req[3], count = (unsigned)req[4] << 8 | req[5];
     if (len != 8 || count < 1 || count > READ_MAX_REGS)
         return exception(out, slave, fn, EXC_VALUE);
-    if (start + count > MBPACK_NREGS)
+    if (start + count > MBMAP_NREGS)
         return exception(out, slave, fn, EXC_ADDRESS);
     struct sample smp;
-    uint16_t regs[MBPACK_NREGS];
+    uint16_t regs[MBMAP_NREGS];
     sim_pack_sample(&s->packs[idx], &smp);
-    if (mbpack_encode(&smp, regs) != 0)
+    if (mbmap_encode(&smp, regs) != 0)
         return exception(out, slave, fn, EXC_FAILURE);
     pthread_mutex_lock(&s->lock);
     s->last[idx] = smp;
@@ -201,7 +201,7 @@ static size_t answer(struct mbsim *s, int idx, const uint8_t *req, size_t len,
 /* One frame (ended by silence at s->rx_last_ns): answer it if it is for one of our packs. */
 static int handle_frame(struct mbsim *s, const uint8_t *rx, size_t len, const volatile int *stop)
 {
-    if (len < 4 || mbpack_crc16(rx, len - 2) != (rx[len - 2] | rx[len - 1] << 8)) {
+    if (len < 4 || mbmap_crc16(rx, len - 2) != (rx[len - 2] | rx[len - 1] << 8)) {
         atomic_fetch_add(&s->invalid, 1);
         return 0; /* noise, or a request damaged on the wire: a real slave stays silent */
     }
