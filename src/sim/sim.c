@@ -232,7 +232,6 @@ int sim_new(const struct sim_opts *o, struct sim **out)
             sim_pack_init(&s->twins[i], o->seed ^ TWIN_SEED_SALT, o->addresses[i], o->ncells);
     }
     s->noise_rng = (o->seed ^ 0x5DEECE66Dull) | 1u;
-    s->mix_rng = (o->seed ^ 0xFA017500Aull) | 1u;
     s->start_ns = sim_pty_now_ns();
     s->next_chatter_ns = s->start_ns + (int64_t)o->chatter_ms * NS_PER_MS;
     *out = s;

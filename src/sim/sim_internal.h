@@ -55,6 +55,7 @@ struct sim {
     uint64_t analog_asks[SIM_MAX_PACKS]; /* per pack, 0x42 requests: the log's count */
     struct sim_pack ghost;               /* "another address" when we simulate only one */
     FILE *log;
+    int log_err; /* the first write that failed (-errno), or 0 */
     char mixtx[MIX_TX_MAX];
 };
 
@@ -69,7 +70,8 @@ void sim_corrupt_checksum(char *frame, size_t n);
 /* Records smp as the last sample answered by pack idx (sim_last_sample). (sim.c) */
 void sim_remember(struct sim *s, int idx, const struct sample *smp);
 
-/* Opens the log (path NULL: none) and writes its header. 0 or -errno. (sim_mix.c) */
+/* Prepares the fault soak: the other address, and the log (path NULL: none) with its header.
+ * 0 or -errno. (sim_mix.c) */
 int sim_log_open(struct sim *s, const char *path);
 /* Writes out and closes the log. 0 or -errno (a write failed: the log is not the truth). */
 int sim_log_close(struct sim *s);
