@@ -5,6 +5,8 @@
  * daemon counted against what the simulators logged:
  *   - every stored sample equals, in order, the valid answers logged for its pack: nothing
  *     stored that was not sent in a valid frame, no valid answer missing;
+ *   - the rows of each port are in the order the simulator answered (ids: the insert order,
+ *     the MQTT replay's order), whatever the wall clock did;
  *   - the daemon's counters (its shutdown log line per pack) equal the faults of each class;
  *   - every pack was still polled at the end.
  * The daemon is stopped before the simulators, so a simulator may have logged one request of
@@ -28,9 +30,11 @@
 #define FLEET_POLL_GAP_MS 10000
 
 struct fleet_entry {
-    int64_t ms;
+    int64_t ms;    /* the simulator's wall clock when it answered */
     uint8_t kind;  /* enum sim_mix_kind */
     char *values;  /* sim_log_values of the valid answer, NULL when none reached the client */
+    size_t line;   /* its place in the port's log */
+    int64_t row;   /* the id of the row that stored it (fleet_check), 0: none */
 };
 
 struct fleet_row {
@@ -290,7 +294,8 @@ static inline void fleet_load_log(struct fleet *f, int k)
 {
     char *text = proc_slurp(f->log[k]);
     assert_non_null(text);
-    for (char *line = text, *nl; *line; line = nl + 1) {
+    size_t lines = 0;
+    for (char *line = text, *nl; *line; line = nl + 1, lines++) {
         nl = strchr(line, '\n');
         assert_non_null(nl); /* the simulator wrote whole lines */
         *nl = '\0';
@@ -310,6 +315,8 @@ static inline void fleet_load_log(struct fleet *f, int k)
         p->log = fleet_grow(p->log, &p->caplog, p->nlog, sizeof *p->log);
         struct fleet_entry *e = &p->log[p->nlog++];
         e->ms = ms;
+        e->line = lines;
+        e->row = 0;
         e->kind = (uint8_t)kd;
         e->values = kd <= SIM_MIX_MASTER ? fleet_strdup(line + used, strlen(line + used)) : NULL;
         f->last_address[k] = addr;
@@ -461,7 +468,7 @@ static inline void fleet_check_pack(struct fleet *f, int k, int a, struct fleet_
     unsigned long long n[SIM_MIX__COUNT] = {0};
     size_t row = 0;
     for (size_t i = 0; i < p->nlog; i++) {
-        const struct fleet_entry *e = &p->log[i];
+        struct fleet_entry *e = &p->log[i];
         t->kinds[e->kind]++;
         if (i >= polls || e->values == NULL) {
             n[e->kind] += i < polls;
@@ -475,6 +482,8 @@ static inline void fleet_check_pack(struct fleet *f, int k, int a, struct fleet_
             fleet_mismatch(t, "pack %s: row %" PRId64 " holds %s, the answer to request %zu (%s) "
                            "was %s", p->id, p->rows[row].id, p->rows[row].values, i + 1,
                            sim_mix_name(e->kind), e->values);
+        else
+            e->row = p->rows[row].id;
         row++;
     }
     if (p->nrows > row)
@@ -499,6 +508,40 @@ static inline void fleet_check_pack(struct fleet *f, int k, int a, struct fleet_
     t->foreign += p->foreign;
 }
 
+static inline int fleet_by_line(const void *a, const void *b)
+{
+    const struct fleet_entry *x = *(const struct fleet_entry *const *)a;
+    const struct fleet_entry *y = *(const struct fleet_entry *const *)b;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* The stored answers of port k, in the order the simulator sent them: their ids increase. */
+static inline void fleet_check_order(struct fleet *f, int k, struct fleet_tally *t)
+{
+    size_t n = 0, cap = 0;
+    const struct fleet_entry **v = NULL;
+    for (int a = 0; a < f->packs; a++) {
+        const struct fleet_pack *p = &f->pack[k][a];
+        for (size_t i = 0; i < p->nlog; i++) {
+            if (p->log[i].row == 0)
+                continue;
+            v = fleet_grow(v, &cap, n, sizeof *v);
+            v[n++] = &p->log[i];
+        }
+    }
+    if (n > 1)
+        qsort(v, n, sizeof *v, fleet_by_line);
+    for (size_t i = 1; i < n; i++) {
+        if (v[i]->row <= v[i - 1]->row) {
+            fleet_mismatch(t, "port p%d: row %" PRId64 " (line %zu of the log) stored before row "
+                           "%" PRId64 " (line %zu)", k, v[i]->row, v[i]->line, v[i - 1]->row,
+                           v[i - 1]->line);
+            break;
+        }
+    }
+    free(v);
+}
+
 /* Loads and checks everything; the tally says what was compared (mismatches: 0). */
 static inline void fleet_check(struct fleet *f, struct fleet_tally *t)
 {
@@ -506,9 +549,11 @@ static inline void fleet_check(struct fleet *f, struct fleet_tally *t)
     fleet_load(f);
     if (f->daemon_status != 0)
         fleet_mismatch(t, "the daemon exited with %d on SIGTERM", f->daemon_status);
-    for (int k = 0; k < f->ports; k++)
+    for (int k = 0; k < f->ports; k++) {
         for (int a = 0; a < f->packs; a++)
             fleet_check_pack(f, k, a, t);
+        fleet_check_order(f, k, t);
+    }
     for (int kd = 0; kd < SIM_MIX__COUNT; kd++) {
         t->requests += t->kinds[kd];
         t->faults += kd > SIM_MIX_CLEAN ? t->kinds[kd] : 0;
@@ -527,7 +572,7 @@ static inline void fleet_report(const struct fleet *f, const struct fleet_tally 
     print_message("%s: %d ports x %d packs, seed %" PRIu64 ", %.1f s: %llu faults injected (%s) "
                   "in %llu requests; the daemon's counters equal them for every pack (%llu polls: "
                   "%llu ok, %llu timeouts, %llu checksum, %llu malformed, %llu refused, %llu "
-                  "foreign); %llu stored samples equal the valid answers sent, none missing; "
+                  "foreign); %llu stored samples equal the valid answers sent, in order, none missing; "
                   "%llu request(s) in flight at the stop; %llu mismatch(es)\n",
                   what, f->ports, f->packs, f->seed, (double)(f->stop_ms - f->start_ms) / 1000.0,
                   t->faults, kinds, t->requests, t->polls, t->ok, t->timeouts, t->checksum,

@@ -334,6 +334,7 @@ static void poll_pack(struct poller *p, size_t i)
         ps->due_ms = ps->due_ms + interval > now ? ps->due_ms + interval : now + interval;
         r.kind = READING_SAMPLE;
         r.ts_ms = ps->st.last_ok_ms;
+        r.mono_ms = now;
         r.port_idx = (uint16_t)p->port_idx;
         r.pack_idx = (uint16_t)i;
         snprintf(r.pack_id, sizeof r.pack_id, "%s", ps->cfg->id);
