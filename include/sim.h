@@ -88,6 +88,9 @@ enum sim_mix_kind {
     SIM_MIX_SILENT,    /* nothing (timeout) */
     SIM_MIX_RTN,       /* an RTN error code: each one the protocol names, or 0x80 (refused) */
     SIM_MIX_FOREIGN,   /* the answer with another protocol family's VER (foreign) */
+    /* not drawn: the client asked something else before the answer went out, so it had timed
+     * out (the simulator was descheduled that long); nothing is sent, the log says so */
+    SIM_MIX_STALLED,
     SIM_MIX__COUNT
 };
 
@@ -100,7 +103,7 @@ struct sim_mix {
  * in all) or "soak" (every kind: 76 % of the answers, see sim_mix.c). 0 or -EINVAL. */
 int sim_mix_parse(const char *s, struct sim_mix *out);
 /* "clean", "noise", "late", "master", "garbage", "checksum", "truncated", "silent", "rtn",
- * "foreign"; NULL past the end. */
+ * "foreign", "stalled"; NULL past the end. */
 const char *sim_mix_name(enum sim_mix_kind k);
 /* The kind of that name, or -1. */
 int sim_mix_kind_of(const char *name, size_t len);

@@ -38,7 +38,8 @@ static void usage(FILE *f)
           "                    (noise, late, master, garbage, checksum, truncated, silent, rtn,\n"
           "                    foreign; the rest clean) or 'soak' (every kind, 76 %%); seeded\n"
           "  --log FILE        write one line per 0x42 request on exit: its fault and the values\n"
-          "                    of the valid answer the client must keep ('-': none reached it)\n"
+          "                    of the valid answer the client must keep ('-': none reached it);\n"
+          "                    'stalled': the client asked again first, nothing was sent\n"
           "  --unpaced         no wire time: answers are written at once (with --turnaround 0,\n"
           "                    as fast as the client asks)\n"
           "exit: 0 stopped by a signal, 1 cannot create the pty or link, 2 usage\n",

@@ -551,6 +551,7 @@ static int feed(struct sim *s, const char *buf, size_t n, const volatile int *st
         }
         s->rx[s->rxlen++] = c;
         if (c == '\r') {
+            s->more_input = i + 1 < n;
             int rc = handle_request(s, s->rx, s->rxlen, stop);
             s->rxlen = 0;
             if (rc != 0)

@@ -41,6 +41,7 @@ struct sim {
     char chatter_req[64];
     char rx[RX_FRAME_MAX];
     size_t rxlen; /* 0 while waiting for '~' */
+    bool more_input; /* feed: bytes came after the request being answered */
     struct s42_frame req;
     uint8_t info[S42_MAX_INFO];
     char tx[SIM_PTY_NOISE_MAX + S42_MAX_FRAME + 1]; /* garbage noise, then the frame */

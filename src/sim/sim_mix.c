@@ -4,6 +4,7 @@
  * went on the wire. The thread in sim_run owns all of it. */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ static const uint8_t rtn_codes[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x
 
 static const char *const kind_names[SIM_MIX__COUNT] = {
     "clean", "noise", "late", "master", "garbage", "checksum", "truncated", "silent", "rtn",
-    "foreign"};
+    "foreign", "stalled"};
 
 const char *sim_mix_name(enum sim_mix_kind k)
 {
@@ -58,7 +59,7 @@ int sim_mix_parse(const char *s, struct sim_mix *out)
     for (const char *p = s;;) {
         size_t len = strcspn(p, "=");
         int k = sim_mix_kind_of(p, len);
-        if (k <= SIM_MIX_CLEAN || p[len] != '=' || p[len + 1] < '0' || p[len + 1] > '9')
+        if (k <= SIM_MIX_CLEAN || k >= SIM_MIX_STALLED || p[len] != '=' || p[len + 1] < '0' || p[len + 1] > '9')
             return -EINVAL;
         char *end;
         errno = 0;
@@ -79,7 +80,7 @@ int sim_mix_parse(const char *s, struct sim_mix *out)
 enum sim_mix_kind sim_mix_pick(const struct sim_mix *m, uint64_t *rng)
 {
     unsigned r = (unsigned)(sim_pty_rand(rng) % 100), cum = 0;
-    for (int k = SIM_MIX_CLEAN + 1; k < SIM_MIX__COUNT; k++) {
+    for (int k = SIM_MIX_CLEAN + 1; k < SIM_MIX_STALLED; k++) {
         cum += m->pct[k];
         if (r < cum)
             return (enum sim_mix_kind)k;
@@ -262,6 +263,13 @@ static bool assemble(struct sim *s, int idx, enum sim_mix_kind k, const struct s
     }
 }
 
+/* The client sent its next request already: it gave up waiting for this answer. */
+static bool client_moved_on(const struct sim *s)
+{
+    struct pollfd pfd = {.fd = s->pty.master, .events = POLLIN};
+    return s->more_input || (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN));
+}
+
 int sim_mix_answer(struct sim *s, int idx, int64_t received_ns, size_t rxlen,
                    const volatile int *stop)
 {
@@ -279,6 +287,12 @@ int sim_mix_answer(struct sim *s, int idx, int64_t received_ns, size_t rxlen,
     size_t n = 0;
     if (!valid || !assemble(s, idx, k, &f, len, &n)) {
         k = SIM_MIX_SILENT; /* cannot happen with our buffer sizes: say what the bus saw */
+        n = 0;
+    }
+    /* a late answer would be taken for the next one if the client asked this pack again:
+     * nothing goes out, and the log says why the client timed out */
+    if (client_moved_on(s)) {
+        k = SIM_MIX_STALLED;
         n = 0;
     }
     char values[64 + 12 * (SAMPLE_MAX_CELLS + SAMPLE_MAX_TEMPS)];
