@@ -51,10 +51,12 @@ if ! binfmt_ok && ((EUID == 0)); then
             update-binfmts --import qemu-aarch64 >/dev/null 2>&1 || true
     fi
 fi
-# test_soak repeats the daemon's crash, broker and unplug loops for minutes: what it proves does
-# not depend on the architecture, and the native suite runs it; under emulation it would take
-# a quarter of an hour. Always excluded here, and said so.
-skipped=(test_soak)
+# test_soak repeats the daemon's crash, broker and unplug loops for minutes, and the
+# reliability tests (test_fault_soak, test_clock, test_rss) run a dozen simulators against the
+# daemon with timeouts of 300 ms that an emulated simulator would miss: what they prove does not
+# depend on the architecture, and the native suite runs them; under emulation test_soak alone
+# would take a quarter of an hour. Always excluded here, and said so.
+skipped=(test_soak test_fault_soak test_clock test_rss)
 if binfmt_ok; then
     log "binfmt_misc runs arm64 executables through $(sed -n 's/^interpreter //p' "$binfmt/qemu-aarch64")"
 else

@@ -4,7 +4,7 @@
  * VmRSS read from /proc at the end of a warm-up (SQLite's cache, the queues and MQTT's
  * buffers filled) and every few seconds after. The growth from the first figure to the last must
  * stay under a bound far below what a leak of a few bytes per poll would give; everything the
- * run stored is checked too (tests/fleet.h). CI runs 4 x 32 packs for 15 + 30 s; bench/rss.sh
+ * run stored is checked too (tests/fleet.h). CI runs 8 x 32 packs for 20 + 30 s; bench/rss.sh
  * runs 16 x 32 for 10 minutes. Settings: BMSFLEET_RSS_PORTS, _PACKS, _WARMUP_S, _RUN_S,
  * _MAX_GROWTH_KB. */
 #ifndef _GNU_SOURCE
@@ -65,14 +65,16 @@ static unsigned long long requests_so_far(void)
 static void test_rss_flat(void **state)
 {
     (void)state;
-    fl.ports = (int)fleet_env("BMSFLEET_RSS_PORTS", 4);
+    fl.ports = (int)fleet_env("BMSFLEET_RSS_PORTS", 8);
     fl.packs = (int)fleet_env("BMSFLEET_RSS_PACKS", 32);
     fl.timeout_ms = 300;
     fl.seed = 11;
     fl.mix = "soak";
-    long warmup_ms = fleet_env("BMSFLEET_RSS_WARMUP_S", 15) * 1000;
+    long warmup_ms = fleet_env("BMSFLEET_RSS_WARMUP_S", 20) * 1000;
     long run_ms = fleet_env("BMSFLEET_RSS_RUN_S", 30) * 1000;
-    long max_growth_kb = fleet_env("BMSFLEET_RSS_MAX_GROWTH_KB", 1024);
+    /* SQLite's page cache (1 MiB, src/store/store.c) may still be filling after the warm-up;
+     * under ASan its pages cost more. A leak of 256 bytes a poll would pass this in CI's run. */
+    long max_growth_kb = fleet_env("BMSFLEET_RSS_MAX_GROWTH_KB", 1536);
     fl.mqtt_port = broker_free_port();
     assert_true(fl.mqtt_port > 0);
     fleet_start(&fl);
