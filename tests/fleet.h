@@ -1,8 +1,8 @@
-/* fleet: the rig of the fault soak, header-only (needs cmocka, and _GNU_SOURCE for nftw). PORTS simulators, each
- * with PACKS packs, a seeded fault mix and a log of every analog request (`bmsfleet simulate
- * --mix --log --unpaced`); the real daemon over them with its SQLite history (and MQTT when a
- * broker port is given); and the checker, which holds what the history kept and what the
- * daemon counted against what the simulators logged:
+/* fleet: the rig of the fault soak, header-only (needs cmocka, and _GNU_SOURCE for nftw).
+ * PORTS simulators, each with PACKS packs, a seeded fault mix and a log of every analog request
+ * (`bmsfleet simulate --mix --log --unpaced`); the real daemon over them with its SQLite history
+ * (and MQTT when a broker port is given); and the checker, which holds what the history kept and
+ * what the daemon counted against what the simulators logged:
  *   - every stored sample equals, in order, the valid answers logged for its pack: nothing
  *     stored that was not sent in a valid frame, no valid answer missing;
  *   - the rows of each port are in the order the simulator answered (ids: the insert order,
@@ -32,11 +32,11 @@
 #define FLEET_POLL_GAP_MS 10000
 
 struct fleet_entry {
-    int64_t ms;    /* the simulator's wall clock when it answered */
-    uint8_t kind;  /* enum sim_mix_kind */
-    char *values;  /* sim_log_values of the valid answer, NULL when none reached the client */
-    size_t line;   /* its place in the port's log */
-    int64_t row;   /* the id of the row that stored it (fleet_check), 0: none */
+    int64_t ms;   /* the simulator's wall clock when it answered */
+    uint8_t kind; /* enum sim_mix_kind */
+    char *values; /* sim_log_values of the valid answer, NULL when none reached the client */
+    size_t line;  /* its place in the port's log */
+    int64_t row;  /* the id of the row that stored it (fleet_check), 0: none */
 };
 
 struct fleet_row {
@@ -78,22 +78,6 @@ struct fleet_tally {
     unsigned long long polls, ok, timeouts, checksum, malformed, refused, foreign;
 };
 
-/* A non-negative count from the environment, or def. */
-static inline long fleet_env(const char *name, long def)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0')
-        return def;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || *end || n < 0) {
-        print_error("%s=%s is not a count; using %ld\n", name, v, def);
-        return def;
-    }
-    return n;
-}
-
 static inline int64_t fleet_wall_ms(void)
 {
     struct timespec ts;
@@ -114,8 +98,7 @@ static inline void fleet_write_config(const struct fleet *f)
                 "    timeout_ms: %d\n    gap_ms: 0\n    interval_s: 1\n    packs:\n",
                 k, f->link[k], f->timeout_ms);
         for (int a = 1; a <= f->packs; a++)
-            fprintf(c, "      - { address: %d, id: %s }\n", a,
-                    f->pack[k][a - 1].id);
+            fprintf(c, "      - { address: %d, id: %s }\n", a, f->pack[k][a - 1].id);
     }
     fprintf(c, "storage:\n  path: %s\n  commit_interval_s: 1\n", f->db);
     if (f->mqtt_port > 0)
@@ -144,9 +127,10 @@ static inline void fleet_start(struct fleet *f)
         for (int a = 1; a <= f->packs; a++)
             snprintf(f->pack[k][a - 1].id, sizeof f->pack[k][a - 1].id, "f%da%d", k & 0xFF,
                      a & 0xFF);
-        const char *extra[] = {"--protocol", "daren", "--addresses", addrs, "--seed", seed,
-                               "--baud", "115200", "--time-scale", "60", "--turnaround", "0",
-                               "--unpaced", "--mix", f->mix, "--log", f->log[k], NULL};
+        const char *extra[] = {"--protocol",   "daren",   "--addresses", addrs,          "--seed",
+                               seed,           "--baud",  "115200",      "--time-scale", "60",
+                               "--turnaround", "0",       "--unpaced",   "--mix",        f->mix,
+                               "--log",        f->log[k], NULL};
         f->sim[k] = proc_start_sim(BMSFLEET_BIN, f->link[k], extra);
         assert_true(f->sim[k] > 0);
     }
@@ -342,8 +326,8 @@ static inline void fleet_load_stats(struct fleet *f)
                 sscanf(at + strlen(key),
                        "%*[a-z], %llu polls, %llu ok, %llu timeouts, %llu checksum errors, "
                        "%llu malformed, %llu refused, %llu foreign",
-                       &p->polls, &p->ok, &p->timeouts, &p->checksum, &p->malformed,
-                       &p->refused, &p->foreign) == 7;
+                       &p->polls, &p->ok, &p->timeouts, &p->checksum, &p->malformed, &p->refused,
+                       &p->foreign) == 7;
         }
     }
     free(text);
@@ -352,7 +336,7 @@ static inline void fleet_load_stats(struct fleet *f)
 static inline int32_t fleet_col(sqlite3_stmt *st, int i)
 {
     return sqlite3_column_type(st, i) == SQLITE_NULL ? SAMPLE_ABSENT
-                                                      : (int32_t)sqlite3_column_int64(st, i);
+                                                     : (int32_t)sqlite3_column_int64(st, i);
 }
 
 /* A stored row back into the values of a sample (the store's cells and temps blobs). */
@@ -408,8 +392,9 @@ static inline void fleet_load_rows(struct fleet *f)
         int n = sim_log_values(&s, values, sizeof values);
         assert_true(n > 0 && (size_t)n < sizeof values);
         p->rows = fleet_grow(p->rows, &p->caprows, p->nrows, sizeof *p->rows);
-        p->rows[p->nrows++] = (struct fleet_row){
-            sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), fleet_strdup(values, (size_t)n)};
+        p->rows[p->nrows++] =
+            (struct fleet_row){sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                               fleet_strdup(values, (size_t)n)};
     }
     assert_int_equal(rc, SQLITE_DONE);
     sqlite3_finalize(st);
@@ -442,9 +427,8 @@ static inline void fleet_mismatch(struct fleet_tally *t, const char *fmt, ...)
     }
 }
 
-static inline void fleet_expect(struct fleet_tally *t, const struct fleet_pack *p,
-                                const char *what, unsigned long long daemon,
-                                unsigned long long sent)
+static inline void fleet_expect(struct fleet_tally *t, const struct fleet_pack *p, const char *what,
+                                unsigned long long daemon, unsigned long long sent)
 {
     if (daemon != sent)
         fleet_mismatch(t, "pack %s: the daemon counted %llu %s, the simulator caused %llu", p->id,
@@ -462,8 +446,8 @@ static inline void fleet_check_pack(struct fleet *f, int k, int a, struct fleet_
     size_t polls = (size_t)p->polls;
     int last = f->last_address[k] == (unsigned)a + 1;
     if (polls > p->nlog || polls + (last ? 1 : 0) < p->nlog) {
-        fleet_mismatch(t, "pack %s: the daemon counted %llu polls, the simulator logged %zu",
-                       p->id, p->polls, p->nlog);
+        fleet_mismatch(t, "pack %s: the daemon counted %llu polls, the simulator logged %zu", p->id,
+                       p->polls, p->nlog);
         return;
     }
     t->inflight += p->nlog - polls;
@@ -481,8 +465,10 @@ static inline void fleet_check_pack(struct fleet *f, int k, int a, struct fleet_
             fleet_mismatch(t, "pack %s: request %zu (%s) answered validly, not stored", p->id,
                            i + 1, sim_mix_name(e->kind));
         else if (strcmp(p->rows[row].values, e->values) != 0)
-            fleet_mismatch(t, "pack %s: row %" PRId64 " holds %s, the answer to request %zu (%s) "
-                           "was %s", p->id, p->rows[row].id, p->rows[row].values, i + 1,
+            fleet_mismatch(t,
+                           "pack %s: row %" PRId64 " holds %s, the answer to request %zu (%s) "
+                           "was %s",
+                           p->id, p->rows[row].id, p->rows[row].values, i + 1,
                            sim_mix_name(e->kind), e->values);
         else
             e->row = p->rows[row].id;
@@ -536,9 +522,10 @@ static inline void fleet_check_order(struct fleet *f, int k, struct fleet_tally 
         qsort(v, n, sizeof *v, fleet_by_line);
     for (size_t i = 1; i < n; i++) {
         if (v[i]->row <= v[i - 1]->row) {
-            fleet_mismatch(t, "port p%d: row %" PRId64 " (line %zu of the log) stored before row "
-                           "%" PRId64 " (line %zu)", k, v[i]->row, v[i]->line, v[i - 1]->row,
-                           v[i - 1]->line);
+            fleet_mismatch(t,
+                           "port p%d: row %" PRId64 " (line %zu of the log) stored before row "
+                           "%" PRId64 " (line %zu)",
+                           k, v[i]->row, v[i]->line, v[i - 1]->row, v[i - 1]->line);
             break;
         }
     }
@@ -572,17 +559,17 @@ static inline void fleet_report(const struct fleet *f, const struct fleet_tally 
     for (int kd = SIM_MIX_CLEAN + 1; kd < SIM_MIX_STALLED && n < sizeof kinds; kd++)
         n += (size_t)snprintf(kinds + n, sizeof kinds - n, "%s%s %llu", n ? ", " : "",
                               sim_mix_name(kd), t->kinds[kd]);
-    print_message("%s: %d ports x %d packs, seed %" PRIu64 ", %.1f s: %llu faults injected (%s) "
-                  "in %llu requests; the daemon's counters equal them for every pack (%llu polls: "
-                  "%llu ok, %llu timeouts, %llu checksum, %llu malformed, %llu refused, %llu "
-                  "foreign); %llu stored samples equal the valid answers sent, in order, none missing; "
-                  "%llu request(s) in flight at the stop; %llu answer(s) withheld because the "
-                  "daemon had timed out (the simulator descheduled: counted as timeouts); "
-                  "%llu mismatch(es)\n",
-                  what, f->ports, f->packs, f->seed, (double)(f->stop_ms - f->start_ms) / 1000.0,
-                  t->faults, kinds, t->requests, t->polls, t->ok, t->timeouts, t->checksum,
-                  t->malformed, t->refused, t->foreign, t->samples, t->inflight,
-                  t->kinds[SIM_MIX_STALLED], t->mismatches);
+    print_message(
+        "%s: %d ports x %d packs, seed %" PRIu64 ", %.1f s: %llu faults injected (%s) "
+        "in %llu requests; the daemon's counters equal them for every pack (%llu polls: "
+        "%llu ok, %llu timeouts, %llu checksum, %llu malformed, %llu refused, %llu "
+        "foreign); %llu stored samples equal the valid answers sent, in order, none missing; "
+        "%llu request(s) in flight at the stop; %llu answer(s) withheld because the "
+        "daemon had timed out (the simulator descheduled: counted as timeouts); "
+        "%llu mismatch(es)\n",
+        what, f->ports, f->packs, f->seed, (double)(f->stop_ms - f->start_ms) / 1000.0, t->faults,
+        kinds, t->requests, t->polls, t->ok, t->timeouts, t->checksum, t->malformed, t->refused,
+        t->foreign, t->samples, t->inflight, t->kinds[SIM_MIX_STALLED], t->mismatches);
 }
 
 #endif

@@ -191,7 +191,7 @@ static void test_clock_jumps(void **state)
     fl.ports = 2;
     fl.packs = 8;
     fl.timeout_ms = 300;
-    fl.seed = (uint64_t)fleet_env("BMSFLEET_FAULT_SEED", 7);
+    fl.seed = (uint64_t)proc_env_count("BMSFLEET_FAULT_SEED", 7);
     fl.mix = "soak";
     fleet_start(&fl);
     snprintf(clock_path, sizeof clock_path, "%s/clock", fl.dir);

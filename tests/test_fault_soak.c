@@ -4,9 +4,9 @@
  * noise; `simulate --mix soak`), unpaced, and log the values of every valid answer they sent.
  * Afterwards (tests/fleet.h): every stored sample equals, in order, a valid answer sent to its
  * pack, none missing; the daemon's counters equal the faults of each class for every pack; every
- * pack was still polled at the end, also after one simulator was frozen for a second. CI injects a few thousand faults; bench/fault_soak.sh
- * 100 000. Settings: BMSFLEET_FAULT_PORTS, _PACKS, _TARGET (faults), _MAX_S, _TIMEOUT_MS,
- * _SEED. */
+ * pack was still polled at the end, also after one simulator was frozen for a second. CI injects
+ * a few thousand faults; bench/fault_soak.sh 100 000. Settings: BMSFLEET_FAULT_PORTS, _PACKS,
+ * _TARGET (faults), _MAX_S, _TIMEOUT_MS, _SEED. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* nftw */
 #endif
@@ -31,13 +31,13 @@ static int teardown(void **state)
 static void test_fault_soak(void **state)
 {
     (void)state;
-    fl.ports = (int)fleet_env("BMSFLEET_FAULT_PORTS", 8);
-    fl.packs = (int)fleet_env("BMSFLEET_FAULT_PACKS", 32);
-    fl.timeout_ms = (int)fleet_env("BMSFLEET_FAULT_TIMEOUT_MS", 300);
-    fl.seed = (uint64_t)fleet_env("BMSFLEET_FAULT_SEED", 1);
+    fl.ports = (int)proc_env_count("BMSFLEET_FAULT_PORTS", 8);
+    fl.packs = (int)proc_env_count("BMSFLEET_FAULT_PACKS", 32);
+    fl.timeout_ms = (int)proc_env_count("BMSFLEET_FAULT_TIMEOUT_MS", 300);
+    fl.seed = (uint64_t)proc_env_count("BMSFLEET_FAULT_SEED", 1);
     fl.mix = "soak";
-    unsigned long long target = (unsigned long long)fleet_env("BMSFLEET_FAULT_TARGET", 3000);
-    long long max_ms = fleet_env("BMSFLEET_FAULT_MAX_S", 120) * 1000LL;
+    unsigned long long target = (unsigned long long)proc_env_count("BMSFLEET_FAULT_TARGET", 3000);
+    long long max_ms = proc_env_count("BMSFLEET_FAULT_MAX_S", 120) * 1000LL;
     fleet_start(&fl);
     fleet_start_daemon(&fl);
     long long t0 = proc_now_ms();

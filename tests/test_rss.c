@@ -65,16 +65,16 @@ static unsigned long long requests_so_far(void)
 static void test_rss_flat(void **state)
 {
     (void)state;
-    fl.ports = (int)fleet_env("BMSFLEET_RSS_PORTS", 8);
-    fl.packs = (int)fleet_env("BMSFLEET_RSS_PACKS", 32);
+    fl.ports = (int)proc_env_count("BMSFLEET_RSS_PORTS", 8);
+    fl.packs = (int)proc_env_count("BMSFLEET_RSS_PACKS", 32);
     fl.timeout_ms = 300;
     fl.seed = 11;
     fl.mix = "soak";
-    long warmup_ms = fleet_env("BMSFLEET_RSS_WARMUP_S", 20) * 1000;
-    long run_ms = fleet_env("BMSFLEET_RSS_RUN_S", 30) * 1000;
+    long warmup_ms = proc_env_count("BMSFLEET_RSS_WARMUP_S", 20) * 1000;
+    long run_ms = proc_env_count("BMSFLEET_RSS_RUN_S", 30) * 1000;
     /* SQLite's page cache (1 MiB, src/store/store.c) may still be filling after the warm-up;
      * under ASan its pages cost more. A leak of 256 bytes a poll would pass this in CI's run. */
-    long max_growth_kb = fleet_env("BMSFLEET_RSS_MAX_GROWTH_KB", 1536);
+    long max_growth_kb = proc_env_count("BMSFLEET_RSS_MAX_GROWTH_KB", 1536);
     fl.mqtt_port = broker_free_port();
     assert_true(fl.mqtt_port > 0);
     fleet_start(&fl);

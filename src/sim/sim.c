@@ -501,8 +501,8 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
     if (heard == HEARD_BOTH) {
         struct sample other;
         bool other_carries;
-        size_t len2 = sim_pack_frame(s, &s->twins[idx], true, f->cid2, fault, s->tx2,
-                                     sizeof s->tx2, &other, &other_carries);
+        size_t len2 = sim_pack_frame(s, &s->twins[idx], true, f->cid2, fault, s->tx2, sizeof s->tx2,
+                                     &other, &other_carries);
         len = collide_frames(s, s->tx + noise, len, s->tx2, len2);
         carries_sample = false; /* nothing readable reached the client */
     }

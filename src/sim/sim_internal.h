@@ -40,7 +40,7 @@ struct sim {
     size_t chatter_next; /* index of the pack the other master polls next */
     char chatter_req[64];
     char rx[RX_FRAME_MAX];
-    size_t rxlen; /* 0 while waiting for '~' */
+    size_t rxlen;    /* 0 while waiting for '~' */
     bool more_input; /* feed: bytes came after the request being answered */
     struct s42_frame req;
     uint8_t info[S42_MAX_INFO];

@@ -19,18 +19,18 @@
 /* "soak": every kind; 36 % of the answers still reach the client after a disturbance, 40 %
  * fail, one in five of those by a timeout (which costs the client the most time) */
 static const unsigned soak_pct[SIM_MIX__COUNT] = {
-    [SIM_MIX_NOISE] = 12,    [SIM_MIX_LATE] = 12,   [SIM_MIX_MASTER] = 12,
-    [SIM_MIX_GARBAGE] = 8,   [SIM_MIX_CHECKSUM] = 8, [SIM_MIX_TRUNCATED] = 4,
-    [SIM_MIX_SILENT] = 4,    [SIM_MIX_RTN] = 8,     [SIM_MIX_FOREIGN] = 8,
+    [SIM_MIX_NOISE] = 12,  [SIM_MIX_LATE] = 12,    [SIM_MIX_MASTER] = 12,
+    [SIM_MIX_GARBAGE] = 8, [SIM_MIX_CHECKSUM] = 8, [SIM_MIX_TRUNCATED] = 4,
+    [SIM_MIX_SILENT] = 4,  [SIM_MIX_RTN] = 8,      [SIM_MIX_FOREIGN] = 8,
 };
 
 /* every RTN error code the protocol names (SERVICE42.md §4), and one it does not */
 static const uint8_t rtn_codes[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x09,
                                     0x90, 0x91, 0xE1, 0xE2, 0xE3, 0xE4, 0x80};
 
-static const char *const kind_names[SIM_MIX__COUNT] = {
-    "clean", "noise", "late", "master", "garbage", "checksum", "truncated", "silent", "rtn",
-    "foreign", "stalled"};
+static const char *const kind_names[SIM_MIX__COUNT] = {"clean",   "noise",    "late",      "master",
+                                                       "garbage", "checksum", "truncated", "silent",
+                                                       "rtn",     "foreign",  "stalled"};
 
 const char *sim_mix_name(enum sim_mix_kind k)
 {
@@ -59,7 +59,8 @@ int sim_mix_parse(const char *s, struct sim_mix *out)
     for (const char *p = s;;) {
         size_t len = strcspn(p, "=");
         int k = sim_mix_kind_of(p, len);
-        if (k <= SIM_MIX_CLEAN || k >= SIM_MIX_STALLED || p[len] != '=' || p[len + 1] < '0' || p[len + 1] > '9')
+        if (k <= SIM_MIX_CLEAN || k >= SIM_MIX_STALLED || p[len] != '=' || p[len + 1] < '0' ||
+            p[len + 1] > '9')
             return -EINVAL;
         char *end;
         errno = 0;
@@ -100,8 +101,8 @@ static void out_printf(struct out *o, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int k = vsnprintf(o->n < o->cap ? o->buf + o->n : NULL, o->n < o->cap ? o->cap - o->n : 0,
-                      fmt, ap);
+    int k =
+        vsnprintf(o->n < o->cap ? o->buf + o->n : NULL, o->n < o->cap ? o->cap - o->n : 0, fmt, ap);
     va_end(ap);
     o->n += k > 0 ? (size_t)k : 0;
 }
@@ -123,8 +124,8 @@ static void out_list(struct out *o, const int32_t *v, size_t count)
 
 int sim_log_values(const struct sample *s, char *buf, size_t cap)
 {
-    const int32_t scalars[] = {s->voltage_mv, s->current_ma,    s->soc_cpct,   s->soh_cpct,
-                               s->remaining_mah, s->full_mah, s->design_mah, s->cycles};
+    const int32_t scalars[] = {s->voltage_mv,    s->current_ma, s->soc_cpct,   s->soh_cpct,
+                               s->remaining_mah, s->full_mah,   s->design_mah, s->cycles};
     struct out o = {buf, cap, 0};
     if (cap > 0)
         buf[0] = '\0';
@@ -212,8 +213,8 @@ static bool other_traffic(struct sim *s, int idx, enum sim_mix_kind k, size_t *n
     }
     struct sample smp;
     bool carries;
-    size_t len = sim_pack_frame(s, other, false, S42_CID2_ANALOG, NULL, s->tx2, sizeof s->tx2,
-                                &smp, &carries);
+    size_t len = sim_pack_frame(s, other, false, S42_CID2_ANALOG, NULL, s->tx2, sizeof s->tx2, &smp,
+                                &carries);
     return len > 0 && append(s, n, s->tx2, len);
 }
 
@@ -247,12 +248,10 @@ static bool assemble(struct sim *s, int idx, enum sim_mix_kind k, const struct s
     case SIM_MIX_RTN:
     case SIM_MIX_FOREIGN: {
         uint8_t ver = k == SIM_MIX_FOREIGN ? foreign_ver(s->o.variant) : f->ver;
-        uint8_t rtn = k == SIM_MIX_RTN
-                          ? rtn_codes[sim_pty_rand(&s->mix_rng) % sizeof rtn_codes]
-                          : f->cid2;
+        uint8_t rtn =
+            k == SIM_MIX_RTN ? rtn_codes[sim_pty_rand(&s->mix_rng) % sizeof rtn_codes] : f->cid2;
         size_t info_len = k == SIM_MIX_RTN ? 0 : f->info_len;
-        int m = s42_build(s->mixtx, sizeof s->mixtx, ver, f->adr, f->cid1, rtn, f->info,
-                          info_len);
+        int m = s42_build(s->mixtx, sizeof s->mixtx, ver, f->adr, f->cid1, rtn, f->info, info_len);
         if (m < 0)
             return false;
         *n = (size_t)m;
