@@ -23,5 +23,7 @@ expect_breach "the codec logs" '1i #include "log.h"' src/codec/bank.c
 expect_breach "the codec uses a library" '1i #include <sqlite3.h>' src/codec/s42.c
 expect_breach "config reaches the CLI" '1i #include "cli.h"' src/config/config.c
 expect_breach "a public header reaches up" '1i #include "poller.h"' include/sample.h
+expect_breach "mqtt queries SQLite" '1i static int x(void) { return sqlite3_threadsafe(); }' src/mqtt/mqtt_replay.c
+expect_breach "a part says nothing of what it owns" '1s|^/\* Part queue|/* The queue|' src/queue/queue.c
 expect_breach "an unknown header" '1i #include "nowhere.h"' src/bus/serial.c
 echo "test_layers: ok"

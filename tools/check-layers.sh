@@ -3,7 +3,8 @@
 # src/ and include/. Every part (a folder of src/) may include its own headers and the public
 # headers (include/) of the parts listed for it below; the list is a DAG (checked here too), so
 # the parts have no cycles. A public header belongs to the part whose folder holds its .c file,
-# or, for a header with no .c of its name, to the part named in OWNED_BY. The codec reaches nothing but the C library.
+# or, for a header with no .c of its name, to the part named in OWNED_BY. The codec reaches
+# nothing but the C library; only the parts in SQLITE_PARTS talk to SQLite themselves.
 #
 # Usage: tools/check-layers.sh [SOURCE_DIR]   (exit 1 and one line per breach)
 set -euo pipefail
@@ -29,6 +30,10 @@ declare -A ALLOW=(
 declare -A OWNED_BY=(
   [now.h]=base [progress.h]=base [store_schema.h]=store [cli.h]=cli
 )
+# the parts that may talk to SQLite themselves: the store, and the people's query tools of the
+# CLI (export, top, health) and the HTTP server; the MQTT side reads the history through
+# store_backlog.h only, and no other part touches the database
+SQLITE_PARTS='store cli http'
 # the only <...> headers the codec may include: the C library
 CODEC_SYSTEM='assert ctype errno float inttypes limits math stdarg stdbool stddef stdint stdio stdlib string'
 
@@ -69,6 +74,9 @@ done
 for d in src/*/; do
   part=${d#src/}; part=${part%/}
   [[ -n "${ALLOW[$part]+x}" ]] || breach "src/$part/: a part not in tools/check-layers.sh's table"
+  # its main file opens with the paragraph saying what the part owns
+  grep -lq "^/\* Part $part (src/$part/):" src/"$part"/*.c 2>/dev/null ||
+    breach "src/$part/: no main file opening with '/* Part $part (src/$part/): what it owns'"
 done
 
 # ---- every #include "..." of a file is its own part's or an allowed part's ----
@@ -87,6 +95,8 @@ check_file() { # file part
       elif [[ "$owner" != "$part" && " ${ALLOW[$part]} " != *" $owner "* ]]; then
         breach "$f:$n: $part may not use $owner (\"$inc\")"
       fi
+    elif [[ " $SQLITE_PARTS " != *" $part "* && "$line" =~ (\<sqlite3\.h\>|(^|[^A-Za-z0-9_])sqlite3_[a-z]) ]]; then
+      breach "$f:$n: $part may not reach SQLite itself: use the store's API (store_backlog.h, store.h)"
     elif [[ "$part" == codec && "$line" =~ ^[[:space:]]*#[[:space:]]*include[[:space:]]*\<([^\>]+)\.h\> ]]; then
       inc=${BASH_REMATCH[1]}
       [[ " $CODEC_SYSTEM " == *" $inc "* ]] ||

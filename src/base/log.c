@@ -1,4 +1,8 @@
-/* log: levelled logging to stderr, one line per call, safe from any thread (one write(2) per
+/* Part base (src/base/): what every other part may use and that uses nothing: levelled
+ * logging (log.c), strict number parsing (parse.c), the two clocks (now.h) and a thread's
+ * liveness record (progress.h).
+ *
+ * log: levelled logging to stderr, one line per call, safe from any thread (one write(2) per
  * line, so lines from different threads never interleave). */
 #include "log.h"
 

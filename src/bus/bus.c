@@ -1,4 +1,10 @@
-/* bus: the two kinds of bus behind one interface (see bus.h). */
+/* Part bus (src/bus/): the wire. Serial devices opened, configured and reopened after an unplug
+ * (serial.c, devname.c); the Service 42 driver that turns one request into a validated sample
+ * or one failure class (driver.c); the Modbus RTU driver over libmodbus (mbpack.c); the one
+ * interface the poller drives either through (bus.c, this file); the address scan (scan.c).
+ * It reaches the codec and base only: no configuration, no store, no MQTT.
+ *
+ * bus: the two kinds of bus behind one interface (see bus.h). */
 #include "now.h"
 #include "bus.h"
 

@@ -1,4 +1,8 @@
-/* main: command-line dispatch only. Every command lives in its own cmd_*.c. */
+/* Part cli (src/cli/): the commands, one cmd_*.c each (run, check, read, scan, decode,
+ * simulate, export, top, health), their shared helpers (cli_util.c) and the dispatch (main.c,
+ * this file). The top of the graph: it may use every part and no part uses it.
+ *
+ * main: command-line dispatch only. Every command lives in its own cmd_*.c. */
 #include <stdio.h>
 #include <string.h>
 

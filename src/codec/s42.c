@@ -1,4 +1,10 @@
-/* s42: Service 42 frame layer: LENGTH/LCHKSUM, CHKSUM, building frames, validating a response
+/* Part codec (src/codec/): the protocols and their arithmetic, pure. Service 42 frames and the
+ * four variants' layouts (s42.c, s42_layout.c, s42_variants.c), the Modbus register map
+ * (mbmap.c), the sample and its flags (sample.c), the bank aggregates (bank.c) and the energy
+ * integration (energy.c). No I/O, no logging, no threads, no library but the C library: bytes
+ * or samples in, values out, so every line of it is unit-tested and fuzzed.
+ *
+ * s42: Service 42 frame layer: LENGTH/LCHKSUM, CHKSUM, building frames, validating a response
  * completely before anyone reads a field, and naming every error (SERVICE42.md §1, §4). */
 #include "s42.h"
 

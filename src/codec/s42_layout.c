@@ -170,165 +170,209 @@ static int count_error(struct walk *w, uint32_t got, uint32_t max)
     return -S42_E_COUNT;
 }
 
+/* ---- decoding: one function per kind of op, over the walk of INFO ---- */
+
+struct decode {
+    struct walk w;
+    const struct s42_variant *v;
+    struct sample *s;
+    struct s42_identity *id;
+    uint32_t userdef; /* the last OP_USERDEF byte: which optional part follows */
+};
+
+static int decode_num(struct decode *d, const struct s42_op *op)
+{
+    int err = need(&d->w, op->width);
+    if (err)
+        return err;
+    uint32_t raw = get_be(&d->w, op->width);
+    int32_t val = op->sign ? as_signed(raw, op->width) : (int32_t)raw;
+    if (op->target == T_PROTOCOL && d->id) {
+        d->id->protocol_version = val;
+    } else if (d->s) {
+        int32_t *f = num_field(d->s, op->target);
+        if (f)
+            *f = val * op->mul;
+    }
+    return 0;
+}
+
+/* A count byte, then that many 16-bit cell voltages. */
+static int decode_cells(struct decode *d)
+{
+    int err = need(&d->w, 1);
+    if (err)
+        return err;
+    uint32_t m = get_be(&d->w, 1);
+    if (m > SAMPLE_MAX_CELLS)
+        return count_error(&d->w, m, SAMPLE_MAX_CELLS);
+    if ((err = need(&d->w, 2 * m)))
+        return err;
+    d->s->ncells = (uint8_t)m;
+    for (uint32_t i = 0; i < m; i++)
+        d->s->cell_mv[i] = (int32_t)get_be(&d->w, 2);
+    return 0;
+}
+
+/* A count byte, then that many temperatures (OP_TEMPS), or one temperature (OP_TEMP). */
+static int decode_temps(struct decode *d, const struct s42_op *op)
+{
+    struct sample *s = d->s;
+    int err = need(&d->w, op->kind == OP_TEMPS ? 1 : 2);
+    if (err)
+        return err;
+    if (op->kind == OP_TEMP) {
+        if (s->ntemps >= SAMPLE_MAX_TEMPS)
+            return count_error(&d->w, s->ntemps + 1u, SAMPLE_MAX_TEMPS);
+        s->temp_role[s->ntemps] = (uint8_t)op->arg;
+        s->temp_dc[s->ntemps++] = temp_decode(d->v->temp_enc, get_be(&d->w, 2));
+        return 0;
+    }
+    uint32_t n = get_be(&d->w, 1);
+    if (s->ntemps + n > SAMPLE_MAX_TEMPS)
+        return count_error(&d->w, n, SAMPLE_MAX_TEMPS - s->ntemps);
+    if ((err = need(&d->w, 2 * n)))
+        return err;
+    for (uint32_t i = 0; i < n; i++) {
+        s->temp_role[s->ntemps] = temp_role(op->arg, i, n);
+        s->temp_dc[s->ntemps++] = temp_decode(d->v->temp_enc, get_be(&d->w, 2));
+    }
+    return 0;
+}
+
+/* A status word read through the variant's flag map; the raw word is kept for diagnosis. */
+static int decode_flags(struct decode *d, const struct s42_op *op)
+{
+    struct sample *s = d->s;
+    int err = need(&d->w, op->width);
+    if (err)
+        return err;
+    uint32_t raw = get_be(&d->w, op->width);
+    apply_flags(&d->v->flag_maps[op->arg], raw, s);
+    if (s->nraw_status < sizeof s->raw_status / sizeof s->raw_status[0])
+        s->raw_status[s->nraw_status++] = (uint16_t)raw;
+    s->has |= SAMPLE_HAS_ALARMS;
+    return 0;
+}
+
+static int decode_balance(struct decode *d, const struct s42_op *op)
+{
+    int err = need(&d->w, op->width);
+    if (err)
+        return err;
+    for (size_t i = 0; i < op->width; i++) {
+        /* big-endian words put the high cells first; LSB-first lists cells 1-8 first */
+        size_t byte_idx = op->sign ? i : op->width - 1 - i;
+        uint32_t bits = d->w.p[d->w.pos + byte_idx];
+        d->s->balancing |= bits << (op->arg + 8 * (int32_t)i);
+    }
+    d->w.pos += op->width;
+    d->s->has |= SAMPLE_HAS_BALANCE;
+    return 0;
+}
+
+/* A count byte, then one state byte per cell or per probe: 1 low, 2 high, >= 0x80 fault. */
+static int decode_states(struct decode *d, const struct s42_op *op)
+{
+    int cells = op->kind == OP_CELL_STATES;
+    int err = need(&d->w, 1);
+    if (err)
+        return err;
+    uint32_t n = get_be(&d->w, 1);
+    uint32_t max = cells ? SAMPLE_MAX_CELLS : SAMPLE_MAX_TEMPS;
+    if (n > max)
+        return count_error(&d->w, n, max);
+    if ((err = need(&d->w, n)))
+        return err;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t st = get_be(&d->w, 1);
+        if (st == 1)
+            d->s->alarms |= cells ? SAMPLE_ALARM_CELL_UV : SAMPLE_ALARM_TEMP_LT;
+        else if (st == 2)
+            d->s->alarms |= cells ? SAMPLE_ALARM_CELL_OV : SAMPLE_ALARM_TEMP_HT;
+        else if (st >= 0x80)
+            d->s->alarms |= SAMPLE_ALARM_FAULT;
+    }
+    d->s->has |= SAMPLE_HAS_ALARMS;
+    return 0;
+}
+
+/* One limit state byte (current, voltage, ...): 1 low, 2 high, >= 0x80 fault. */
+static int decode_state(struct decode *d, const struct s42_op *op)
+{
+    int err = need(&d->w, 1);
+    if (err)
+        return err;
+    uint32_t st = get_be(&d->w, 1);
+    if (st == 1 || st == 2)
+        d->s->alarms |= limit_flags[op->arg][st - 1];
+    else if (st >= 0x80)
+        d->s->alarms |= SAMPLE_ALARM_FAULT;
+    return 0;
+}
+
+/* Identity text: ASCII as sent (OP_ASCII), or version bytes as "vv.vv.vv" (OP_VERSION). */
+static int decode_text(struct decode *d, const struct s42_op *op)
+{
+    int err = need(&d->w, op->width);
+    if (err)
+        return err;
+    size_t cap = 0, k = 0;
+    const uint8_t *src = d->w.p + d->w.pos;
+    char *dst = d->id ? id_field(d->id, op->target, &cap) : NULL;
+    d->w.pos += op->width;
+    if (dst == NULL)
+        return 0;
+    if (op->kind == OP_ASCII) {
+        copy_ascii(dst, cap, src, op->width);
+        return 0;
+    }
+    for (size_t i = 0; i < op->width && k + 4 < cap; i++) {
+        unsigned b = src[i] % 100u;
+        if (i)
+            dst[k++] = '.';
+        dst[k++] = (char)('0' + b / 10);
+        dst[k++] = (char)('0' + b % 10);
+    }
+    dst[k] = '\0';
+    return 0;
+}
+
 int s42_layout_decode(const struct s42_variant *v, const struct s42_op *ops,
                       const uint8_t *info, size_t len, struct sample *s,
                       struct s42_identity *id, struct s42_diag *diag)
 {
-    struct walk w = {info, len, 0, diag};
-    uint32_t userdef = 0;
-    int err;
+    struct decode d = {.w = {info, len, 0, diag}, .v = v, .s = s, .id = id};
     for (const struct s42_op *op = ops; op->kind != OP_END; op++) {
+        int err = 0;
         switch (op->kind) {
         case OP_SKIP:
-            if ((err = need(&w, op->width)))
-                return err;
-            w.pos += op->width;
+            if ((err = need(&d.w, op->width)) == 0)
+                d.w.pos += op->width;
             break;
-        case OP_NUM: {
-            if ((err = need(&w, op->width)))
-                return err;
-            uint32_t raw = get_be(&w, op->width);
-            int32_t val = op->sign ? as_signed(raw, op->width) : (int32_t)raw;
-            if (op->target == T_PROTOCOL && id) {
-                id->protocol_version = val;
-            } else if (s) {
-                int32_t *f = num_field(s, op->target);
-                if (f)
-                    *f = val * op->mul;
-            }
-            break;
-        }
-        case OP_CELLS: {
-            if ((err = need(&w, 1)))
-                return err;
-            uint32_t m = get_be(&w, 1);
-            if (m > SAMPLE_MAX_CELLS)
-                return count_error(&w, m, SAMPLE_MAX_CELLS);
-            if ((err = need(&w, 2 * m)))
-                return err;
-            s->ncells = (uint8_t)m;
-            for (uint32_t i = 0; i < m; i++)
-                s->cell_mv[i] = (int32_t)get_be(&w, 2);
-            break;
-        }
-        case OP_TEMPS: {
-            if ((err = need(&w, 1)))
-                return err;
-            uint32_t n = get_be(&w, 1);
-            if (s->ntemps + n > SAMPLE_MAX_TEMPS)
-                return count_error(&w, n, SAMPLE_MAX_TEMPS - s->ntemps);
-            if ((err = need(&w, 2 * n)))
-                return err;
-            for (uint32_t i = 0; i < n; i++) {
-                s->temp_role[s->ntemps] = temp_role(op->arg, i, n);
-                s->temp_dc[s->ntemps++] = temp_decode(v->temp_enc, get_be(&w, 2));
-            }
-            break;
-        }
-        case OP_TEMP:
-            if ((err = need(&w, 2)))
-                return err;
-            if (s->ntemps >= SAMPLE_MAX_TEMPS)
-                return count_error(&w, s->ntemps + 1u, SAMPLE_MAX_TEMPS);
-            s->temp_role[s->ntemps] = (uint8_t)op->arg;
-            s->temp_dc[s->ntemps++] = temp_decode(v->temp_enc, get_be(&w, 2));
-            break;
+        case OP_NUM: err = decode_num(&d, op); break;
+        case OP_CELLS: err = decode_cells(&d); break;
+        case OP_TEMPS:
+        case OP_TEMP: err = decode_temps(&d, op); break;
         case OP_USERDEF:
-            if ((err = need(&w, 1)))
-                return err;
-            userdef = get_be(&w, 1);
+            if ((err = need(&d.w, 1)) == 0)
+                d.userdef = get_be(&d.w, 1);
             break;
         case OP_IF_USERDEF_GT:
-            if (userdef <= (uint32_t)op->arg)
-                op += op->width;
+            if (d.userdef <= (uint32_t)op->arg)
+                op += op->width; /* the optional part is absent: skip its ops */
             break;
-        case OP_FLAGS: {
-            if ((err = need(&w, op->width)))
-                return err;
-            uint32_t raw = get_be(&w, op->width);
-            apply_flags(&v->flag_maps[op->arg], raw, s);
-            if (s->nraw_status < sizeof s->raw_status / sizeof s->raw_status[0])
-                s->raw_status[s->nraw_status++] = (uint16_t)raw;
-            s->has |= SAMPLE_HAS_ALARMS;
-            break;
-        }
-        case OP_BALANCE: {
-            if ((err = need(&w, op->width)))
-                return err;
-            for (size_t i = 0; i < op->width; i++) {
-                /* big-endian words put the high cells first; LSB-first lists cells 1-8 first */
-                size_t byte_idx = op->sign ? i : op->width - 1 - i;
-                uint32_t bits = info[w.pos + byte_idx];
-                s->balancing |= bits << (op->arg + 8 * (int32_t)i);
-            }
-            w.pos += op->width;
-            s->has |= SAMPLE_HAS_BALANCE;
-            break;
-        }
+        case OP_FLAGS: err = decode_flags(&d, op); break;
+        case OP_BALANCE: err = decode_balance(&d, op); break;
         case OP_CELL_STATES:
-        case OP_TEMP_STATES: {
-            if ((err = need(&w, 1)))
-                return err;
-            uint32_t n = get_be(&w, 1);
-            uint32_t max = op->kind == OP_CELL_STATES ? SAMPLE_MAX_CELLS : SAMPLE_MAX_TEMPS;
-            if (n > max)
-                return count_error(&w, n, max);
-            if ((err = need(&w, n)))
-                return err;
-            for (uint32_t i = 0; i < n; i++) {
-                uint32_t st = get_be(&w, 1);
-                if (st == 1)
-                    s->alarms |= op->kind == OP_CELL_STATES ? SAMPLE_ALARM_CELL_UV
-                                                            : SAMPLE_ALARM_TEMP_LT;
-                else if (st == 2)
-                    s->alarms |= op->kind == OP_CELL_STATES ? SAMPLE_ALARM_CELL_OV
-                                                            : SAMPLE_ALARM_TEMP_HT;
-                else if (st >= 0x80)
-                    s->alarms |= SAMPLE_ALARM_FAULT;
-            }
-            s->has |= SAMPLE_HAS_ALARMS;
-            break;
+        case OP_TEMP_STATES: err = decode_states(&d, op); break;
+        case OP_STATE: err = decode_state(&d, op); break;
+        case OP_ASCII:
+        case OP_VERSION: err = decode_text(&d, op); break;
+        default: return -S42_E_UNSUPPORTED;
         }
-        case OP_STATE: {
-            if ((err = need(&w, 1)))
-                return err;
-            uint32_t st = get_be(&w, 1);
-            if (st == 1 || st == 2)
-                s->alarms |= limit_flags[op->arg][st - 1];
-            else if (st >= 0x80)
-                s->alarms |= SAMPLE_ALARM_FAULT;
-            break;
-        }
-        case OP_ASCII: {
-            if ((err = need(&w, op->width)))
-                return err;
-            size_t cap = 0;
-            char *dst = id ? id_field(id, op->target, &cap) : NULL;
-            if (dst)
-                copy_ascii(dst, cap, info + w.pos, op->width);
-            w.pos += op->width;
-            break;
-        }
-        case OP_VERSION: {
-            if ((err = need(&w, op->width)))
-                return err;
-            size_t cap = 0, k = 0;
-            char *dst = id ? id_field(id, op->target, &cap) : NULL;
-            for (size_t i = 0; dst && i < op->width && k + 4 < cap; i++) {
-                unsigned b = info[w.pos + i] % 100u;
-                if (i)
-                    dst[k++] = '.';
-                dst[k++] = (char)('0' + b / 10);
-                dst[k++] = (char)('0' + b % 10);
-            }
-            if (dst)
-                dst[k] = '\0';
-            w.pos += op->width;
-            break;
-        }
-        default:
-            return -S42_E_UNSUPPORTED;
-        }
+        if (err)
+            return err;
     }
     return 0;
 }

@@ -1,5 +1,7 @@
-/* config: the fleet model read from a YAML file (the part's main file). The part owns the
- * configuration from the bytes of the file to a checked struct config; it reaches only the log.
+/* Part config (src/config/): the configuration, from the bytes of a YAML file (or the replaced
+ * program's environment variables) to a checked struct config. It reaches only base (the log).
+ *
+ * config: the fleet model read from a YAML file.
  *
  * One declarative key table per section (config_keys.c) gives each key's name, type, range,
  * default and place in the model; one walker (config_yaml.c) applies the tables to the document

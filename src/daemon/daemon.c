@@ -1,4 +1,10 @@
-/* daemon: the daemon's threads wired together (daemon.h). Threads: one poller per port, the
+/* Part daemon (src/daemon/): the running program. One poller thread per port (poller.c: the
+ * round, health, backoff, reopening), the supervisor's side (notify.c, supervisor.c: readiness,
+ * status, a watchdog fed from every thread's progress), and the threads and queues wired
+ * together with their start and stop order (daemon.c, this file). `bmsfleet run` is a thin
+ * layer over daemon.h.
+ *
+ * daemon: the daemon's threads wired together (daemon.h). Threads: one poller per port, the
  * history writer, the MQTT thread, and the caller's main thread (signals, the supervisor's
  * notifications, the optional queue of readings). Every reading goes to each consumer's own
  * queue, so a slow consumer never holds up another or a bus. */

@@ -1,4 +1,8 @@
-/* queue: a ring buffer of readings under one mutex, with a condition variable for the
+/* Part queue (src/queue/): the hand-off of readings between threads. A bounded queue per
+ * consumer; a producer never waits, a full queue drops and counts. It reaches only the codec
+ * (a reading carries a sample).
+ *
+ * queue: a ring buffer of readings under one mutex, with a condition variable for the
  * consumer. Producers never wait. */
 #include "queue.h"
 

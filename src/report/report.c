@@ -1,4 +1,9 @@
-/* report: tables for people and JSON for programs, both from the same sample. Units shown:
+/* Part report (src/report/): how a sample is shown. Tables for people and JSON for programs
+ * (report.c) and the table of named metrics every consumer reads values through (metrics.c:
+ * key, name, unit, classes, how to get it from a sample). It reaches only the codec, and sits
+ * below the MQTT side, the HTTP server and the commands, which all use it.
+ *
+ * report: tables for people and JSON for programs, both from the same sample. Units shown:
  * V, A, W, Ah, °C, %; absent values print as "-" in tables and null in JSON. */
 #include "report.h"
 

@@ -1,4 +1,9 @@
-/* sim: a bank of simulated packs answering Service 42 on a pseudo-terminal.
+/* Part sim (src/sim/): the simulated bank the tests, the demo and the benchmarks poll. Service 42
+ * packs on a pseudo-terminal with wire pacing and faults (sim.c, sim_pty.c), the packs' model
+ * (sim_model.c) and Modbus packs (mbsim.c). It speaks the codec's frames and knows nothing of
+ * the daemon: it reaches only codec and base.
+ *
+ * sim: a bank of simulated packs answering Service 42 on a pseudo-terminal.
  *
  * The thread in sim_run owns the pty (sim_pty: link, pacing, noise), the packs and the frame
  * buffers; other threads may only read the request counter (atomic) and the last answered

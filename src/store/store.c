@@ -1,4 +1,10 @@
-/* store: the SQLite history and its writer thread.
+/* Part store (src/store/): the SQLite history. The schema and its migrations (the SQL files of schema/,
+ * compiled in), the writer thread with its batches, rollups, energy, events and retention
+ * (store.c, this file, and store_writer.c), and the read APIs the others use: store_backlog.c
+ * for the MQTT replay, store_open_readonly for people's tools. The part that holds the SQL
+ * (tools/check-layers.sh lets only store, cli and http touch SQLite); it never reaches MQTT.
+ *
+ * store: the SQLite history and its writer thread.
  *
  * The writer owns the only writing connection. Readings wait in memory (`pending`) until the
  * commit interval; then one transaction writes the samples, the events (health changes,

@@ -1,0 +1,292 @@
+/* mqtt_publish: what the MQTT thread publishes live (see mqtt.h): pack, bank and compatibility
+ * states as readings arrive, availability, and the Home Assistant discovery bursts built by
+ * ha*.c, waiting for room in paho's buffer instead of dropping a message. */
+#include "mqtt_internal.h"
+
+#include <math.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bank.h"
+#include "ha.h"
+#include "log.h"
+#include "now.h"
+#include "store_backlog.h"
+
+static const char *paho_error(int rc)
+{
+    switch (rc) {
+    case MQTTASYNC_DISCONNECTED: return "not connected";
+    case MQTTASYNC_MAX_MESSAGES_INFLIGHT: return "too many messages in flight";
+    case MQTTASYNC_MAX_BUFFERED_MESSAGES: return "paho's send buffer is full";
+    case MQTTASYNC_NO_MORE_MSGIDS: return "no message id free";
+    case MQTTASYNC_BAD_UTF8_STRING: return "topic is not valid UTF-8";
+    case MQTTASYNC_NULL_PARAMETER: return "null parameter";
+    case MQTTASYNC_BAD_QOS: return "bad QoS";
+    default: return "publish failed";
+    }
+}
+
+/* The client is momentarily full: waiting frees room (paho writes its buffer to the socket,
+ * the broker acknowledges messages in flight). */
+int mqtt_paho_busy(int rc)
+{
+    return rc == MQTTASYNC_MAX_BUFFERED_MESSAGES || rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT ||
+           rc == MQTTASYNC_NO_MORE_MSGIDS;
+}
+
+int mqtt_publish(struct mqtt *m, const char *topic, const char *payload, int retain, int qos,
+                   MQTTAsync_token *tok)
+{
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    msg.payload = (void *)(uintptr_t)payload;
+    msg.payloadlen = (int)strlen(payload);
+    msg.qos = qos;
+    msg.retained = retain;
+    if (tok) { /* history (and the goodbye): the acknowledgement is recorded */
+        opts.onSuccess = mqtt_on_history_acked;
+        opts.context = m;
+    }
+    int rc = m->api.sendMessage(m->client, topic, &msg, &opts);
+    if (rc == MQTTASYNC_SUCCESS && tok)
+        *tok = opts.token;
+    return rc;
+}
+
+/* A message given up: counted, and logged at warning level (the first of a connection with
+ * its topic; later ones are summed up when the connection is back, see note_drops_logged). */
+void mqtt_drop(struct mqtt *m, const char *topic, int rc)
+{
+    m->dropped++;
+    if (m->drops_unlogged++ == 0)
+        log_warn("mqtt: %s not published: %s (code %d); %llu messages given up so far", topic,
+                 paho_error(rc), rc, (unsigned long long)m->dropped);
+}
+
+void mqtt_note_drops_logged(struct mqtt *m)
+{
+    if (m->drops_unlogged > 1)
+        log_warn("mqtt: %llu messages given up since the last report (%llu in all)",
+                 (unsigned long long)(m->drops_unlogged - 1), (unsigned long long)m->dropped);
+    m->drops_unlogged = 0;
+}
+
+/* Discovery, availability and states. A burst (the discovery of a whole bank is hundreds of
+ * configs) fills paho's buffer of unsent messages faster than its thread writes them: wait for
+ * room, a few milliseconds at a time, instead of dropping the message. Gives up (counted,
+ * logged) only when the client is disconnected, the daemon stops, or no room came for
+ * PUBLISH_WAIT_MS. */
+int mqtt_publish_wait(struct mqtt *m, const char *topic, const char *payload, int retain,
+                        int qos)
+{
+    int64_t deadline = now_mono_ms() + PUBLISH_WAIT_MS;
+    int rc = mqtt_publish(m, topic, payload, retain, qos, NULL);
+    while (mqtt_paho_busy(rc) && now_mono_ms() < deadline && !mqtt_stopping(m)) {
+        struct pollfd pfd = {.fd = m->cancel_fd, .events = POLLIN};
+        (void)poll(&pfd, 1, 2);
+        rc = mqtt_publish(m, topic, payload, retain, qos, NULL);
+    }
+    if (rc != MQTTASYNC_SUCCESS)
+        mqtt_drop(m, topic, rc);
+    else
+        m->published++;
+    return rc;
+}
+
+/* For the ha builders. A message that could not be sent is counted and the burst goes on;
+ * without a connection it stops (everything is sent again on the next connection). */
+static int mqtt_emit(void *ctx, const char *topic, const char *payload, int retain)
+{
+    struct mqtt *m = ctx;
+    int rc = mqtt_publish_wait(m, topic, payload, retain, retain ? 1 : m->cfg->mqtt.qos);
+    return rc == MQTTASYNC_DISCONNECTED ? rc : 0;
+}
+
+void mqtt_set_availability(struct mqtt *m, size_t port, size_t pack, int online)
+{
+    struct live_pack *lp = &m->packs[port][pack];
+    if (lp->available == online || !m->connected)
+        return;
+    char topic[256];
+    ha_topic_pack(m->cfg, m->cfg->ports[port].packs[pack].id, "availability", topic,
+                  sizeof topic);
+    if (mqtt_publish_wait(m, topic, online ? "online" : "offline", 1, 1) == MQTTASYNC_SUCCESS)
+        lp->available = online;
+}
+
+static void energy_of(struct mqtt *m, const char *pack_id, double *charged, double *discharged)
+{
+    *charged = *discharged = NAN;
+    if (m->history)
+        store_backlog_energy(m->history, pack_id, charged, discharged);
+}
+
+void mqtt_discover_pack(struct mqtt *m, size_t port, size_t pack)
+{
+    struct live_pack *lp = &m->packs[port][pack];
+    uint8_t roles[SAMPLE_MAX_TEMPS];
+    memcpy(roles, lp->s.temp_role, sizeof roles);
+    struct ha_pack_info info = {
+        .port = &m->cfg->ports[port],
+        .pack = &m->cfg->ports[port].packs[pack],
+        .id = lp->have_id ? &lp->id : NULL,
+        .ncells = lp->have ? lp->s.ncells : 0,
+        .ntemps = lp->have ? lp->s.ntemps : 0,
+        .temp_roles = roles,
+    };
+    ha_pack_discovery(m->cfg, &info, mqtt_emit, m);
+    lp->discovered_cells = info.ncells;
+}
+
+void mqtt_publish_bank(struct mqtt *m, const char *bank_id)
+{
+    struct bank_input in[CONFIG_MAX_PORTS * CONFIG_MAX_PACKS_PER_PORT];
+    size_t n = 0;
+    int64_t now = now_wall_ms();
+    for (size_t i = 0; i < m->cfg->nports; i++) {
+        const struct config_port *port = &m->cfg->ports[i];
+        for (size_t k = 0; k < port->npacks; k++) {
+            if (strcmp(port->packs[k].bank, bank_id) != 0)
+                continue;
+            struct live_pack *lp = &m->packs[i][k];
+            in[n].pack_id = port->packs[k].id;
+            in[n].s = lp->have ? &lp->s : NULL;
+            in[n].fresh = lp->have && lp->available != 0 &&
+                          now - lp->ts_ms < (int64_t)port->interval_s * 1000 * FRESH_INTERVALS;
+            energy_of(m, port->packs[k].id, &in[n].charged_kwh, &in[n].discharged_kwh);
+            n++;
+        }
+    }
+    int32_t margin = 1000; /* 10 % */
+    for (size_t b = 0; b < m->cfg->nbanks; b++) {
+        if (strcmp(m->cfg->banks[b].id, bank_id) == 0)
+            margin = m->cfg->banks[b].soc_divergence_pct * 100;
+    }
+    struct bank_state bs;
+    bank_aggregate(in, n, margin, &bs);
+    char *json = ha_bank_state(&bs);
+    char topic[256];
+    if (json)
+        mqtt_publish_wait(m, ha_topic_bank(m->cfg, bank_id, topic, sizeof topic), json, 0,
+                     m->cfg->mqtt.qos);
+    free(json);
+}
+
+void mqtt_publish_pack(struct mqtt *m, size_t port, size_t pack)
+{
+    struct live_pack *lp = &m->packs[port][pack];
+    const struct config_port *cp = &m->cfg->ports[port];
+    const struct config_pack *pk = &cp->packs[pack];
+    if (!lp->have || !m->connected)
+        return;
+    if (lp->discovered_cells != lp->s.ncells)
+        mqtt_discover_pack(m, port, pack); /* the first sample tells how many cells to announce */
+    struct ha_pack_extra x = {.ts_ms = lp->ts_ms,
+                              .polls = lp->polls,
+                              .timeouts = lp->timeouts,
+                              .checksum_errors = lp->checksum_errors,
+                              .malformed = lp->malformed};
+    energy_of(m, pk->id, &x.charged_kwh, &x.discharged_kwh);
+    char *json = ha_pack_state(&lp->s, config_protocol_name(cp->protocol), &x);
+    char topic[256];
+    if (json)
+        mqtt_publish_wait(m, ha_topic_pack(m->cfg, pk->id, "state", topic, sizeof topic), json, 0,
+                     m->cfg->mqtt.qos);
+    free(json);
+    /* the replaced program had one pack: its topics follow the first pack of the first port */
+    if (m->cfg->mqtt.compat && port == 0 && pack == 0)
+        ha_compat_states(m->cfg, &lp->s, mqtt_emit, m);
+    mqtt_publish_bank(m, pk->bank);
+}
+
+/* A pack the history knows but the configuration no longer has: its entities are cleared. */
+static int clear_if_gone(void *u, const char *pack_id, const char *serial)
+{
+    struct mqtt *m = u;
+    for (size_t i = 0; i < m->cfg->nports; i++) {
+        for (size_t k = 0; k < m->cfg->ports[i].npacks; k++) {
+            if (strcmp(m->cfg->ports[i].packs[k].id, pack_id) == 0)
+                return 0;
+        }
+    }
+    ha_pack_clear(m->cfg, pack_id, serial, mqtt_emit, m);
+    return 0;
+}
+
+/* Discovery for everything, availability and the current state: on every (re)connection and
+ * when Home Assistant announces itself. */
+void mqtt_publish_all(struct mqtt *m)
+{
+    for (size_t i = 0; i < m->cfg->nports; i++) {
+        for (size_t k = 0; k < m->cfg->ports[i].npacks; k++)
+            mqtt_discover_pack(m, i, k);
+    }
+    ha_node_discovery(m->cfg, mqtt_emit, m);
+    for (size_t b = 0; b < m->cfg->nbanks; b++)
+        ha_bank_discovery(m->cfg, b, mqtt_emit, m);
+    if (m->cfg->mqtt.compat)
+        ha_compat_discovery(m->cfg, mqtt_emit, m);
+    /* packs known to the history but gone from the configuration: clear their entities */
+    if (m->history) {
+        int rc = store_backlog_packs(m->history, clear_if_gone, m);
+        if (rc != 0)
+            log_warn("mqtt: cannot list the packs of the history (%s): the entities of packs "
+                     "removed from the configuration stay in Home Assistant",
+                     store_backlog_error(m->history));
+    }
+    for (size_t i = 0; i < m->cfg->nports; i++) {
+        for (size_t k = 0; k < m->cfg->ports[i].npacks; k++) {
+            struct live_pack *lp = &m->packs[i][k];
+            int want = lp->available;
+            lp->available = -1;
+            if (want >= 0)
+                mqtt_set_availability(m, i, k, want);
+            mqtt_publish_pack(m, i, k);
+        }
+    }
+}
+
+
+void mqtt_take_reading(struct mqtt *m, const struct reading *r)
+{
+    if (r->port_idx >= m->cfg->nports || r->pack_idx >= m->cfg->ports[r->port_idx].npacks)
+        return;
+    struct live_pack *lp = &m->packs[r->port_idx][r->pack_idx];
+    if (r->kind == READING_IDENTITY) {
+        lp->id = r->id;
+        lp->have_id = 1;
+        if (m->connected)
+            mqtt_discover_pack(m, r->port_idx, r->pack_idx); /* now with serial and firmware */
+        return;
+    }
+    if (r->kind == READING_HEALTH) {
+        if (r->health == PACK_OFFLINE || r->health == PACK_ONLINE) {
+            int online = r->health == PACK_ONLINE;
+            if (m->connected)
+                mqtt_set_availability(m, r->port_idx, r->pack_idx, online);
+            else
+                lp->available = online; /* published on connection */
+            if (!online && m->connected)
+                mqtt_publish_bank(m, m->cfg->ports[r->port_idx].packs[r->pack_idx].bank);
+        }
+        return;
+    }
+    lp->s = r->s;
+    lp->have = 1;
+    lp->ts_ms = r->ts_ms;
+    lp->polls = r->polls;
+    lp->timeouts = r->timeouts;
+    lp->checksum_errors = r->checksum_errors;
+    lp->malformed = r->malformed;
+    if (m->connected) {
+        mqtt_set_availability(m, r->port_idx, r->pack_idx, 1);
+        mqtt_publish_pack(m, r->port_idx, r->pack_idx);
+    } else {
+        lp->available = 1;
+    }
+}
+

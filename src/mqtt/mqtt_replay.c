@@ -1,0 +1,158 @@
+/* mqtt_replay: the history replay (see mqtt.h). Every stored sample after the cursor goes to
+ * <base>/<pack>/history, QoS 1, in id order, at most WINDOW unacknowledged; the cursor moves
+ * over the acknowledged prefix only and is saved in the history's meta table, so a sample
+ * arrives once across outages and restarts (at least once when an acknowledgement races a
+ * lost connection, see docs/mqtt.md). The history is read through store_backlog.h. */
+#include "mqtt_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "ha.h"
+#include "log.h"
+#include "now.h"
+#include "report.h"
+#include "store_backlog.h"
+
+void mqtt_save_cursor(struct mqtt *m)
+{
+    if (m->history == NULL || m->cursor == m->saved_cursor)
+        return;
+    int rc = store_backlog_save_cursor(m->history, m->cursor);
+    if (rc == 0) {
+        if (m->cursor_save_failing)
+            log_info("mqtt: the replay cursor is saved again");
+        m->saved_cursor = m->cursor;
+        m->cursor_save_failing = 0;
+    } else if (!m->cursor_save_failing) {
+        /* kept in memory meanwhile; a restart before it is saved repeats some history */
+        log_warn("mqtt: cannot save the replay cursor (%s); retrying",
+                 store_backlog_error(m->history));
+        m->cursor_save_failing = 1;
+    }
+    m->last_save_ms = now_mono_ms();
+}
+
+void mqtt_take_acks(struct mqtt *m)
+{
+    MQTTAsync_token acks[WINDOW * 2];
+    pthread_mutex_lock(&m->lock);
+    size_t n = m->nacks;
+    memcpy(acks, m->acks, n * sizeof acks[0]);
+    m->nacks = 0;
+    pthread_mutex_unlock(&m->lock);
+    for (size_t a = 0; a < n; a++) {
+        for (size_t i = 0; i < m->ring_len; i++) {
+            struct flight *f = &m->ring[(m->ring_head + i) % WINDOW];
+            if (f->token == acks[a] && !f->acked) {
+                f->acked = 1;
+                break;
+            }
+        }
+    }
+    /* the cursor moves over the acknowledged prefix only */
+    while (m->ring_len && m->ring[m->ring_head].acked) {
+        m->cursor = m->ring[m->ring_head].id;
+        m->ring_head = (m->ring_head + 1) % WINDOW;
+        m->ring_len--;
+    }
+}
+
+/* One backlog row: onto the wire and into the window. Non-zero stops the read (paho is full
+ * or disconnected: this row goes again next turn, nothing is lost). */
+static int send_history(void *u, int64_t id, const char *pack, const char *protocol,
+                        int64_t ts_ms, const struct sample *s)
+{
+    struct mqtt *m = u;
+    if (s == NULL) {
+        m->sent_upto = id; /* an undecodable row cannot be sent: skip it, say so */
+        log_warn("mqtt: history sample %lld cannot be decoded; skipped", (long long)id);
+        return 0;
+    }
+    cJSON *o = report_sample_json(s, protocol, ts_ms);
+    char *json = NULL;
+    if (o && cJSON_AddNumberToObject(o, "seq", (double)id) &&
+        cJSON_AddStringToObject(o, "pack", pack))
+        json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char topic[256];
+    MQTTAsync_token tok = 0;
+    int rc = json ? mqtt_publish(m, ha_topic_pack(m->cfg, pack, "history", topic, sizeof topic),
+                                 json, 0, 1, &tok)
+                  : MQTTASYNC_FAILURE;
+    free(json);
+    if (rc != MQTTASYNC_SUCCESS) {
+        m->replay_rc = rc;
+        return 1;
+    }
+    struct flight *f = &m->ring[(m->ring_head + m->ring_len) % WINDOW];
+    f->id = id;
+    f->token = tok;
+    f->acked = 0;
+    m->ring_len++;
+    m->sent_upto = id;
+    m->published++;
+    return 0;
+}
+
+/* Sends the backlog after sent_upto while the window has room, at most REPLAY_PER_TICK rows a
+ * turn so that live readings go first. Sets replay_wait_ms, how long the loop may then wait
+ * for a reading: TICK_MS when caught up or when the window is full (an acknowledgement ends
+ * that wait, see mqtt_on_history_acked), 0 when the turn's budget ran out, 1 when paho's buffer
+ * was full (it empties by itself within a millisecond or so). */
+void mqtt_replay(struct mqtt *m)
+{
+    m->replay_wait_ms = TICK_MS;
+    if (m->history == NULL)
+        return;
+    int budget = REPLAY_PER_TICK;
+    while (budget > 0 && m->ring_len < WINDOW) {
+        int want = (int)(WINDOW - m->ring_len) < budget ? (int)(WINDOW - m->ring_len) : budget;
+        int stopped = 0;
+        m->replay_rc = MQTTASYNC_SUCCESS;
+        int got = store_backlog_read(m->history, m->sent_upto, want, send_history, m, &stopped);
+        if (got < 0) {
+            /* tried again next turn; said once until a read succeeds */
+            if (!m->replay_read_failing)
+                log_warn("mqtt: cannot read the history backlog (%s); retrying",
+                         store_backlog_error(m->history));
+            m->replay_read_failing = 1;
+            return;
+        }
+        if (m->replay_read_failing)
+            log_info("mqtt: the history backlog is readable again");
+        m->replay_read_failing = 0;
+        budget -= got;
+        if (stopped) {
+            if (mqtt_paho_busy(m->replay_rc))
+                m->replay_wait_ms = 1;
+            return;
+        }
+        if (got < want)
+            return; /* caught up */
+    }
+    if (budget == 0)
+        m->replay_wait_ms = 0; /* the window has room: go on after the live readings */
+}
+
+int mqtt_open_history(struct mqtt *m)
+{
+    if (!m->cfg->storage.enabled || m->history)
+        return 0;
+    if (store_backlog_open(m->cfg->storage.path, &m->history, m->history_why,
+                           sizeof m->history_why) != 0)
+        return -1;
+    m->cursor = store_backlog_cursor(m->history);
+    m->saved_cursor = store_backlog_cursor_saved(m->history) ? m->cursor : -1;
+    m->sent_upto = m->cursor;
+    return 0;
+}
+
+void mqtt_close_history(struct mqtt *m)
+{
+    store_backlog_close(m->history);
+    m->history = NULL;
+}
