@@ -10,19 +10,11 @@
 # (cmake --preset asan && cmake --build --preset asan), or give another build's test_fault_soak.
 # Takes about 5 min for 100 000 faults (about 330 faults a second with 512 packs).
 set -euo pipefail
-bin="${4:-build/asan/tests/test_fault_soak}"
-if [[ ! -x "$bin" ]]; then
-    echo "fault_soak.sh: no $bin; build it: cmake --preset asan && cmake --build --preset asan" >&2
-    exit 2
-fi
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 export BMSFLEET_FAULT_TARGET="${1:-100000}" BMSFLEET_FAULT_PORTS="${2:-16}" \
     BMSFLEET_FAULT_PACKS="${3:-32}"
 # a generous bound: the run ends when the faults are injected
 export BMSFLEET_FAULT_MAX_S="${BMSFLEET_FAULT_MAX_S:-$((BMSFLEET_FAULT_TARGET / 20 + 60))}"
-echo "fault soak: $BMSFLEET_FAULT_TARGET faults, $BMSFLEET_FAULT_PORTS ports x" \
-    "$BMSFLEET_FAULT_PACKS packs ($(date -u +%FT%TZ), $(nproc) cores)"
-start=$(date +%s)
-rc=0
-"$bin" || rc=$?
-echo "fault soak: $(($(date +%s) - start)) s, exit $rc"
-exit "$rc"
+bench_run fault_soak "${4:-build/asan/tests/test_fault_soak}" asan "$BMSFLEET_FAULT_TARGET \
+faults, $BMSFLEET_FAULT_PORTS ports x $BMSFLEET_FAULT_PACKS packs"
