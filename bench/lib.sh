@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh: what the long-run scripts share (sourced by soak.sh, fault_soak.sh, rss.sh).
 # bench_run NAME BIN PRESET LINE: runs the test binary BIN (built by the cmake preset PRESET)
 # with the settings the caller exported, after printing "NAME: LINE (date, cores)"; prints how
