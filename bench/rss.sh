@@ -8,17 +8,9 @@
 # Measures a build without sanitizers: the default preset (cmake --preset default && cmake
 # --build --preset default); give the asan build's test_rss to run it under ASan.
 set -euo pipefail
-bin="${4:-build/default/tests/test_rss}"
-if [[ ! -x "$bin" ]]; then
-    echo "rss.sh: no $bin; build it: cmake --preset default && cmake --build --preset default" >&2
-    exit 2
-fi
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 export BMSFLEET_RSS_RUN_S="$((${1:-10} * 60))" BMSFLEET_RSS_PORTS="${2:-16}" \
     BMSFLEET_RSS_PACKS="${3:-32}" BMSFLEET_RSS_WARMUP_S="${BMSFLEET_RSS_WARMUP_S:-60}"
-echo "rss: $BMSFLEET_RSS_RUN_S s after a $BMSFLEET_RSS_WARMUP_S s warm-up, $BMSFLEET_RSS_PORTS" \
-    "ports x $BMSFLEET_RSS_PACKS packs ($(date -u +%FT%TZ), $(nproc) cores, $bin)"
-start=$(date +%s)
-rc=0
-"$bin" || rc=$?
-echo "rss: $(($(date +%s) - start)) s, exit $rc"
-exit "$rc"
+bench_run rss "${4:-build/default/tests/test_rss}" default "$BMSFLEET_RSS_RUN_S s after a \
+$BMSFLEET_RSS_WARMUP_S s warm-up, $BMSFLEET_RSS_PORTS ports x $BMSFLEET_RSS_PACKS packs"
