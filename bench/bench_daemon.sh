@@ -6,8 +6,8 @@
 set -euo pipefail
 polls="${1:-1000}"
 bin="$(realpath "${2:-build/release/bmsfleet}")"
-# shellcheck source=bench/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=bench/sims.sh
+source "$(dirname "${BASH_SOURCE[0]}")/sims.sh"
 {
     echo "ports:"
     for bus in a b; do

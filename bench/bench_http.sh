@@ -10,8 +10,8 @@ requests="${1:-1000}"
 bin="$(realpath "${2:-build/release/bmsfleet}")"
 idle_s="${IDLE_S:-30}"
 command -v curl >/dev/null || { echo "bench_http: curl is needed (apt-get install curl)" >&2; exit 1; }
-# shellcheck source=bench/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=bench/sims.sh
+source "$(dirname "${BASH_SOURCE[0]}")/sims.sh"
 port=$((20000 + RANDOM % 20000))
 config() { # $1: 1 with the http section
     echo "ports:"

@@ -1,18 +1,18 @@
 # shellcheck shell=bash
-# bench/lib.sh: what the daemon benchmarks share (sourced): a temporary directory removed at
-# exit with every process started in it, and two simulated buses of 8 Daren packs at 115200
-# baud, $dir/a and $dir/b. Needs $bin (the bmsfleet binary) set first.
-dir="$(mktemp -d "${TMPDIR:-/tmp}/bmsfleet-bench.XXXXXX")"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf -- "$dir"
+# bench/lib.sh: what the long-run scripts share (sourced by soak.sh, fault_soak.sh, rss.sh).
+# bench_run NAME BIN PRESET LINE: runs the test binary BIN (built by the cmake preset PRESET)
+# with the settings the caller exported, after printing "NAME: LINE (date, cores)"; prints how
+# long it took and exits with its status (2 when BIN is not built, with the command that builds
+# it).
+bench_run() {
+    local name=$1 bin=$2 preset=$3 line=$4 start rc=0
+    if [[ ! -x "$bin" ]]; then
+        echo "$name.sh: no $bin; build it: cmake --preset $preset && cmake --build --preset $preset" >&2
+        exit 2
+    fi
+    echo "$name: $line ($(date -u +%FT%TZ), $(nproc) cores, $bin)"
+    start=$(date +%s)
+    "$bin" || rc=$?
+    echo "$name: $(($(date +%s) - start)) s, exit $rc"
+    exit "$rc"
 }
-trap cleanup EXIT
-for bus in a b; do
-    "$bin" simulate --protocol daren --addresses 1-8 --link "$dir/$bus" --seed 5 \
-        --baud 115200 --turnaround 2 >/dev/null 2>&1 &
-    pids+=($!)
-done
-for _ in $(seq 50); do [[ -e "$dir/a" && -e "$dir/b" ]] && break; sleep 0.1; done

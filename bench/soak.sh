@@ -6,17 +6,9 @@
 # Needs the asan build (cmake --preset asan && cmake --build --preset asan), or give another
 # build's test_soak. Takes about 3 s per kill, 3 s per unplug, plus the flapping.
 set -euo pipefail
-bin="${4:-build/asan/tests/test_soak}"
-if [[ ! -x "$bin" ]]; then
-    echo "soak.sh: no $bin; build it: cmake --preset asan && cmake --build --preset asan" >&2
-    exit 2
-fi
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 export BMSFLEET_SOAK_KILLS="${1:-500}" BMSFLEET_SOAK_FLAP_S="${2:-600}" \
     BMSFLEET_SOAK_PLUGS="${3:-200}"
-echo "soak: $BMSFLEET_SOAK_KILLS kills, $BMSFLEET_SOAK_FLAP_S s of broker flapping," \
-    "$BMSFLEET_SOAK_PLUGS unplugs ($(date -u +%FT%TZ), $(nproc) cores)"
-start=$(date +%s)
-rc=0
-"$bin" || rc=$?
-echo "soak: $(($(date +%s) - start)) s, exit $rc"
-exit "$rc"
+bench_run soak "${4:-build/asan/tests/test_soak}" asan "$BMSFLEET_SOAK_KILLS kills, \
+$BMSFLEET_SOAK_FLAP_S s of broker flapping, $BMSFLEET_SOAK_PLUGS unplugs"

@@ -51,13 +51,15 @@ if ! binfmt_ok && ((EUID == 0)); then
             update-binfmts --import qemu-aarch64 >/dev/null 2>&1 || true
     fi
 fi
-# test_soak repeats the daemon's crash, broker and unplug loops for minutes: what it proves does
-# not depend on the architecture, and the native suite runs it; under emulation it would take
-# a quarter of an hour. Always excluded here, and said so.
+# test_soak repeats the daemon's crash, broker and unplug loops for minutes, and the
+# reliability tests (test_fault_soak, test_clock, test_rss) run a dozen simulators against the
+# daemon with timeouts of 300 ms that an emulated simulator would miss: what they prove does not
+# depend on the architecture, and the native suite runs them; under emulation test_soak alone
+# would take a quarter of an hour. Always excluded here, and said so.
 # test_http needs the arm64 libmicrohttpd12 (and its GnuTLS) at run time, which multiarch would
 # install only at the amd64 packages' very version; its header (libmicrohttpd-dev, the host's)
 # is all the build needs, and the native suite runs the test.
-skipped=(test_soak test_http)
+skipped=(test_soak test_fault_soak test_clock test_rss test_http)
 if binfmt_ok; then
     log "binfmt_misc runs arm64 executables through $(sed -n 's/^interpreter //p' "$binfmt/qemu-aarch64")"
 else

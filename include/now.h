@@ -18,11 +18,12 @@ static inline int64_t now_mono_ms(void)
     return now_mono_ns() / 1000000;
 }
 
-static inline int64_t now_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* The wall clock in ms. Testing aid, not a setting for users: with BMSFLEET_TEST_CLOCK_FILE=PATH
+ * in the environment, the signed number of milliseconds in PATH (read again at most every
+ * NOW_TEST_CLOCK_POLL_MS) is added, so a test makes the clock jump back and forth as on a box
+ * without RTC that NTP sets (tests/test_clock.c). The monotonic clock is never offset. */
+int64_t now_wall_ms(void);
+
+#define NOW_TEST_CLOCK_POLL_MS 20
 
 #endif

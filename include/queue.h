@@ -27,6 +27,7 @@ struct reading {
     enum reading_kind kind;
     uint64_t seq;        /* monotonic per daemon run, across all packs */
     int64_t ts_ms;       /* wall clock (UTC epoch ms) when the answer arrived */
+    int64_t mono_ms;     /* the monotonic clock then (durations: energy); 0 = unknown */
     uint16_t port_idx, pack_idx;
     char pack_id[64];
     enum pack_health health; /* READING_HEALTH: the new health */

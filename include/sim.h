@@ -7,6 +7,7 @@
 #ifndef BMSFLEET_SIM_H
 #define BMSFLEET_SIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,51 @@ int sim_fault_parse(const char *s, struct sim_fault *out);
  * -EINVAL / -ERANGE (addresses 0..254). */
 int sim_parse_addresses(const char *s, uint8_t *out, size_t cap);
 
+/* ---- the fault soak: a seeded mix of faults, each unambiguous for the client ----
+ * Every analog (0x42) request gets one kind, drawn with its probability; the other commands
+ * (0x44, identity) are answered cleanly. After the first four kinds a valid answer reaches the
+ * client within its timeout, so it must keep exactly that answer; each of the others leaves no
+ * valid answer, and a client that checks frames as SERVICE42.md says can tell which fault it
+ * met (the comment of each kind: the failure it sees). */
+enum sim_mix_kind {
+    SIM_MIX_CLEAN = 0, /* the answer */
+    SIM_MIX_NOISE,     /* 4..12 noise bytes (never '~' or CR), then the answer */
+    SIM_MIX_LATE,      /* a valid answer of another address (a late one), then the answer */
+    SIM_MIX_MASTER,    /* another master asks another address, that pack answers, then ours */
+    SIM_MIX_GARBAGE,   /* '~', 4..12 noise bytes, CR: shorter than any frame (malformed) */
+    SIM_MIX_CHECKSUM,  /* the answer with CHKSUM off by one (checksum) */
+    SIM_MIX_TRUNCATED, /* the first half of the answer, then nothing (timeout) */
+    SIM_MIX_SILENT,    /* nothing (timeout) */
+    SIM_MIX_RTN,       /* an RTN error code: each one the protocol names, or 0x80 (refused) */
+    SIM_MIX_FOREIGN,   /* the answer with another protocol family's VER (foreign) */
+    /* not drawn: the client asked something else before the answer went out, so it had timed
+     * out (the simulator was descheduled that long); nothing is sent, the log says so */
+    SIM_MIX_STALLED,
+    SIM_MIX__COUNT
+};
+
+struct sim_mix {
+    bool on;
+    unsigned pct[SIM_MIX__COUNT]; /* percent of the analog answers; CLEAN gets the rest */
+};
+
+/* Parses "KIND=PCT,KIND=PCT,..." (kinds by sim_mix_name but clean, whole percents, at most 100
+ * in all) or "soak" (every kind: 76 % of the answers, see sim_mix.c). 0 or -EINVAL. */
+int sim_mix_parse(const char *s, struct sim_mix *out);
+/* "clean", "noise", "late", "master", "garbage", "checksum", "truncated", "silent", "rtn",
+ * "foreign", "stalled"; NULL past the end. */
+const char *sim_mix_name(enum sim_mix_kind k);
+/* The kind of that name, or -1. */
+int sim_mix_kind_of(const char *name, size_t len);
+/* Draws a kind from *rng (xorshift64 state, never 0). */
+enum sim_mix_kind sim_mix_pick(const struct sim_mix *m, uint64_t *rng);
+/* The analog values of a sample as the log writes them: voltage mV, current mA, SOC and SOH
+ * 0.01 %, remaining, full and design mAh, cycles, then the cells (mV) and the temperatures
+ * (0.1 degC) as comma lists; tab-separated, '-' for an absent value. The fault soak formats
+ * the stored rows with it to compare. Returns the length (or the length it would have had,
+ * snprintf-style). */
+int sim_log_values(const struct sample *s, char *buf, size_t cap);
+
 /* ---- the server ---- */
 
 struct sim_opts {
@@ -106,6 +152,16 @@ struct sim_opts {
      * not answer requests of their own (reachable only through the master). SIM_RELAY_NO_ALL:
      * a master that relays but refuses the all-packs request (RTN 04). */
     int relay;
+    /* No wire pacing: requests and answers take no wire time (the fault soak). */
+    bool unpaced;
+    /* The seeded fault mix for analog answers (the RNG from seed); needs no faults, collide
+     * or chatter: the mix alone disturbs the bus, so the log tells all. */
+    struct sim_mix mix;
+    /* Where to log every analog request, one TSV line each: wall ms of the answer, address,
+     * the pack's analog request count, kind (sim_mix_name), and the values (sim_log_values) of
+     * the valid answer the client must keep, decoded from the frame sent ('-' when no valid
+     * answer reached it). Same restriction. NULL: none. */
+    const char *log_path;
 };
 
 void sim_opts_default(struct sim_opts *o);
@@ -125,8 +181,8 @@ int sim_new(const struct sim_opts *o, struct sim **out);
 void sim_free(struct sim *s);
 /* Path of the pty slave (what a client opens). */
 const char *sim_slave_path(const struct sim *s);
-/* Serves requests until *stop becomes non-zero (checked at least every 100 ms).
- * Returns 0, or -errno on a fatal error. */
+/* Serves requests until *stop becomes non-zero (checked at least every 100 ms), then writes
+ * out the log. Returns 0, or -errno on a fatal error (a log that cannot be written is one). */
 int sim_run(struct sim *s, const volatile int *stop);
 /* Counters for tests. */
 uint64_t sim_requests(const struct sim *s);

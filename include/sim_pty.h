@@ -15,6 +15,7 @@
 struct sim_pty {
     int master, slave; /* -1 when closed; the master is non-blocking */
     int baud;          /* for pacing; also the slave's termios speed when it is a standard one */
+    bool unpaced;      /* no wire time: requests and answers take none (the fault soak) */
     char slave_path[128];
     char *link; /* the symlink we made to slave_path, or NULL */
 };
@@ -31,7 +32,7 @@ void sim_pty_close(struct sim_pty *p);
 int64_t sim_pty_now_ns(void);
 /* Sleeps until the monotonic deadline; returns true when *stop was raised meanwhile. */
 bool sim_pty_sleep_until(int64_t deadline_ns, const volatile int *stop);
-/* How long n bytes take on the wire at p's baud rate (8N1: 10 bits a byte). */
+/* How long n bytes take on the wire at p's baud rate (8N1: 10 bits a byte); 0 when unpaced. */
 int64_t sim_pty_wire_ns(const struct sim_pty *p, size_t n);
 
 /* Waits up to wait_ms for input on the master and reads it into buf. Returns the byte count,
@@ -40,8 +41,8 @@ int64_t sim_pty_wire_ns(const struct sim_pty *p, size_t n);
 ssize_t sim_pty_read(struct sim_pty *p, void *buf, size_t cap, int wait_ms,
                      const volatile int *stop);
 /* Writes n bytes paced at the baud rate: the last byte arrives n*10/baud seconds after the first
- * one started. Stops quietly when *stop is raised or when nobody reads the slave for a second
- * (the rest is lost). Returns 0 or -errno. */
+ * one started (unpaced: at once, in one write when the pty has room). Stops quietly when *stop
+ * is raised or when nobody reads the slave for a second (the rest is lost). Returns 0 or -errno. */
 int sim_pty_write_paced(struct sim_pty *p, const void *buf, size_t n, const volatile int *stop);
 /* Answers a request of request_len bytes that the pty delivered at received_ns: waits until
  * its last byte would have arrived on a real wire, plus delay_ms of turnaround, then writes the

@@ -28,6 +28,23 @@ static inline long long proc_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A non-negative count from the environment variable name, or def (also when it is not one,
+ * which is said on stderr). */
+static inline long proc_env_count(const char *name, long def)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return def;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || n < 0) {
+        fprintf(stderr, "%s=%s is not a count; using %ld\n", name, v, def);
+        return def;
+    }
+    return n;
+}
+
 /* Runs argv (argv[0] a path) with optional stdin text; kills it after timeout_ms. */
 static inline int proc_run(char *const argv[], const char *input, int timeout_ms,
                            struct proc_result *r)

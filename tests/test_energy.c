@@ -1,5 +1,6 @@
 /* test_energy: trapezoidal integration of power into charged and discharged energy (pure code):
- * constant charge and discharge, a ramp through zero, gaps, a clock that goes backwards. */
+ * constant charge and discharge, a ramp through zero, gaps, a clock that goes backwards, and
+ * durations from the monotonic clock while the wall clock jumps. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -234,6 +235,41 @@ static void test_clock_backwards(void **state)
     assert_near(e.discharged_mwh, 0, 0);
 }
 
+/* With the monotonic clock, the wall clock may jump either way between two points: the step
+ * is the monotonic one, integrated. A point without it (after a restart) falls back to the
+ * wall clock, and a monotonic step longer than the limit is a gap. */
+static void test_monotonic_durations(void **state)
+{
+    (void)state;
+    const double step30 = WS_TO_MWH(1000.0 * 30);
+    struct energy_state e;
+    memset(&e, 0, sizeof e);
+    double c, d;
+    assert_int_equal(energy_step_mono(&e, 1000000, 5000, 1e6, max_gap, &c, &d), 0);
+    /* the wall clock back 1 h, 30 s passed */
+    assert_int_equal(energy_step_mono(&e, 1030000 - HOUR_MS, 35000, 1e6, max_gap, &c, &d), 1);
+    assert_near(c, step30, 1e-9);
+    /* forward 1 day */
+    assert_int_equal(energy_step_mono(&e, 1060000 + 24 * HOUR_MS, 65000, 1e6, max_gap, &c, &d),
+                     1);
+    assert_near(c, step30, 1e-9);
+    assert_int_equal(e.last_mono, 65000);
+    /* a restart: no monotonic time, the wall clock's step (30 s) counts */
+    assert_int_equal(energy_step_mono(&e, 1090000 + 24 * HOUR_MS, 0, 1e6, max_gap, &c, &d), 1);
+    assert_near(c, step30, 1e-9);
+    /* the next point has one again, the previous did not: the wall clock again */
+    assert_int_equal(energy_step_mono(&e, 1120000 + 24 * HOUR_MS, 900, -1e6, max_gap, &c, &d),
+                     1);
+    assert_near(c + d, step30 / 2, 1e-9); /* +1 kW to -1 kW: two triangles of 15 s */
+    /* a monotonic gap over the limit, whatever the wall clock says */
+    assert_int_equal(
+        energy_step_mono(&e, 1150000 + 24 * HOUR_MS, 900 + max_gap + 1, 1e6, max_gap, &c, &d),
+        0);
+    assert_near(c, 0, 0);
+    assert_near(d, 0, 0);
+    assert_near(e.charged_mwh, 3 * step30 + step30 / 4, 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_zero_to_discharge),
         cmocka_unit_test(test_gap),
         cmocka_unit_test(test_clock_backwards),
+        cmocka_unit_test(test_monotonic_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

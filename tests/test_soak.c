@@ -48,24 +48,9 @@ static uint64_t rng;
 
 /* ---- parameters and the seeded PRNG ---- */
 
-static long env_long(const char *name, long def)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0')
-        return def;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || *end || n < 0) {
-        print_error("%s=%s is not a count; using %ld\n", name, v, def);
-        return def;
-    }
-    return n;
-}
-
 static void seed_rng(const char *what)
 {
-    long s = env_long("BMSFLEET_SOAK_SEED", 0);
+    long s = proc_env_count("BMSFLEET_SOAK_SEED", 0);
     rng = s ? (uint64_t)s : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16)) % 1000000007u;
     print_message("%s: seed %llu (BMSFLEET_SOAK_SEED=%llu reruns it)\n", what,
                   (unsigned long long)rng, (unsigned long long)rng);
@@ -940,7 +925,7 @@ static int run_of(long long ms)
 static void test_crash_loop(void **state)
 {
     (void)state;
-    int kills = (int)env_long("BMSFLEET_SOAK_KILLS", 100);
+    int kills = (int)proc_env_count("BMSFLEET_SOAK_KILLS", 100);
     if (kills == 0)
         skip(); /* 0: this part is not wanted (bench/soak.sh) */
     assert_true(kills + 2 < (int)(sizeof run_start_ms / sizeof run_start_ms[0]));
@@ -1096,7 +1081,7 @@ static void test_crash_loop(void **state)
 static void test_broker_flapping(void **state)
 {
     (void)state;
-    int flap_s = (int)env_long("BMSFLEET_SOAK_FLAP_S", 60);
+    int flap_s = (int)proc_env_count("BMSFLEET_SOAK_FLAP_S", 60);
     if (flap_s == 0)
         skip(); /* 0: this part is not wanted (bench/soak.sh) */
     seed_rng("broker flapping");
@@ -1264,7 +1249,7 @@ static long long wait_every_pack(const int *prev)
 static void test_hotplug_loop(void **state)
 {
     (void)state;
-    int plugs = (int)env_long("BMSFLEET_SOAK_PLUGS", 50);
+    int plugs = (int)proc_env_count("BMSFLEET_SOAK_PLUGS", 50);
     if (plugs == 0)
         skip(); /* 0: this part is not wanted (bench/soak.sh) */
     seed_rng("hot-plug loop");

@@ -19,6 +19,7 @@ static void usage(FILE *f)
           "                         [--turnaround MS] [--time-scale X] [--fault SPEC]...\n"
           "                         [--collide ADDR]... [--chatter MS]\n"
           "                         [--master MS [--rounds N]] [--relay]\n"
+          "                         [--mix SPEC [--log FILE]] [--unpaced]\n"
           "Answers as the packs at LIST (1-4, 1,3,7) on a new pseudo-terminal, prints its path,\n"
           "and runs until Ctrl-C. Values drift realistically and are reproducible from --seed.\n"
           "  --link PATH       make PATH a symlink to the pty (removed on exit)\n"
@@ -41,6 +42,14 @@ static void usage(FILE *f)
           "  --relay           a daisy chain behind its master pack (pace, pylontech): the\n"
           "                    first address answers for the others (INFO = their address,\n"
           "                    FF: every pack's 0x42 in one answer); they answer nobody else\n"
+          "  --mix SPEC        the fault soak: each 0x42 answer draws a fault, KIND=PCT,...\n"
+          "                    (noise, late, master, garbage, checksum, truncated, silent, rtn,\n"
+          "                    foreign; the rest clean) or 'soak' (every kind, 76 %%); seeded\n"
+          "  --log FILE        write one line per 0x42 request on exit: its fault and the values\n"
+          "                    of the valid answer the client must keep ('-': none reached it);\n"
+          "                    'stalled': the client asked again first, nothing was sent\n"
+          "  --unpaced         no wire time: answers are written at once (with --turnaround 0,\n"
+          "                    as fast as the client asks)\n"
           "exit: 0 stopped by a signal, 1 cannot create the pty or link, 2 usage\n",
           f);
 }
@@ -83,7 +92,8 @@ int cmd_simulate(int argc, char **argv)
         {"fault", required_argument, NULL, 'f'},     {"collide", required_argument, NULL, 'C'},
         {"chatter", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
         {"master", required_argument, NULL, 'M'},    {"rounds", required_argument, NULL, 'R'},
-        {"relay", no_argument, NULL, 'r'},
+        {"relay", no_argument, NULL, 'r'},           {"mix", required_argument, NULL, 'X'},
+        {"log", required_argument, NULL, 'L'},       {"unpaced", no_argument, NULL, 'u'},
         {NULL, 0, NULL, 0}};
     struct sim_opts o;
     sim_opts_default(&o);
@@ -93,7 +103,7 @@ int cmd_simulate(int argc, char **argv)
     long n;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:a:l:b:s:c:t:T:f:C:m:M:R:rh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:a:l:b:s:c:t:T:f:C:m:M:R:rX:L:uh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             modbus = strcmp(optarg, "modbus") == 0;
@@ -185,6 +195,19 @@ int cmd_simulate(int argc, char **argv)
         case 'r':
             o.relay = 1;
             break;
+        case 'X':
+            if (sim_mix_parse(optarg, &o.mix)) {
+                fprintf(stderr, "simulate: bad --mix '%s' (KIND=PCT,... at most 100 %% in all, "
+                                "or soak)\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'L':
+            o.log_path = optarg;
+            break;
+        case 'u':
+            o.unpaced = true;
+            break;
         case 'h':
             usage(stdout);
             return CLI_EXIT_OK;
@@ -219,6 +242,17 @@ int cmd_simulate(int argc, char **argv)
                     (unsigned)o.collide[i], addrs);
             return CLI_EXIT_USAGE;
         }
+    }
+    if ((o.mix.on || o.log_path || o.unpaced) && modbus) {
+        fprintf(stderr, "simulate: --mix, --log and --unpaced are Service 42 options\n");
+        return CLI_EXIT_USAGE;
+    }
+    if ((o.mix.on || o.log_path) &&
+        (o.nfaults || o.ncollide || o.chatter_ms || o.master_ms || o.relay)) {
+        fprintf(stderr, "simulate: --mix and --log go without --fault, --collide, --chatter, "
+                        "--master and --relay (the log must tell everything that happened on "
+                        "the bus)\n");
+        return CLI_EXIT_USAGE;
     }
     for (size_t i = 0; i < o.nfaults && modbus; i++) {
         if (o.faults[i].cid2 != 0) {

@@ -6,9 +6,18 @@
 void energy_step(struct energy_state *e, int64_t ts_ms, double power_mw, int64_t max_gap_ms,
                  double *d_charge, double *d_discharge)
 {
+    energy_step_mono(e, ts_ms, 0, power_mw, max_gap_ms, d_charge, d_discharge);
+}
+
+int energy_step_mono(struct energy_state *e, int64_t ts_ms, int64_t mono_ms, double power_mw,
+                     int64_t max_gap_ms, double *d_charge, double *d_discharge)
+{
     double charge = 0, discharge = 0;
-    if (e->have && ts_ms > e->last_ts && ts_ms - e->last_ts <= max_gap_ms) {
-        double dt = (double)(ts_ms - e->last_ts);
+    /* the monotonic clock when both points have it: the wall clock may have jumped between */
+    int64_t step = mono_ms > 0 && e->last_mono > 0 ? mono_ms - e->last_mono : ts_ms - e->last_ts;
+    int integrated = e->have && step > 0 && step <= max_gap_ms;
+    if (integrated) {
+        double dt = (double)step;
         double p1 = e->last_power_mw, p2 = power_mw;
         if (p1 * p2 >= 0) { /* same side of zero (0 W belongs to either) */
             double area = (p1 + p2) / 2 * dt;
@@ -31,9 +40,11 @@ void energy_step(struct energy_state *e, int64_t ts_ms, double power_mw, int64_t
     /* a clock that went backwards restarts the integration from this point */
     e->have = 1;
     e->last_ts = ts_ms;
+    e->last_mono = mono_ms;
     e->last_power_mw = power_mw;
     if (d_charge)
         *d_charge = charge;
     if (d_discharge)
         *d_discharge = discharge;
+    return integrated;
 }

@@ -352,6 +352,7 @@ void poller_deliver(struct poller *p, size_t i, struct reading *r, int64_t now)
     ps->last_ok_mono = now;
     r->kind = READING_SAMPLE;
     r->ts_ms = ps->st.last_ok_ms;
+    r->mono_ms = now;
     r->port_idx = (uint16_t)p->port_idx;
     r->pack_idx = (uint16_t)i;
     snprintf(r->pack_id, sizeof r->pack_id, "%s", ps->cfg->id);

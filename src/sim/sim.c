@@ -27,47 +27,6 @@
 #include "sim_internal.h"
 #include "sim_pty.h"
 
-#define RX_FRAME_MAX      512 /* a request longer than this is garbage */
-#define DEFAULT_SLOW_MS   2000
-#define DEFAULT_FAULT_RTN 0x91 /* battery/communication error, as a real Daren sends */
-#define RTN_CID2          0x04
-#define RTN_DATA          0x06
-#define COLLIDE_EVERY     3 /* of every 3 answers of a shared address, 2 collide */
-#define COLLIDE_RUN_MAX   6 /* characters one of two colliding drivers wins in a row, at most */
-#define TWIN_SEED_SALT    0xC0111DE5ull /* the second pack at a shared address: another seed */
-#define NS_PER_MS         1000000LL
-#define NS_PER_S          1000000000LL
-
-struct sim {
-    struct sim_opts o; /* o.link is not kept: pty.link is ours */
-    struct sim_pty pty;
-    int64_t start_ns;
-    uint64_t noise_rng;
-    struct sim_pack packs[SIM_MAX_PACKS];
-    uint64_t answers[SIM_MAX_PACKS];      /* per pack, for sim_fault.every */
-    uint64_t alarm_asks[SIM_MAX_PACKS];   /* per pack, 0x44 requests: for the *-alarms faults */
-    struct sim_pack twins[SIM_MAX_PACKS]; /* the second pack at a shared address */
-    bool has_twin[SIM_MAX_PACKS];
-    uint64_t shared_answers[SIM_MAX_PACKS]; /* per shared address, for the collision pattern */
-    int64_t next_chatter_ns;
-    size_t chatter_next; /* index of the pack the other master polls next */
-    char chatter_req[64];
-    char rx[RX_FRAME_MAX];
-    size_t rxlen; /* 0 while waiting for '~' */
-    struct s42_frame req;
-    uint8_t info[S42_MAX_INFO];
-    char tx[SIM_PTY_NOISE_MAX + S42_MAX_FRAME + 1]; /* garbage noise, then the frame */
-    char tx2[S42_MAX_FRAME + 1]; /* the second pack's frame, before the collision */
-    _Atomic uint64_t requests;
-    _Atomic uint64_t invalid;
-    struct sim_master master;               /* o.master_ms: the simulator polls its packs */
-    _Atomic uint64_t foreign;               /* bytes read from the pty */
-    _Atomic uint64_t valued[SIM_MAX_PACKS][2]; /* answers with values: 0x42, 0x44 */
-    pthread_mutex_t lock; /* guards last and have_last */
-    struct sample last[SIM_MAX_PACKS];
-    bool have_last[SIM_MAX_PACKS];
-};
-
 /* ---- parsing ---- */
 
 /* An unsigned number at *pp (decimal, or hex with 0x; hex only when base is 16); advances *pp.
@@ -234,6 +193,13 @@ static int check_opts(const struct sim_opts *o)
     if (o->ncollide > SIM_MAX_PACKS || o->chatter_ms < 0 || o->master_ms < 0 ||
         o->master_rounds < 0 || (o->master_ms > 0 && o->chatter_ms > 0))
         return -EINVAL;
+    /* the fault soak's log tells everything that happened on the bus: nothing else disturbs it */
+    unsigned pct = 0;
+    for (size_t k = 0; k < SIM_MIX__COUNT; k++)
+        pct += o->mix.pct[k];
+    if (pct > 100 || ((o->mix.on || o->log_path) &&
+                       (o->nfaults || o->ncollide || o->chatter_ms || o->master_ms || o->relay)))
+        return -EINVAL;
     for (size_t i = 0; i < o->ncollide; i++) {
         bool listed = false;
         for (size_t j = 0; j < o->naddresses; j++)
@@ -260,8 +226,12 @@ int sim_new(const struct sim_opts *o, struct sim **out)
     atomic_init(&s->requests, 0);
     atomic_init(&s->invalid, 0);
 
+    s->o.log_path = NULL;
     rc = sim_pty_open(&s->pty, o->baud, o->link);
     if (rc != 0)
+        goto fail;
+    s->pty.unpaced = o->unpaced;
+    if ((rc = sim_log_open(s, o->log_path)) != 0)
         goto fail;
     for (size_t i = 0; i < o->naddresses; i++) {
         sim_pack_init(&s->packs[i], o->seed, o->addresses[i], o->ncells);
@@ -285,6 +255,8 @@ void sim_free(struct sim *s)
     if (s == NULL)
         return;
     sim_pty_close(&s->pty);
+    if (s->log != NULL)
+        fclose(s->log); /* only after a failure: sim_run wrote it out */
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -340,6 +312,15 @@ int sim_last_sample(const struct sim *s, uint8_t address, struct sample *out)
 
 /* ---- serving ---- */
 
+void sim_remember(struct sim *s, int idx, uint8_t cid2, const struct sample *smp)
+{
+    pthread_mutex_lock(&s->lock);
+    s->last[idx] = *smp;
+    s->have_last[idx] = true;
+    pthread_mutex_unlock(&s->lock);
+    atomic_fetch_add(&s->valued[idx][cid2 == S42_CID2_ALARM], 1);
+}
+
 void sim_pack_answering(struct sim *s, int idx, int64_t received_ns, uint8_t cid2,
                         struct sample *smp)
 {
@@ -347,11 +328,7 @@ void sim_pack_answering(struct sim *s, int idx, int64_t received_ns, uint8_t cid
     if (s->o.time_scale > 0)
         sim_pack_step(p, (double)(received_ns - s->start_ns) / (double)NS_PER_S * s->o.time_scale);
     sim_pack_sample(p, smp);
-    pthread_mutex_lock(&s->lock);
-    s->last[idx] = *smp;
-    s->have_last[idx] = true;
-    pthread_mutex_unlock(&s->lock);
-    atomic_fetch_add(&s->valued[idx][cid2 == S42_CID2_ALARM], 1);
+    sim_remember(s, idx, cid2, smp);
 }
 
 struct sim_pty *sim_pty_of(struct sim *s)
@@ -440,7 +417,7 @@ const struct sim_fault *sim_fault_pick(const struct sim_opts *o, uint8_t adr, ui
     return chosen;
 }
 
-static void corrupt_checksum(char *frame, size_t n)
+void sim_corrupt_checksum(char *frame, size_t n)
 {
     char hex[5];
     memcpy(hex, frame + n - 5, 4);
@@ -472,7 +449,7 @@ static size_t collide_frames(struct sim *s, char *a, size_t na, const char *b, s
     a[n] = '\0';
     struct s42_frame f;
     if (s42_parse(a, n, &f, NULL) == 0)
-        corrupt_checksum(a, n);
+        sim_corrupt_checksum(a, n);
     return n;
 }
 
@@ -490,12 +467,9 @@ static enum heard who_is_heard(struct sim *s, int idx)
     return (n / COLLIDE_EVERY) % 2 ? HEARD_TWIN : HEARD_PACK;
 }
 
-/* Pack p's complete answer frame to cid2 (with the fault applied) into buf; returns its length,
- * or 0 when it cannot be built. *smp gets the pack's values, *carries_sample says if they are
- * in the frame. */
-static size_t pack_frame(struct sim *s, const struct sim_pack *p, bool twin, uint8_t cid2,
-                         const struct sim_fault *fault, char *buf, size_t cap, struct sample *smp,
-                         bool *carries_sample)
+size_t sim_pack_frame(struct sim *s, const struct sim_pack *p, bool twin, uint8_t cid2,
+                      const struct sim_fault *fault, char *buf, size_t cap, struct sample *smp,
+                      bool *carries_sample)
 {
     const struct s42_variant *v = s->o.variant;
     enum sim_fault_kind kind = fault != NULL ? fault->kind : SIM_FAULT_NONE;
@@ -513,7 +487,7 @@ static size_t pack_frame(struct sim *s, const struct sim_pack *p, bool twin, uin
         return 0; /* cannot happen with our buffer sizes; a pack that cannot answer is silent */
     size_t len = (size_t)n;
     if (kind == SIM_FAULT_CHECKSUM)
-        corrupt_checksum(buf, len);
+        sim_corrupt_checksum(buf, len);
     else if (kind == SIM_FAULT_TRUNCATED)
         len /= 2;
     return len;
@@ -550,6 +524,8 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
         if (s->has_twin[idx])
             sim_pack_step(&s->twins[idx], t);
     }
+    if ((s->o.mix.on || s->log != NULL) && f->cid2 == S42_CID2_ANALOG)
+        return sim_mix_answer(s, idx, received, rxlen, stop); /* the fault soak */
     int slow_ms;
     uint64_t nth = ++s->answers[idx];
     uint64_t nth_cmd = f->cid2 == S42_CID2_ALARM ? ++s->alarm_asks[idx] : nth;
@@ -564,26 +540,21 @@ static int handle_request(struct sim *s, const char *rx, size_t rxlen, const vol
     bool carries_sample;
     /* noise never holds a '~' or '\r': the client would resync on it */
     size_t noise = kind == SIM_FAULT_GARBAGE ? sim_pty_noise(&s->noise_rng, s->tx, "~\r") : 0;
-    size_t len = pack_frame(s, src, heard == HEARD_TWIN, f->cid2, fault, s->tx + noise,
-                            sizeof s->tx - noise, &smp, &carries_sample);
+    size_t len = sim_pack_frame(s, src, heard == HEARD_TWIN, f->cid2, fault, s->tx + noise,
+                                sizeof s->tx - noise, &smp, &carries_sample);
     if (len == 0)
         return 0;
     if (heard == HEARD_BOTH) {
         struct sample other;
         bool other_carries;
-        size_t len2 = pack_frame(s, &s->twins[idx], true, f->cid2, fault, s->tx2, sizeof s->tx2,
-                                 &other, &other_carries);
+        size_t len2 = sim_pack_frame(s, &s->twins[idx], true, f->cid2, fault, s->tx2, sizeof s->tx2,
+                                     &other, &other_carries);
         len = collide_frames(s, s->tx + noise, len, s->tx2, len2);
         carries_sample = false; /* nothing readable reached the client */
     }
 
-    if (carries_sample) {
-        pthread_mutex_lock(&s->lock);
-        s->last[idx] = smp;
-        s->have_last[idx] = true;
-        pthread_mutex_unlock(&s->lock);
-        atomic_fetch_add(&s->valued[idx][f->cid2 == S42_CID2_ALARM], 1);
-    }
+    if (carries_sample)
+        sim_remember(s, idx, f->cid2, &smp);
     return sim_pty_answer(&s->pty, received, rxlen, s->o.turnaround_ms + slow_ms, s->tx,
                           noise + len, stop);
 }
@@ -626,6 +597,7 @@ static int feed(struct sim *s, const char *buf, size_t n, const volatile int *st
         }
         s->rx[s->rxlen++] = c;
         if (c == '\r') {
+            s->more_input = i + 1 < n;
             int rc = handle_request(s, s->rx, s->rxlen, stop);
             s->rxlen = 0;
             if (rc != 0)
@@ -641,7 +613,7 @@ static int answer_master(void *server, const void *req, size_t n, const volatile
     return handle_request(server, req, n, stop);
 }
 
-int sim_run(struct sim *s, const volatile int *stop)
+static int serve(struct sim *s, const volatile int *stop)
 {
     char buf[256];
     while (!*stop) {
@@ -670,4 +642,11 @@ int sim_run(struct sim *s, const volatile int *stop)
             return rc;
     }
     return 0;
+}
+
+int sim_run(struct sim *s, const volatile int *stop)
+{
+    int rc = serve(s, stop);
+    int lrc = sim_log_close(s);
+    return rc != 0 ? rc : lrc;
 }

@@ -145,6 +145,8 @@ bool sim_pty_sleep_until(int64_t deadline_ns, const volatile int *stop)
 
 int64_t sim_pty_wire_ns(const struct sim_pty *p, size_t n)
 {
+    if (p->unpaced)
+        return 0;
     return (int64_t)n * 10 * NS_PER_S / p->baud;
 }
 
@@ -178,7 +180,7 @@ int sim_pty_write_paced(struct sim_pty *p, const void *buf, size_t n, const vola
     size_t sent = 0;
     int stalled_ms = 0;
     while (sent < n) {
-        size_t chunk = n - sent < TX_CHUNK ? n - sent : TX_CHUNK;
+        size_t chunk = n - sent < TX_CHUNK || p->unpaced ? n - sent : TX_CHUNK;
         if (sim_pty_sleep_until(t0 + sim_pty_wire_ns(p, sent + chunk), stop))
             return 0;
         ssize_t w = write(p->master, bytes + sent, chunk);

@@ -188,10 +188,9 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
     int integrated = 0;
     if (m->voltage_mv != SAMPLE_ABSENT && m->current_ma != SAMPLE_ABSENT) {
         int64_t gap = (int64_t)s->cfg->storage.energy_max_gap_s * 1000;
-        integrated = ps->energy.have && r->ts_ms > ps->energy.last_ts &&
-                     r->ts_ms - ps->energy.last_ts <= gap;
-        energy_step(&ps->energy, r->ts_ms, (double)m->voltage_mv * m->current_ma / 1000.0, gap,
-                    &charge, &discharge);
+        integrated = energy_step_mono(&ps->energy, r->ts_ms, r->mono_ms,
+                                      (double)m->voltage_mv * m->current_ma / 1000.0, gap, &charge,
+                                      &discharge);
     }
     sqlite3_bind_int64(st, 1, ps->db_id);
     sqlite3_bind_int64(st, 2, r->ts_ms);
