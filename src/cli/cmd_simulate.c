@@ -2,6 +2,7 @@
  * SIGINT/SIGTERM. */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,7 +83,143 @@ static int run_modbus(const struct sim_opts *o, int cnt, const char *addrs)
     return CLI_EXIT_OK;
 }
 
-int cmd_simulate(int argc, char **argv)
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x)  STRINGIFY_(x)
+
+/* What the command line asks for: the simulator's options and how to run them. */
+struct sim_args {
+    struct sim_opts o;
+    int modbus;
+    const char *addrs;
+};
+
+/* The options that take one whole number into an int of struct sim_opts. */
+static const struct int_option {
+    int c;
+    long lo, hi;
+    size_t off;
+    const char *msg;
+} int_options[] = {
+    {'c', 1, SAMPLE_MAX_CELLS, offsetof(struct sim_opts, ncells), "--cells takes 1.." STRINGIFY(SAMPLE_MAX_CELLS)},
+    {'t', 0, 10000, offsetof(struct sim_opts, turnaround_ms), "--turnaround takes 0..10000 ms"},
+    {'m', 0, 600000, offsetof(struct sim_opts, chatter_ms),
+     "--chatter takes 0..600000 ms (0 = off)"},
+    {'M', 1, 3600000, offsetof(struct sim_opts, master_ms), "--master takes 1..3600000 ms"},
+    {'R', 0, 1000000000, offsetof(struct sim_opts, master_rounds),
+     "--rounds takes a count (0 = no end)"},
+};
+
+/* Option c with its argument into a; -1 when taken, else the exit code. */
+static int take_int_option(struct sim_args *a, int c, const char *arg)
+{
+    for (size_t i = 0; i < sizeof int_options / sizeof int_options[0]; i++) {
+        const struct int_option *io = &int_options[i];
+        if (io->c != c)
+            continue;
+        long n;
+        if (parse_long(arg, io->lo, io->hi, &n)) {
+            fprintf(stderr, "simulate: %s\n", io->msg);
+            return CLI_EXIT_USAGE;
+        }
+        *(int *)(void *)((char *)&a->o + io->off) = (int)n;
+        return -1;
+    }
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}
+
+/* The options of the bus itself: protocol, packs, link and pacing. -1 when taken, 0 when c is
+ * not one of them, else the exit code. */
+static int take_bus_option(struct sim_args *a, int c, const char *arg)
+{
+    long n;
+    switch (c) {
+    case 'p':
+        a->modbus = strcmp(arg, "modbus") == 0;
+        if (!a->modbus && (a->o.variant = s42_variant_find(arg)) == NULL) {
+            fprintf(stderr,
+                    "simulate: unknown protocol '%s' (daren, pace, pylontech, seplos, modbus)\n",
+                    arg);
+            return CLI_EXIT_USAGE;
+        }
+        return -1;
+    case 'a':
+        a->addrs = arg;
+        return -1;
+    case 'l':
+        a->o.link = arg;
+        return -1;
+    case 'b':
+        if (parse_long(arg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
+            fprintf(stderr, "simulate: unsupported baud rate '%s'\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        a->o.baud = (int)n;
+        return -1;
+    case 's':
+        if (parse_long(arg, 0, __LONG_MAX__, &n)) {
+            fprintf(stderr, "simulate: --seed takes a non-negative integer\n");
+            return CLI_EXIT_USAGE;
+        }
+        a->o.seed = (uint64_t)n;
+        return -1;
+    case 'T':
+        if (parse_double(arg, 0, 1e6, &a->o.time_scale)) {
+            fprintf(stderr, "simulate: --time-scale takes a number >= 0\n");
+            return CLI_EXIT_USAGE;
+        }
+        return -1;
+    case 'r':
+        a->o.relay = 1;
+        return -1;
+    case 'u':
+        a->o.unpaced = true;
+        return -1;
+    default:
+        return 0;
+    }
+}
+
+/* The disturbances: faults on demand, collisions, the fault soak's mix and its log. -1 when
+ * taken, 0 when c is not one of them, else the exit code. */
+static int take_fault_option(struct sim_args *a, int c, const char *arg)
+{
+    struct sim_opts *o = &a->o;
+    long n;
+    switch (c) {
+    case 'f':
+        if (o->nfaults >= sizeof o->faults / sizeof o->faults[0] ||
+            sim_fault_parse(arg, &o->faults[o->nfaults])) {
+            fprintf(stderr, "simulate: bad --fault '%s'\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        o->nfaults++;
+        return -1;
+    case 'C':
+        if (o->ncollide >= sizeof o->collide / sizeof o->collide[0] ||
+            parse_long(arg, 0, 254, &n)) {
+            fprintf(stderr, "simulate: bad --collide '%s' (an address 0..254)\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        o->collide[o->ncollide++] = (uint8_t)n;
+        return -1;
+    case 'X':
+        if (sim_mix_parse(arg, &o->mix)) {
+            fprintf(stderr, "simulate: bad --mix '%s' (KIND=PCT,... at most 100 %% in all, "
+                            "or soak)\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        return -1;
+    case 'L':
+        o->log_path = arg;
+        return -1;
+    default:
+        return 0;
+    }
+}
+
+/* The command line into *a. -1 when it holds a run, else the exit code (--help: 0). */
+static int parse_args(int argc, char **argv, struct sim_args *a)
 {
     static const struct option opts[] = {
         {"protocol", required_argument, NULL, 'p'},  {"addresses", required_argument, NULL, 'a'},
@@ -95,185 +232,93 @@ int cmd_simulate(int argc, char **argv)
         {"relay", no_argument, NULL, 'r'},           {"mix", required_argument, NULL, 'X'},
         {"log", required_argument, NULL, 'L'},       {"unpaced", no_argument, NULL, 'u'},
         {NULL, 0, NULL, 0}};
-    struct sim_opts o;
-    sim_opts_default(&o);
-    o.variant = NULL;
-    int modbus = 0;
-    const char *addrs = NULL;
-    long n;
+    memset(a, 0, sizeof *a);
+    sim_opts_default(&a->o);
+    a->o.variant = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:a:l:b:s:c:t:T:f:C:m:M:R:rX:L:uh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            modbus = strcmp(optarg, "modbus") == 0;
-            if (!modbus && (o.variant = s42_variant_find(optarg)) == NULL) {
-                fprintf(stderr,
-                        "simulate: unknown protocol '%s' (daren, pace, pylontech, seplos, "
-                        "modbus)\n",
-                        optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'a':
-            addrs = optarg;
-            break;
-        case 'l':
-            o.link = optarg;
-            break;
-        case 'b':
-            if (parse_long(optarg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
-                fprintf(stderr, "simulate: unsupported baud rate '%s'\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            o.baud = (int)n;
-            break;
-        case 's':
-            if (parse_long(optarg, 0, __LONG_MAX__, &n)) {
-                fprintf(stderr, "simulate: --seed takes a non-negative integer\n");
-                return CLI_EXIT_USAGE;
-            }
-            o.seed = (uint64_t)n;
-            break;
-        case 'c':
-            if (parse_long(optarg, 1, SAMPLE_MAX_CELLS, &n)) {
-                fprintf(stderr, "simulate: --cells takes 1..%d\n", SAMPLE_MAX_CELLS);
-                return CLI_EXIT_USAGE;
-            }
-            o.ncells = (int)n;
-            break;
-        case 't':
-            if (parse_long(optarg, 0, 10000, &n)) {
-                fprintf(stderr, "simulate: --turnaround takes 0..10000 ms\n");
-                return CLI_EXIT_USAGE;
-            }
-            o.turnaround_ms = (int)n;
-            break;
-        case 'T':
-            if (parse_double(optarg, 0, 1e6, &o.time_scale)) {
-                fprintf(stderr, "simulate: --time-scale takes a number >= 0\n");
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'f':
-            if (o.nfaults >= sizeof o.faults / sizeof o.faults[0] ||
-                sim_fault_parse(optarg, &o.faults[o.nfaults])) {
-                fprintf(stderr, "simulate: bad --fault '%s'\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            o.nfaults++;
-            break;
-        case 'C':
-            if (o.ncollide >= sizeof o.collide / sizeof o.collide[0] ||
-                parse_long(optarg, 0, 254, &n)) {
-                fprintf(stderr, "simulate: bad --collide '%s' (an address 0..254)\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            o.collide[o.ncollide++] = (uint8_t)n;
-            break;
-        case 'm':
-            if (parse_long(optarg, 0, 600000, &n)) {
-                fprintf(stderr, "simulate: --chatter takes 0..600000 ms (0 = off)\n");
-                return CLI_EXIT_USAGE;
-            }
-            o.chatter_ms = (int)n;
-            break;
-        case 'M':
-            if (parse_long(optarg, 1, 3600000, &n)) {
-                fprintf(stderr, "simulate: --master takes 1..3600000 ms\n");
-                return CLI_EXIT_USAGE;
-            }
-            o.master_ms = (int)n;
-            break;
-        case 'R':
-            if (parse_long(optarg, 0, 1000000000, &n)) {
-                fprintf(stderr, "simulate: --rounds takes a count (0 = no end)\n");
-                return CLI_EXIT_USAGE;
-            }
-            o.master_rounds = (int)n;
-            break;
-        case 'r':
-            o.relay = 1;
-            break;
-        case 'X':
-            if (sim_mix_parse(optarg, &o.mix)) {
-                fprintf(stderr, "simulate: bad --mix '%s' (KIND=PCT,... at most 100 %% in all, "
-                                "or soak)\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'L':
-            o.log_path = optarg;
-            break;
-        case 'u':
-            o.unpaced = true;
-            break;
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
             return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
         }
+        int rc = take_bus_option(a, c, optarg);
+        if (rc == 0)
+            rc = take_fault_option(a, c, optarg);
+        if (rc == 0)
+            rc = c == '?' ? (usage(stderr), CLI_EXIT_USAGE) : take_int_option(a, c, optarg);
+        if (rc != -1)
+            return rc;
     }
-    if (optind < argc || (o.variant == NULL && !modbus) || addrs == NULL) {
+    if (optind < argc || (a->o.variant == NULL && !a->modbus) || a->addrs == NULL) {
         fprintf(stderr, "simulate: --protocol and --addresses are required\n");
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    int cnt = sim_parse_addresses(addrs, o.addresses, SIM_MAX_PACKS);
+    int cnt = sim_parse_addresses(a->addrs, a->o.addresses, SIM_MAX_PACKS);
     if (cnt <= 0) {
-        fprintf(stderr, "simulate: bad address list '%s' (e.g. 1-4, 1,3,7)\n", addrs);
+        fprintf(stderr, "simulate: bad address list '%s' (e.g. 1-4, 1,3,7)\n", a->addrs);
         return CLI_EXIT_USAGE;
     }
-    o.naddresses = (size_t)cnt;
-    if (o.relay && (modbus || !s42_has_relay(o.variant))) {
+    a->o.naddresses = (size_t)cnt;
+    return -1;
+}
+
+/* The options that exclude each other, or another protocol. 0 when they go together. */
+static int check_args(const struct sim_args *a)
+{
+    const struct sim_opts *o = &a->o;
+    if (o->relay && (a->modbus || !s42_has_relay(o->variant))) {
         fprintf(stderr, "simulate: --relay is for pace and pylontech (their requests name the "
                         "target pack)\n");
         return CLI_EXIT_USAGE;
     }
-    if (o.master_ms > 0 && o.chatter_ms > 0) {
+    if (o->master_ms > 0 && o->chatter_ms > 0) {
         fprintf(stderr, "simulate: --master and --chatter exclude each other (one other master)\n");
         return CLI_EXIT_USAGE;
     }
-    for (size_t i = 0; i < o.ncollide; i++) {
-        if (memchr(o.addresses, o.collide[i], o.naddresses) == NULL) {
+    for (size_t i = 0; i < o->ncollide; i++) {
+        if (memchr(o->addresses, o->collide[i], o->naddresses) == NULL) {
             fprintf(stderr, "simulate: --collide %u is not one of --addresses %s\n",
-                    (unsigned)o.collide[i], addrs);
+                    (unsigned)o->collide[i], a->addrs);
             return CLI_EXIT_USAGE;
         }
     }
-    if ((o.mix.on || o.log_path || o.unpaced) && modbus) {
+    if ((o->mix.on || o->log_path || o->unpaced) && a->modbus) {
         fprintf(stderr, "simulate: --mix, --log and --unpaced are Service 42 options\n");
         return CLI_EXIT_USAGE;
     }
-    if ((o.mix.on || o.log_path) &&
-        (o.nfaults || o.ncollide || o.chatter_ms || o.master_ms || o.relay)) {
+    if ((o->mix.on || o->log_path) &&
+        (o->nfaults || o->ncollide || o->chatter_ms || o->master_ms || o->relay)) {
         fprintf(stderr, "simulate: --mix and --log go without --fault, --collide, --chatter, "
                         "--master and --relay (the log must tell everything that happened on "
                         "the bus)\n");
         return CLI_EXIT_USAGE;
     }
-    for (size_t i = 0; i < o.nfaults && modbus; i++) {
-        if (o.faults[i].cid2 != 0) {
+    for (size_t i = 0; i < o->nfaults && a->modbus; i++) {
+        if (o->faults[i].cid2 != 0) {
             fprintf(stderr, "simulate: no-alarms, ignore-alarms and late-alarms are Service 42 "
                             "faults (modbus has no 0x44)\n");
             return CLI_EXIT_USAGE;
         }
     }
-    cli_install_signals();
-    if (modbus)
-        return run_modbus(&o, cnt, addrs);
+    return 0;
+}
+
+/* The Service 42 packs, until a signal. */
+static int run_s42(const struct sim_opts *o, const char *addrs)
+{
     struct sim *s;
-    int err = sim_new(&o, &s);
+    int err = sim_new(o, &s);
     if (err) {
         fprintf(stderr, "simulate: cannot start: %s\n", strerror(-err));
         return CLI_EXIT_FAIL;
     }
     printf("%s\n", sim_slave_path(s));
     fflush(stdout);
-    log_info("simulating %d %s pack(s) at %s on %s%s%s", cnt, s42_variant_name(o.variant), addrs,
-             sim_slave_path(s), o.link ? " -> " : "", o.link ? o.link : "");
+    log_info("simulating %zu %s pack(s) at %s on %s%s%s", o->naddresses,
+             s42_variant_name(o->variant), addrs, sim_slave_path(s), o->link ? " -> " : "",
+             o->link ? o->link : "");
     err = sim_run(s, &cli_stop);
     sim_free(s);
     if (err) {
@@ -281,4 +326,18 @@ int cmd_simulate(int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     return CLI_EXIT_OK;
+}
+
+int cmd_simulate(int argc, char **argv)
+{
+    struct sim_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc != -1)
+        return rc;
+    if ((rc = check_args(&a)) != 0)
+        return rc;
+    cli_install_signals();
+    if (a.modbus)
+        return run_modbus(&a.o, (int)a.o.naddresses, a.addrs);
+    return run_s42(&a.o, a.addrs);
 }
