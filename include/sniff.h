@@ -83,6 +83,9 @@ size_t sniff_feed(struct sniff *s, const uint8_t *data, size_t n, int64_t now_ms
 /* The line has been silent until now_ms: a request older than the timeout is unanswered, a
  * held 0x42 sample goes out, a Modbus frame that can no longer complete is dropped. */
 void sniff_idle(struct sniff *s, int64_t now_ms);
+/* The listening ends at now_ms: a request still within its timeout is forgotten (the end cut
+ * it: not unanswered), one older is unanswered, and whatever is held goes out. */
+void sniff_end(struct sniff *s, int64_t now_ms);
 /* The oldest event into *ev: 1, or 0 when there is none. */
 int sniff_next(struct sniff *s, struct sniff_event *ev);
 

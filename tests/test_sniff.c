@@ -221,6 +221,35 @@ static void test_s42_hold(void **state)
     free(s);
 }
 
+/* The end of the listening: a request still within its timeout was cut by it (no unanswered),
+ * one older is unanswered; a held sample goes out either way. */
+static void test_s42_end(void **state)
+{
+    (void)state;
+    const struct s42_variant *v = s42_variant_find("pace");
+    char a[S42_MAX_FRAME + 2], r[64];
+    struct sniff *s = calloc(1, sizeof *s);
+    struct got g = {.n = 0};
+    sniff_init(s, v, TIMEOUT);
+    feed(s, r, request(v, 1, S42_CID2_ANALOG, r, sizeof r), 0, 0, &g);
+    feed(s, a, answer(v, 1, S42_CID2_ANALOG, 0, a, sizeof a), 10, 0, &g);
+    feed(s, r, request(v, 1, S42_CID2_ALARM, r, sizeof r), 20, 0, &g); /* its answer is late */
+    sniff_end(s, 20 + TIMEOUT / 2);
+    drain(s, &g);
+    assert_int_equal(count(&g, SNIFF_UNANSWERED), 0);
+    assert_int_equal(count(&g, SNIFF_SAMPLE), 1);
+    assert_false(first(&g, SNIFF_SAMPLE)->sample.has & SAMPLE_HAS_ALARMS);
+
+    g.n = 0;
+    sniff_init(s, v, TIMEOUT);
+    feed(s, r, request(v, 2, S42_CID2_ANALOG, r, sizeof r), 0, 0, &g);
+    sniff_end(s, TIMEOUT + 1);
+    drain(s, &g);
+    assert_int_equal(count(&g, SNIFF_UNANSWERED), 1);
+    assert_int_equal(first(&g, SNIFF_UNANSWERED)->adr, 2);
+    free(s);
+}
+
 /* The real frames of vectors.tsv, in file order, as one stream per protocol. */
 static void test_s42_vectors(void **state)
 {
@@ -409,7 +438,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_s42_round),     cmocka_unit_test(test_s42_troubles),
-        cmocka_unit_test(test_s42_hold),      cmocka_unit_test(test_s42_vectors),
+        cmocka_unit_test(test_s42_hold),      cmocka_unit_test(test_s42_end),
+        cmocka_unit_test(test_s42_vectors),
         cmocka_unit_test(test_modbus_round),  cmocka_unit_test(test_modbus_damage),
         cmocka_unit_test(test_modbus_lengths),
     };

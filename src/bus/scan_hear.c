@@ -97,8 +97,9 @@ int scan_hear(const char *port, const struct serial_opts *so, const struct s42_v
     }
     serial_close(sp);
     unsigned long long best = 0;
+    int64_t stopped = now_mono_ms();
     for (size_t i = 0; i < h->np; i++) {
-        sniff_idle(&h->p[i].sn, now_mono_ms() + 10LL * so->timeout_ms);
+        sniff_end(&h->p[i].sn, stopped);
         drain(&h->p[i]);
         unsigned long long sc = h->p[i].sn.n.requests ? score(&h->p[i]) : 0;
         if (sc > best) {

@@ -380,3 +380,12 @@ void sniff_idle(struct sniff *s, int64_t now_ms)
         release_held(s, now_ms);
     expire(s, now_ms);
 }
+
+void sniff_end(struct sniff *s, int64_t now_ms)
+{
+    /* a request whose answer could still come when the listening stopped was cut by the
+     * window: neither answered nor unanswered */
+    if (s->pending && now_ms - s->req_ms <= s->timeout_ms)
+        s->pending = 0;
+    sniff_idle(s, now_ms + (int64_t)s->timeout_ms * (HOLD_TIMEOUTS + 1));
+}
