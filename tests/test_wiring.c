@@ -430,14 +430,19 @@ static void test_listen_modbus(void **state)
 
 /* ---------------- through the master pack ---------------- */
 
-static void via_master(int relay)
+/* A chain of the packs at list behind the master at its first address (relay: SIM_RELAY_* or 1),
+ * all polled via_master. A list with a gap (1,2,4) cannot be read from the all-packs answer,
+ * whose blocks are numbered from the master: each pack is then relayed in turn. */
+static void via_master(int relay, const char *list)
 {
     struct master m;
     memset(&m, 0, sizeof m);
     struct sim_opts o;
     sim_opts_default(&o);
     o.variant = s42_variant_find("pace");
-    o.naddresses = (size_t)sim_parse_addresses("1-4", o.addresses, SIM_MAX_PACKS);
+    int np = sim_parse_addresses(list, o.addresses, SIM_MAX_PACKS);
+    assert_true(np > 0);
+    o.naddresses = (size_t)np;
     o.seed = 7;
     o.baud = 115200;
     o.turnaround_ms = 2;
@@ -446,44 +451,50 @@ static void via_master(int relay)
     assert_int_equal(sim_new(&o, &m.sim), 0);
     assert_int_equal(pthread_create(&m.thread, NULL, run_master, &m), 0);
     char ports[1024];
-    snprintf(ports, sizeof ports,
-             "  - name: chain\n"
-             "    device: %s\n"
-             "    protocol: pace\n"
-             "    poll: via_master\n"
-             "    baud: 115200\n"
-             "    timeout_ms: 300\n"
-             "    gap_ms: 5\n"
-             "    interval_s: 1\n"
-             "    packs:\n"
-             "      - { address: 1, id: m1 }\n"
-             "      - { address: 2, id: m2 }\n"
-             "      - { address: 3, id: m3 }\n"
-             "      - { address: 4, id: m4 }\n",
-             sim_slave_path(m.sim));
+    int len = snprintf(ports, sizeof ports,
+                       "  - name: chain\n"
+                       "    device: %s\n"
+                       "    protocol: pace\n"
+                       "    poll: via_master\n"
+                       "    baud: 115200\n"
+                       "    timeout_ms: 300\n"
+                       "    gap_ms: 5\n"
+                       "    interval_s: 1\n"
+                       "    packs:\n",
+                       sim_slave_path(m.sim));
+    for (int i = 0; i < np; i++)
+        len += snprintf(ports + len, sizeof ports - (size_t)len,
+                        "      - { address: %u, id: m%u }\n", o.addresses[i], o.addresses[i]);
+    assert_true((size_t)len < sizeof ports);
     write_config(ports);
     start_daemon();
-    assert_int_equal(wait_samples("m4", 4, WAIT_MS), 0);
+    char last[8];
+    snprintf(last, sizeof last, "m%u", o.addresses[np - 1]);
+    assert_int_equal(wait_samples(last, 4, WAIT_MS), 0);
     assert_int_equal(proc_stop(daemon_pid), 0);
     daemon_pid = 0;
     m.stop = 1;
     assert_int_equal(pthread_join(m.thread, NULL), 0);
+    int gapped = o.addresses[np - 1] - o.addresses[0] + 1 != np;
     char *err = proc_slurp(err_path);
     assert_int_equal(proc_count(err, "does not answer the all-packs request"),
                      relay == SIM_RELAY_NO_ALL);
+    assert_int_equal(proc_count(err, "not at consecutive addresses from the master"), gapped);
+    assert_int_equal(proc_count(err, "none for address"), 0);
     assert_int_equal(proc_count(err, "communication lost"), 0);
     assert_non_null(strstr(err, "pack m1 (address 1 on chain): serial SIM7-1"));
     assert_null(strstr(err, "pack m2 (address 2 on chain): serial")); /* not relayed */
     free(err);
-    for (uint8_t k = 1; k <= 4; k++) {
-        char id[4];
+    for (int i = 0; i < np; i++) {
+        uint8_t k = o.addresses[i];
+        char id[8];
         snprintf(id, sizeof id, "m%u", k);
         struct sample want;
         fixture_wire_sample("pace", 7, k, &want);
         int with_voltage;
         int n = stored(id, want.voltage_mv, &with_voltage);
         assert_true(n >= 4);
-        assert_int_equal(with_voltage, n);
+        assert_int_equal(with_voltage, n); /* each pack's own values, never another's */
         assert_int_equal(flags_unknown(id), 0); /* each pack's 0x44 through the master */
         /* the 0x42 values came from the all-packs answer, or relayed: never asked directly */
         assert_int_equal(sim_valued_answers(m.sim, k, S42_CID2_ANALOG), (uint64_t)n);
@@ -494,13 +505,19 @@ static void via_master(int relay)
 static void test_via_master(void **state)
 {
     (void)state;
-    via_master(1);
+    via_master(1, "1-4");
 }
 
 static void test_via_master_fallback(void **state)
 {
     (void)state;
-    via_master(SIM_RELAY_NO_ALL);
+    via_master(SIM_RELAY_NO_ALL, "1-4");
+}
+
+static void test_via_master_gap(void **state)
+{
+    (void)state;
+    via_master(1, "1,2,4");
 }
 
 int main(void)
@@ -513,6 +530,7 @@ int main(void)
         cmocka_unit_test_teardown(test_listen_over_tcp, stop_all),
         cmocka_unit_test_teardown(test_via_master, stop_all),
         cmocka_unit_test_teardown(test_via_master_fallback, stop_all),
+        cmocka_unit_test_teardown(test_via_master_gap, stop_all),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, setup, teardown);

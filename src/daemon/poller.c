@@ -462,7 +462,8 @@ static void poll_pack(struct poller *p, size_t i)
 {
     struct pack_state *ps = &p->packs[i];
     int via = ps->cfg->poll == CONFIG_POLL_VIA_MASTER;
-    if (via && (!p->all_unsupported || now_mono_ms() >= p->all_retry_ms) && poll_all(p, i)) {
+    if (via && !p->all_gapped && (!p->all_unsupported || now_mono_ms() >= p->all_retry_ms) &&
+        poll_all(p, i)) {
         check_round_time(p);
         return;
     }
@@ -530,6 +531,29 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
+/* The all-packs answer numbers its blocks from the master (block i: the pack at master + i): 1
+ * when the via_master packs of the port are not exactly master, master + 1, ..., so that a
+ * block could be given to the wrong pack; then each is asked through the master in turn. */
+static int via_addresses_gapped(const struct config_port *port)
+{
+    unsigned char want[256] = {0};
+    want[port->master] = 1; /* block 0, whether the master itself is polled so or not */
+    unsigned top = port->master;
+    for (size_t i = 0; i < port->npacks; i++) {
+        unsigned a = port->packs[i].address;
+        if (port->packs[i].poll == CONFIG_POLL_VIA_MASTER) {
+            if (a < port->master)
+                return 1; /* before block 0 */
+            want[a] = 1;
+            top = a > top ? a : top;
+        }
+    }
+    for (unsigned a = port->master; a <= top; a++)
+        if (!want[a])
+            return 1;
+    return 0;
+}
+
 int poller_start(const struct config *cfg, size_t port_idx, const struct poller_sinks *sinks,
                  _Atomic uint64_t *seq, int cancel_fd, struct poller **out)
 {
@@ -558,6 +582,12 @@ int poller_start(const struct config *cfg, size_t port_idx, const struct poller_
         p->packs[i].cfg = &port->packs[i];
         driver_alarms_init(&p->packs[i].alarms, DRIVER_ALARMS_RETRY_MS);
     }
+    p->all_gapped = via_addresses_gapped(port);
+    if (p->all_gapped)
+        log_warn("port %s: the via_master packs are not at consecutive addresses from the master "
+                 "(%u): the all-packs answer numbers its packs from the master, so each pack is "
+                 "asked through the master in turn (more bus time per pack)",
+                 port->name, port->master);
     int err = pthread_create(&p->thread, NULL, poller_main, p);
     if (err) {
         pthread_mutex_destroy(&p->lock);

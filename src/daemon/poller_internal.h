@@ -48,6 +48,7 @@ struct poller {
     int64_t last_answer_mono; /* since the open: the last poll any pack answered (even badly) */
     uint64_t silent_polls;    /* polls in a row that timed out, since then */
     uint64_t silent_reconnects;
+    int all_gapped;        /* via_master packs not at master, master + 1, ...: no all-packs */
     int all_unsupported;   /* via_master: the master did not answer the all-packs request */
     int64_t all_retry_ms;  /* then when to try it again */
     int all_timeouts;      /* all-packs requests in a row without an answer */

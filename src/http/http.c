@@ -121,8 +121,9 @@ void http_warn(struct http *h, const char *fmt, ...)
     log_warn("http: %s", msg);
 }
 
-/* libmicrohttpd's own messages: a refused connection, a request too large, a socket error. */
-static void on_library_message(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's own messages: a refused connection, a request too large, a socket error.
+ * The format is the library's own, checked as one (printf-like, its arguments in ap). */
+__attribute__((format(printf, 2, 0))) static void on_library_message(void *cls, const char *fmt, va_list ap)
 {
     struct http *h = cls;
     char msg[512];
