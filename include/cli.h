@@ -4,6 +4,7 @@
 #define BMSFLEET_CLI_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Exit codes shared by every command. */
@@ -23,6 +24,23 @@ extern volatile sig_atomic_t cli_reload;
 void cli_install_reload_signal(void);
 /* An eventfd the signal handler also writes to, so threads waiting in poll() wake up. */
 void cli_set_wakeup_fd(int fd);
+
+/* The options several commands share (cli_options.c). Each returns -1 when it took option c
+ * (with its argument arg), 0 when c is not one of its options, else the exit code after a
+ * message that starts with "cmd: ". */
+struct serial_opts;
+/* --baud (b), --timeout (t), --gap (g) and --rs485 (r) into so. */
+int cli_take_serial_option(const char *cmd, struct serial_opts *so, int c, const char *arg);
+/* An option that takes one whole number from lo to hi into the int at offset off of a
+ * command's arguments; msg says what it takes. */
+struct cli_int_option {
+    int c;
+    long lo, hi;
+    size_t off;
+    const char *msg;
+};
+int cli_take_int_option(const char *cmd, const struct cli_int_option *tab, size_t n, void *base,
+                        int c, const char *arg);
 
 int cmd_decode(int argc, char **argv);
 int cmd_read(int argc, char **argv);

@@ -167,12 +167,49 @@ static int enable_rs485(int fd, const struct serial_opts *o)
     return 0;
 }
 
+/* A network device: the connected socket takes the tty's place in p->fd. 0 or -errno. */
+static int open_tcp(struct serial_port *p, const struct endpoint *ep, const struct serial_opts *o)
+{
+    int ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : TCP_CONNECT_TIMEOUT_MS;
+    int r = tcp_connect(ep->host, ep->port, ms, o->cancel_fd > 0 ? o->cancel_fd : -1, &p->fd);
+    if (r < 0)
+        return r;
+    p->sock = 1;
+    return 0;
+}
+
+/* The local tty at path into p->fd: opened, ours alone (flock, then TIOCEXCL), at speed, in
+ * RS485 mode if asked. 0 or -errno; on failure TIOCEXCL is undone and p->fd is the caller's to
+ * close. */
+static int open_tty(struct serial_port *p, const char *path, const struct serial_opts *o,
+                    speed_t speed)
+{
+    /* A /dev/serial/by-id/... symlink is simply followed by open(). */
+    p->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (p->fd < 0)
+        return -errno;
+    if (!isatty(p->fd))
+        return -ENOTTY;
+    /* The flock comes first: TIOCNXCL on the way out must never clear another owner's flag. */
+    if (flock(p->fd, LOCK_EX | LOCK_NB) < 0)
+        return errno == EWOULDBLOCK ? -EBUSY : -errno;
+    if (ioctl(p->fd, TIOCEXCL) < 0)
+        return -errno;
+    int r = configure_tty(p->fd, speed);
+    if (r >= 0 && o->rs485)
+        r = enable_rs485(p->fd, o);
+    if (r < 0) {
+        (void)ioctl(p->fd, TIOCNXCL);
+        return r;
+    }
+    return 0;
+}
+
 int serial_open(const char *path, const struct serial_opts *o, struct serial_port **out)
 {
     struct serial_opts def;
     struct serial_port *p = NULL;
     speed_t speed;
-    int excl = 0;
     int r;
 
     if (!path || !out)
@@ -202,58 +239,21 @@ int serial_open(const char *path, const struct serial_opts *o, struct serial_por
     p->cancel_fd = -1;
     p->opts = *o;
     p->path = strdup(path);
-    if (!p->path) {
+    if (!p->path)
         r = -ENOMEM;
-        goto fail;
-    }
-    if (ep.kind == ENDPOINT_TCP) {
-        int ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : TCP_CONNECT_TIMEOUT_MS;
-        r = tcp_connect(ep.host, ep.port, ms, o->cancel_fd > 0 ? o->cancel_fd : -1, &p->fd);
-        if (r < 0)
-            goto fail;
-        p->sock = 1;
-        *out = p;
-        return 0;
-    }
-    /* A /dev/serial/by-id/... symlink is simply followed by open(). */
-    p->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-    if (p->fd < 0) {
-        r = -errno;
-        goto fail;
-    }
-    if (!isatty(p->fd)) {
-        r = -ENOTTY;
-        goto fail;
-    }
-    /* The flock comes first: TIOCNXCL on the way out must never clear another owner's flag. */
-    if (flock(p->fd, LOCK_EX | LOCK_NB) < 0) {
-        r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-        goto fail;
-    }
-    if (ioctl(p->fd, TIOCEXCL) < 0) {
-        r = -errno;
-        goto fail;
-    }
-    excl = 1;
-    r = configure_tty(p->fd, speed);
-    if (r < 0)
-        goto fail;
-    if (o->rs485) {
-        r = enable_rs485(p->fd, o);
-        if (r < 0)
-            goto fail;
+    else if (ep.kind == ENDPOINT_TCP)
+        r = open_tcp(p, &ep, o);
+    else
+        r = open_tty(p, path, o, speed);
+    if (r < 0) {
+        if (p->fd >= 0)
+            close(p->fd);
+        free(p->path);
+        free(p);
+        return r;
     }
     *out = p;
     return 0;
-
-fail:
-    if (excl)
-        (void)ioctl(p->fd, TIOCNXCL);
-    if (p->fd >= 0)
-        close(p->fd);
-    free(p->path);
-    free(p);
-    return r;
 }
 
 void serial_describe_open(const char *path, const struct serial_opts *o, int err, char *buf,

@@ -57,6 +57,99 @@ static int decode_modbus(const char *text, int json)
     return CLI_EXIT_OK;
 }
 
+/* Says why the frame is rejected; the exit code. */
+static int rejected(int err, const struct s42_diag *d)
+{
+    char why[200];
+    fprintf(stderr, "rejected: %s\n", s42_describe(err, d, why, sizeof why));
+    return CLI_EXIT_FAIL;
+}
+
+/* The frame as pasted, in a new string: leading blanks and a trailing newline are not part of
+ * it; one copied without its CR gets one. Anything else stays and is judged by the parser.
+ * NULL when out of memory. */
+static char *pasted_frame(const char *text, size_t len, size_t *out_len)
+{
+    while (len > 0 && (*text == ' ' || *text == '\t' || *text == '\n'))
+        text++, len--;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\t'))
+        len--;
+    char *frame = malloc(len + 2);
+    if (frame == NULL)
+        return NULL;
+    memcpy(frame, text, len);
+    if (len == 0 || frame[len - 1] != '\r')
+        frame[len++] = '\r';
+    frame[len] = '\0';
+    *out_len = len;
+    return frame;
+}
+
+/* The frame parsed and checked against its variant (--protocol's, else the one VER/CID1
+ * name). 0, else the exit code after the reason. */
+static int parse_frame(const char *text, size_t len, const char *proto, struct s42_frame *f,
+                       const struct s42_variant **v)
+{
+    struct s42_diag d = {-1, 0, 0};
+    size_t flen = 0;
+    char *frame = pasted_frame(text, len, &flen);
+    if (frame == NULL)
+        return CLI_EXIT_FAIL;
+    int err = s42_parse(frame, flen, f, &d);
+    free(frame);
+    if (err)
+        return rejected(err, &d);
+    *v = proto ? s42_variant_find(proto) : s42_variant_guess(f);
+    if (*v == NULL) {
+        fprintf(stderr, "rejected: unknown protocol family VER 0x%02X CID1 0x%02X (use --protocol)\n",
+                f->ver, f->cid1);
+        return CLI_EXIT_FAIL;
+    }
+    err = s42_check(f, *v, f->adr, &d);
+    return err ? rejected(err, &d) : 0;
+}
+
+/* The values of an analog (0x42) or alarm (0x44) answer. */
+static int print_values(const struct s42_variant *v, const struct s42_frame *f, long cid2,
+                        int json)
+{
+    struct s42_diag d = {-1, 0, 0};
+    struct sample s;
+    sample_init(&s);
+    s.address = f->adr;
+    int err = cid2 == S42_CID2_ANALOG ? s42_decode_analog(v, f, &s, &d)
+                                      : s42_decode_alarm(v, f, &s, &d);
+    if (err)
+        return rejected(err, &d);
+    if (json)
+        report_print_json(stdout, report_sample_json(&s, s42_variant_name(v), 0));
+    else
+        report_sample_table(stdout, &s, s42_variant_name(v), NULL);
+    return CLI_EXIT_OK;
+}
+
+/* The identity an identity command's answer carries. */
+static int print_identity(const struct s42_variant *v, const struct s42_frame *f, long cid2,
+                          int json)
+{
+    struct s42_diag d = {-1, 0, 0};
+    struct s42_identity id;
+    s42_identity_init(&id);
+    int err = s42_decode_identity(v, (uint8_t)cid2, f, &id, &d);
+    if (err)
+        return rejected(err, &d);
+    if (json) {
+        cJSON *o = report_identity_json(&id);
+        cJSON_AddNumberToObject(o, "address", f->adr);
+        cJSON_AddStringToObject(o, "protocol", s42_variant_name(v));
+        report_print_json(stdout, o);
+    } else {
+        printf("pack %u (%s) identity\n", f->adr, s42_variant_name(v));
+        report_identity_table(stdout, &id);
+    }
+    return CLI_EXIT_OK;
+}
+
 static int decode_frame(const char *text, size_t len, const char *proto, long cid2, int json)
 {
     if (proto && strcmp(proto, "modbus") == 0) {
@@ -67,40 +160,11 @@ static int decode_frame(const char *text, size_t len, const char *proto, long ci
         free(copy);
         return rc;
     }
-    /* As pasted: leading blanks and a trailing newline are not part of the frame; a frame
-     * copied without its CR gets one. Anything else stays and is judged by the parser. */
-    while (len > 0 && (*text == ' ' || *text == '\t' || *text == '\n'))
-        text++, len--;
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\t'))
-        len--;
-    char *frame = malloc(len + 2);
-    if (frame == NULL)
-        return CLI_EXIT_FAIL;
-    memcpy(frame, text, len);
-    if (len == 0 || frame[len - 1] != '\r')
-        frame[len++] = '\r';
-    frame[len] = '\0';
-
     struct s42_frame f;
-    struct s42_diag d = {-1, 0, 0};
-    char why[200];
-    int err = s42_parse(frame, len, &f, &d);
-    free(frame);
-    if (err) {
-        fprintf(stderr, "rejected: %s\n", s42_describe(err, &d, why, sizeof why));
-        return CLI_EXIT_FAIL;
-    }
-    const struct s42_variant *v = proto ? s42_variant_find(proto) : s42_variant_guess(&f);
-    if (v == NULL) {
-        fprintf(stderr, "rejected: unknown protocol family VER 0x%02X CID1 0x%02X (use --protocol)\n",
-                f.ver, f.cid1);
-        return CLI_EXIT_FAIL;
-    }
-    err = s42_check(&f, v, f.adr, &d);
-    if (err) {
-        fprintf(stderr, "rejected: %s\n", s42_describe(err, &d, why, sizeof why));
-        return CLI_EXIT_FAIL;
-    }
+    const struct s42_variant *v;
+    int rc = parse_frame(text, len, proto, &f, &v);
+    if (rc != 0)
+        return rc;
     int kind = s42_has_command(v, (uint8_t)cid2);
     if (kind == 0) {
         fprintf(stderr, "rejected: %s has no command 0x%02lX\n", s42_variant_name(v), cid2);
@@ -113,39 +177,9 @@ static int decode_frame(const char *text, size_t len, const char *proto, long ci
             printf("%02X%s", f.info[i], i + 1 == f.info_len ? "\n" : "");
         return CLI_EXIT_OK;
     }
-    if (cid2 == S42_CID2_ANALOG || cid2 == S42_CID2_ALARM) {
-        struct sample s;
-        sample_init(&s);
-        s.address = f.adr;
-        err = cid2 == S42_CID2_ANALOG ? s42_decode_analog(v, &f, &s, &d)
-                                      : s42_decode_alarm(v, &f, &s, &d);
-        if (err) {
-            fprintf(stderr, "rejected: %s\n", s42_describe(err, &d, why, sizeof why));
-            return CLI_EXIT_FAIL;
-        }
-        if (json)
-            report_print_json(stdout, report_sample_json(&s, s42_variant_name(v), 0));
-        else
-            report_sample_table(stdout, &s, s42_variant_name(v), NULL);
-        return CLI_EXIT_OK;
-    }
-    struct s42_identity id;
-    s42_identity_init(&id);
-    err = s42_decode_identity(v, (uint8_t)cid2, &f, &id, &d);
-    if (err) {
-        fprintf(stderr, "rejected: %s\n", s42_describe(err, &d, why, sizeof why));
-        return CLI_EXIT_FAIL;
-    }
-    if (json) {
-        cJSON *o = report_identity_json(&id);
-        cJSON_AddNumberToObject(o, "address", f.adr);
-        cJSON_AddStringToObject(o, "protocol", s42_variant_name(v));
-        report_print_json(stdout, o);
-    } else {
-        printf("pack %u (%s) identity\n", f.adr, s42_variant_name(v));
-        report_identity_table(stdout, &id);
-    }
-    return CLI_EXIT_OK;
+    if (cid2 == S42_CID2_ANALOG || cid2 == S42_CID2_ALARM)
+        return print_values(v, &f, cid2, json);
+    return print_identity(v, &f, cid2, json);
 }
 
 int cmd_decode(int argc, char **argv)

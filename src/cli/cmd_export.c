@@ -42,6 +42,8 @@ struct export_args {
     const char *db;
     struct store_read_range range;
     int json;
+    const char *from, *to; /* --from and --to as given, until parsed into range */
+    int csv;
 };
 
 /* Opens path read-only (never creating it) and checks that it is a history this binary can
@@ -85,7 +87,82 @@ static int export_rows(sqlite3 *db, const struct export_args *a)
 
 enum { OPT_DB = 256, OPT_PACK, OPT_BANK, OPT_FROM, OPT_TO, OPT_RES, OPT_CSV, OPT_JSON };
 
-int cmd_export(int argc, char **argv)
+/* Option c with its argument into a. -1 when taken, else the exit code. */
+static int take_option(struct export_args *a, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_DB:
+        a->db = arg;
+        return -1;
+    case OPT_PACK:
+        a->range.pack = arg;
+        return -1;
+    case OPT_BANK:
+        a->range.bank = arg;
+        return -1;
+    case OPT_FROM:
+        a->from = arg;
+        return -1;
+    case OPT_TO:
+        a->to = arg;
+        return -1;
+    case OPT_RES:
+        a->range.res = store_read_resolution(arg);
+        if (a->range.res == NULL) {
+            fprintf(stderr, "export: unknown resolution '%s' (" STORE_READ_RESOLUTIONS ")\n",
+                    arg);
+            return CLI_EXIT_USAGE;
+        }
+        return -1;
+    case OPT_CSV:
+        a->csv = 1;
+        return -1;
+    case OPT_JSON:
+        a->json = 1;
+        return -1;
+    default:
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+}
+
+/* The checks once every option is read: nothing left over, what is required, one format, a
+ * range of two times in order (parsed into a->range). -1 when they pass, else the exit code. */
+static int check_args(int argc, char **argv, struct export_args *a)
+{
+    if (optind < argc) {
+        fprintf(stderr, "export: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (a->db == NULL || a->from == NULL || a->to == NULL) {
+        fprintf(stderr, "export: --db, --from and --to are required\n");
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (a->csv && a->json) {
+        fprintf(stderr, "export: --csv and --json exclude each other\n");
+        return CLI_EXIT_USAGE;
+    }
+    const char *names[] = {"--from", "--to"};
+    const char *texts[] = {a->from, a->to};
+    int64_t *dst[] = {&a->range.from, &a->range.to};
+    for (size_t i = 0; i < 2; i++) {
+        if (parse_time(texts[i], dst[i])) {
+            fprintf(stderr, "export: %s: '%s' is not an ISO 8601 date or date-time\n", names[i],
+                    texts[i]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (a->range.from >= a->range.to) {
+        fprintf(stderr, "export: --from must be before --to\n");
+        return CLI_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* The command line into *a. -1 when it holds an export, else the exit code (--help: 0). */
+static int parse_args(int argc, char **argv, struct export_args *a)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, OPT_DB},
                                          {"pack", required_argument, NULL, OPT_PACK},
@@ -97,81 +174,30 @@ int cmd_export(int argc, char **argv)
                                          {"json", no_argument, NULL, OPT_JSON},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    struct export_args a;
-    memset(&a, 0, sizeof a);
-    a.range.res = store_read_resolution("raw");
-    const char *from = NULL, *to = NULL;
-    int csv = 0, c;
+    memset(a, 0, sizeof *a);
+    a->range.res = store_read_resolution("raw");
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_DB:
-            a.db = optarg;
-            break;
-        case OPT_PACK:
-            a.range.pack = optarg;
-            break;
-        case OPT_BANK:
-            a.range.bank = optarg;
-            break;
-        case OPT_FROM:
-            from = optarg;
-            break;
-        case OPT_TO:
-            to = optarg;
-            break;
-        case OPT_RES:
-            a.range.res = store_read_resolution(optarg);
-            if (a.range.res == NULL) {
-                fprintf(stderr, "export: unknown resolution '%s' (" STORE_READ_RESOLUTIONS ")\n",
-                        optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case OPT_CSV:
-            csv = 1;
-            break;
-        case OPT_JSON:
-            a.json = 1;
-            break;
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
             return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
         }
+        int rc = take_option(a, c, optarg);
+        if (rc != -1)
+            return rc;
     }
-    if (optind < argc) {
-        fprintf(stderr, "export: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (a.db == NULL || from == NULL || to == NULL) {
-        fprintf(stderr, "export: --db, --from and --to are required\n");
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (csv && a.json) {
-        fprintf(stderr, "export: --csv and --json exclude each other\n");
-        return CLI_EXIT_USAGE;
-    }
-    const char *names[] = {"--from", "--to"};
-    const char *texts[] = {from, to};
-    int64_t *dst[] = {&a.range.from, &a.range.to};
-    for (size_t i = 0; i < 2; i++) {
-        if (parse_time(texts[i], dst[i])) {
-            fprintf(stderr, "export: %s: '%s' is not an ISO 8601 date or date-time\n", names[i],
-                    texts[i]);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (a.range.from >= a.range.to) {
-        fprintf(stderr, "export: --from must be before --to\n");
-        return CLI_EXIT_USAGE;
-    }
+    return check_args(argc, argv, a);
+}
+
+int cmd_export(int argc, char **argv)
+{
+    struct export_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc != -1)
+        return rc;
     sqlite3 *db;
-    int rc = open_db(a.db, &db);
+    rc = open_db(a.db, &db);
     if (rc != CLI_EXIT_OK)
         return rc;
     rc = export_rows(db, &a);

@@ -39,6 +39,7 @@ static void usage(FILE *f)
 struct read_args {
     const char *port;
     const char *protocol;
+    const char *addr; /* --address as given, until it is parsed into addrs */
     struct serial_opts so;
     uint8_t addrs[SIM_MAX_PACKS];
     size_t naddrs;
@@ -155,7 +156,44 @@ static int watch(const struct read_args *a)
     return rc == CLI_EXIT_FAIL ? CLI_EXIT_OK : rc;
 }
 
-int cmd_read(int argc, char **argv)
+/* The options that are read's own: the packs and what to print. -1 when taken, 0 when c is
+ * not one of them, else the exit code. */
+static int take_read_option(struct read_args *a, int c, const char *arg)
+{
+    switch (c) {
+    case 'P':
+        a->port = arg;
+        return -1;
+    case 'a':
+        a->addr = arg;
+        return -1;
+    case 'p':
+        if (!bus_protocol_known(arg)) {
+            fprintf(stderr,
+                    "read: unknown protocol '%s' (daren, pace, pylontech, seplos, modbus)\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        a->protocol = arg;
+        return -1;
+    case 'i':
+        a->identity = 1;
+        return -1;
+    case 'j':
+        a->json = 1;
+        return -1;
+    case 'w':
+        if (parse_double(arg, 0.1, 86400, &a->watch_s)) {
+            fprintf(stderr, "read: --watch takes seconds (0.1..86400)\n");
+            return CLI_EXIT_USAGE;
+        }
+        return -1;
+    default:
+        return 0;
+    }
+}
+
+/* The command line into *a. -1 when it holds a read, else the exit code (--help: 0). */
+static int parse_args(int argc, char **argv, struct read_args *a)
 {
     static const struct option opts[] = {
         {"port", required_argument, NULL, 'P'},     {"address", required_argument, NULL, 'a'},
@@ -164,76 +202,27 @@ int cmd_read(int argc, char **argv)
         {"rs485", no_argument, NULL, 'r'},          {"identity", no_argument, NULL, 'i'},
         {"json", no_argument, NULL, 'j'},           {"watch", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    struct read_args a;
-    memset(&a, 0, sizeof a);
-    serial_opts_default(&a.so);
-    a.protocol = "daren";
-    const char *addr = NULL;
-    long n;
+    memset(a, 0, sizeof *a);
+    serial_opts_default(&a->so);
+    a->protocol = "daren";
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "P:a:p:b:t:g:rijw:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'P':
-            a.port = optarg;
-            break;
-        case 'a':
-            addr = optarg;
-            break;
-        case 'p':
-            if (!bus_protocol_known(optarg)) {
-                fprintf(stderr,
-                        "read: unknown protocol '%s' (daren, pace, pylontech, seplos, modbus)\n",
-                        optarg);
-                return CLI_EXIT_USAGE;
-            }
-            a.protocol = optarg;
-            break;
-        case 'b':
-            if (parse_long(optarg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
-                fprintf(stderr, "read: unsupported baud rate '%s' (1200..115200)\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            a.so.baud = (int)n;
-            break;
-        case 't':
-            if (parse_long(optarg, 10, 60000, &n)) {
-                fprintf(stderr, "read: --timeout takes 10..60000 ms\n");
-                return CLI_EXIT_USAGE;
-            }
-            a.so.timeout_ms = (int)n;
-            break;
-        case 'g':
-            if (parse_long(optarg, 0, 10000, &n)) {
-                fprintf(stderr, "read: --gap takes 0..10000 ms\n");
-                return CLI_EXIT_USAGE;
-            }
-            a.so.gap_ms = (int)n;
-            break;
-        case 'r':
-            a.so.rs485 = 1;
-            break;
-        case 'i':
-            a.identity = 1;
-            break;
-        case 'j':
-            a.json = 1;
-            break;
-        case 'w':
-            if (parse_double(optarg, 0.1, 86400, &a.watch_s)) {
-                fprintf(stderr, "read: --watch takes seconds (0.1..86400)\n");
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
             return CLI_EXIT_OK;
-        default:
+        }
+        int rc = take_read_option(a, c, optarg);
+        if (rc == 0)
+            rc = cli_take_serial_option("read", &a->so, c, optarg);
+        if (rc == 0) {
             usage(stderr);
             return CLI_EXIT_USAGE;
         }
+        if (rc != -1)
+            return rc;
     }
-    if (optind < argc || a.port == NULL || addr == NULL) {
+    if (optind < argc || a->port == NULL || a->addr == NULL) {
         if (optind < argc)
             fprintf(stderr, "read: unexpected argument '%s'\n", argv[optind]);
         else
@@ -241,12 +230,21 @@ int cmd_read(int argc, char **argv)
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    int cnt = sim_parse_addresses(addr, a.addrs, SIM_MAX_PACKS);
+    int cnt = sim_parse_addresses(a->addr, a->addrs, SIM_MAX_PACKS);
     if (cnt <= 0) {
-        fprintf(stderr, "read: bad address list '%s' (e.g. 1, 0x01, 1-4, 1,3,7)\n", addr);
+        fprintf(stderr, "read: bad address list '%s' (e.g. 1, 0x01, 1-4, 1,3,7)\n", a->addr);
         return CLI_EXIT_USAGE;
     }
-    a.naddrs = (size_t)cnt;
+    a->naddrs = (size_t)cnt;
+    return -1;
+}
+
+int cmd_read(int argc, char **argv)
+{
+    struct read_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc != -1)
+        return rc;
     cli_install_signals();
     if (a.watch_s > 0)
         return watch(&a);
@@ -255,7 +253,7 @@ int cmd_read(int argc, char **argv)
         return CLI_EXIT_FAIL;
     struct driver_alarms al[SIM_MAX_PACKS];
     alarms_init(al, a.naddrs);
-    int rc = read_round(port, &a, al, a.naddrs > 1);
+    rc = read_round(port, &a, al, a.naddrs > 1);
     bus_close(port);
     return rc;
 }

@@ -3,12 +3,12 @@
  * prints a `packs:` snippet for the configuration (or one JSON document). The probing is scan.c;
  * this file owns the options and the wording of the table, warnings, snippet and JSON. */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "parse.h"
 #include "devname.h"
 #include "mbmap.h"
 #include "report.h"
@@ -377,20 +377,17 @@ static int run_scan(struct scan *sc, int json)
     return found > 0 ? CLI_EXIT_OK : CLI_EXIT_NODATA;
 }
 
-static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
+/* The options of scan that take one whole number into an int of struct scan_opts. */
+static const struct cli_int_option int_options[] = {
+    {'f', 0, 254, offsetof(struct scan_opts, from), "--from takes an address 0..254"},
+    {'T', 0, 254, offsetof(struct scan_opts, to), "--to takes an address 0..254"},
+    {'l', 0, 600000, offsetof(struct scan_opts, listen_ms),
+     "--listen takes 0..600000 ms (0 = do not listen)"},
+};
+
+/* The defaults before the options; listen_ms -1 until --listen or the mode decides it. */
+static void scan_defaults(struct scan_opts *a, int *json)
 {
-    static const struct option opts[] = {
-        {"port", required_argument, NULL, 'P'}, {"protocol", required_argument, NULL, 'p'},
-        {"from", required_argument, NULL, 'f'}, {"to", required_argument, NULL, 'T'},
-        {"baud", required_argument, NULL, 'b'}, {"timeout", required_argument, NULL, 't'},
-        {"gap", required_argument, NULL, 'g'},  {"listen", required_argument, NULL, 'l'},
-        {"rs485", no_argument, NULL, 'r'},      {"json", no_argument, NULL, 'j'},
-        {"listen-only", no_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
-    const char *proto = "auto";
-    int listen_given = 0;
-    long n;
-    int c;
     memset(a, 0, sizeof *a);
     a->stop = &cli_stop;
     *json = 0;
@@ -398,70 +395,13 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
     a->so.timeout_ms = SCAN_TIMEOUT_MS;
     a->from = 1;
     a->to = 16;
-    a->listen_ms = SCAN_LISTEN_MS;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "P:p:f:T:b:t:g:l:Lrjh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'P':
-            a->port = optarg;
-            break;
-        case 'p':
-            proto = optarg;
-            break;
-        case 'f':
-        case 'T':
-            if (parse_long(optarg, 0, 254, &n)) {
-                fprintf(stderr, "scan: --%s takes an address 0..254\n", c == 'f' ? "from" : "to");
-                return CLI_EXIT_USAGE;
-            }
-            *(c == 'f' ? &a->from : &a->to) = (int)n;
-            break;
-        case 'b':
-            if (parse_long(optarg, 1200, 115200, &n) || !serial_baud_supported((int)n)) {
-                fprintf(stderr, "scan: unsupported baud rate '%s' (1200..115200)\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            a->so.baud = (int)n;
-            break;
-        case 't':
-            if (parse_long(optarg, 10, 60000, &n)) {
-                fprintf(stderr, "scan: --timeout takes 10..60000 ms\n");
-                return CLI_EXIT_USAGE;
-            }
-            a->so.timeout_ms = (int)n;
-            break;
-        case 'g':
-            if (parse_long(optarg, 0, 10000, &n)) {
-                fprintf(stderr, "scan: --gap takes 0..10000 ms\n");
-                return CLI_EXIT_USAGE;
-            }
-            a->so.gap_ms = (int)n;
-            break;
-        case 'l':
-            if (parse_long(optarg, 0, 600000, &n)) {
-                fprintf(stderr, "scan: --listen takes 0..600000 ms (0 = do not listen)\n");
-                return CLI_EXIT_USAGE;
-            }
-            a->listen_ms = (int)n;
-            listen_given = 1;
-            break;
-        case 'L':
-            a->listen_only = 1;
-            break;
-        case 'r':
-            a->so.rs485 = 1;
-            break;
-        case 'j':
-            *json = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return -1;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    a->listen_ms = -1;
+}
+
+/* The checks once every option is read: nothing left over, a port, something to listen for,
+ * a range of addresses. 0 when they pass, else the exit code. */
+static int check_args(int argc, char **argv, struct scan_opts *a)
+{
     if (optind < argc || a->port == NULL) {
         if (optind < argc)
             fprintf(stderr, "scan: unexpected argument '%s'\n", argv[optind]);
@@ -470,8 +410,8 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    if (a->listen_only && !listen_given)
-        a->listen_ms = SCAN_HEAR_MS;
+    if (a->listen_ms < 0)
+        a->listen_ms = a->listen_only ? SCAN_HEAR_MS : SCAN_LISTEN_MS;
     if (a->listen_only && a->listen_ms == 0) {
         fprintf(stderr, "scan: --listen-only needs --listen MS above 0\n");
         return CLI_EXIT_USAGE;
@@ -480,6 +420,13 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
         fprintf(stderr, "scan: --from %d is above --to %d\n", a->from, a->to);
         return CLI_EXIT_USAGE;
     }
+    return 0;
+}
+
+/* The protocols to try, from --protocol: auto (every Service 42 variant, then Modbus), modbus
+ * (within its address range) or one variant. 0, else the exit code. */
+static int choose_protocols(struct scan_opts *a, const char *proto)
+{
     if (strcmp(proto, "auto") == 0) {
         const struct s42_variant *v;
         for (size_t i = 0; (v = s42_variant_at(i)) != NULL && a->ncands + 1 < SCAN_MAX_VARIANTS;
@@ -502,6 +449,57 @@ static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
         return CLI_EXIT_USAGE;
     }
     return 0;
+}
+
+/* The command line into *a and *json. 0 when it holds a scan, -1 after --help, else the exit
+ * code. */
+static int parse_args(int argc, char **argv, struct scan_opts *a, int *json)
+{
+    static const struct option opts[] = {
+        {"port", required_argument, NULL, 'P'}, {"protocol", required_argument, NULL, 'p'},
+        {"from", required_argument, NULL, 'f'}, {"to", required_argument, NULL, 'T'},
+        {"baud", required_argument, NULL, 'b'}, {"timeout", required_argument, NULL, 't'},
+        {"gap", required_argument, NULL, 'g'},  {"listen", required_argument, NULL, 'l'},
+        {"rs485", no_argument, NULL, 'r'},      {"json", no_argument, NULL, 'j'},
+        {"listen-only", no_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    const char *proto = "auto";
+    int c, rc;
+    scan_defaults(a, json);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "P:p:f:T:b:t:g:l:Lrjh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'P':
+            a->port = optarg;
+            break;
+        case 'p':
+            proto = optarg;
+            break;
+        case 'L':
+            a->listen_only = 1;
+            break;
+        case 'j':
+            *json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            rc = cli_take_serial_option("scan", &a->so, c, optarg);
+            if (rc == 0)
+                rc = cli_take_int_option("scan", int_options,
+                                         sizeof int_options / sizeof int_options[0], a, c, optarg);
+            if (rc == 0) {
+                usage(stderr);
+                return CLI_EXIT_USAGE;
+            }
+            if (rc != -1)
+                return rc;
+        }
+    }
+    if ((rc = check_args(argc, argv, a)) != 0)
+        return rc;
+    return choose_protocols(a, proto);
 }
 
 int cmd_scan(int argc, char **argv)

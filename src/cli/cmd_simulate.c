@@ -94,12 +94,7 @@ struct sim_args {
 };
 
 /* The options that take one whole number into an int of struct sim_opts. */
-static const struct int_option {
-    int c;
-    long lo, hi;
-    size_t off;
-    const char *msg;
-} int_options[] = {
+static const struct cli_int_option int_options[] = {
     {'c', 1, SAMPLE_MAX_CELLS, offsetof(struct sim_opts, ncells), "--cells takes 1.." STRINGIFY(SAMPLE_MAX_CELLS)},
     {'t', 0, 10000, offsetof(struct sim_opts, turnaround_ms), "--turnaround takes 0..10000 ms"},
     {'m', 0, 600000, offsetof(struct sim_opts, chatter_ms),
@@ -112,20 +107,13 @@ static const struct int_option {
 /* Option c with its argument into a; -1 when taken, else the exit code. */
 static int take_int_option(struct sim_args *a, int c, const char *arg)
 {
-    for (size_t i = 0; i < sizeof int_options / sizeof int_options[0]; i++) {
-        const struct int_option *io = &int_options[i];
-        if (io->c != c)
-            continue;
-        long n;
-        if (parse_long(arg, io->lo, io->hi, &n)) {
-            fprintf(stderr, "simulate: %s\n", io->msg);
-            return CLI_EXIT_USAGE;
-        }
-        *(int *)(void *)((char *)&a->o + io->off) = (int)n;
-        return -1;
+    int rc = cli_take_int_option("simulate", int_options,
+                                 sizeof int_options / sizeof int_options[0], &a->o, c, arg);
+    if (rc == 0) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
     }
-    usage(stderr);
-    return CLI_EXIT_USAGE;
+    return rc;
 }
 
 /* The options of the bus itself: protocol, packs, link and pacing. -1 when taken, 0 when c is

@@ -38,6 +38,68 @@ static void add_energy(double *sum, double v)
     *sum = isnan(*sum) ? v : *sum + v;
 }
 
+/* The sums behind the bank's SOC: weighted by full capacity, and the plain ones for when no
+ * pack reports a full capacity. */
+struct soc_sums {
+    int64_t x_full, full, sum;
+    unsigned n;
+};
+
+/* One fresh pack's SOC into the sums and the bank's extremes. */
+static void add_soc(struct bank_state *b, struct soc_sums *w, const struct sample *s)
+{
+    if (!present(s->soc_cpct))
+        return;
+    w->sum += s->soc_cpct;
+    w->n++;
+    if (present(s->full_mah) && s->full_mah > 0) {
+        w->x_full += (int64_t)s->soc_cpct * s->full_mah;
+        w->full += s->full_mah;
+    }
+    if (!present(b->soc_min_cpct) || s->soc_cpct < b->soc_min_cpct)
+        b->soc_min_cpct = s->soc_cpct;
+    if (!present(b->soc_max_cpct) || s->soc_cpct > b->soc_max_cpct)
+        b->soc_max_cpct = s->soc_cpct;
+}
+
+/* One fresh pack's current, power and capacities into the bank's totals. */
+static void add_flows(struct bank_state *b, const struct sample *s)
+{
+    if (present(s->current_ma)) {
+        b->current_ma = (b->current_ma == INT64_MIN ? 0 : b->current_ma) + s->current_ma;
+        if (present(s->voltage_mv)) {
+            double p = (double)s->voltage_mv * (double)s->current_ma / 1e6;
+            b->power_w = isnan(b->power_w) ? p : b->power_w + p;
+        }
+    }
+    if (present(s->remaining_mah))
+        b->remaining_mah = (b->remaining_mah < 0 ? 0 : b->remaining_mah) + s->remaining_mah;
+    if (present(s->full_mah))
+        b->full_mah = (b->full_mah < 0 ? 0 : b->full_mah) + s->full_mah;
+}
+
+/* One fresh pack's lowest and highest cell and hottest sensor against the bank's (the first
+ * pack wins a tie). */
+static void add_extremes(struct bank_state *b, const struct sample *s, const char *pack_id)
+{
+    if (s->ncells > 0 && present(s->cell_min_mv) && present(s->cell_max_mv)) {
+        if (!present(b->cell_min_mv) || s->cell_min_mv < b->cell_min_mv) {
+            b->cell_min_mv = s->cell_min_mv;
+            b->cell_min_pack = pack_id;
+            b->cell_min_idx = s->cell_min_idx;
+        }
+        if (!present(b->cell_max_mv) || s->cell_max_mv > b->cell_max_mv) {
+            b->cell_max_mv = s->cell_max_mv;
+            b->cell_max_pack = pack_id;
+            b->cell_max_idx = s->cell_max_idx;
+        }
+    }
+    for (size_t t = 0; t < s->ntemps && t < SAMPLE_MAX_TEMPS; t++) {
+        if (present(s->temp_dc[t]) && (!present(b->temp_max_dc) || s->temp_dc[t] > b->temp_max_dc))
+            b->temp_max_dc = s->temp_dc[t];
+    }
+}
+
 void bank_aggregate(const struct bank_input *in, size_t n, int32_t soc_margin_cpct,
                     struct bank_state *out)
 {
@@ -57,8 +119,7 @@ void bank_aggregate(const struct bank_input *in, size_t n, int32_t soc_margin_cp
         .charged_kwh = NAN,
         .discharged_kwh = NAN,
     };
-    int64_t soc_x_full = 0, full_w = 0, soc_sum = 0;
-    unsigned soc_n = 0;
+    struct soc_sums w = {0, 0, 0, 0};
 
     for (size_t i = 0; i < n; i++) {
         add_energy(&b.charged_kwh, in[i].charged_kwh);
@@ -67,54 +128,15 @@ void bank_aggregate(const struct bank_input *in, size_t n, int32_t soc_margin_cp
         if (s == NULL || in[i].fresh != 1)
             continue;
         b.packs_online++;
-
-        if (present(s->soc_cpct)) {
-            soc_sum += s->soc_cpct;
-            soc_n++;
-            if (present(s->full_mah) && s->full_mah > 0) {
-                soc_x_full += (int64_t)s->soc_cpct * s->full_mah;
-                full_w += s->full_mah;
-            }
-            if (!present(b.soc_min_cpct) || s->soc_cpct < b.soc_min_cpct)
-                b.soc_min_cpct = s->soc_cpct;
-            if (!present(b.soc_max_cpct) || s->soc_cpct > b.soc_max_cpct)
-                b.soc_max_cpct = s->soc_cpct;
-        }
-        if (present(s->current_ma)) {
-            b.current_ma = (b.current_ma == INT64_MIN ? 0 : b.current_ma) + s->current_ma;
-            if (present(s->voltage_mv)) {
-                double p = (double)s->voltage_mv * (double)s->current_ma / 1e6;
-                b.power_w = isnan(b.power_w) ? p : b.power_w + p;
-            }
-        }
-        if (present(s->remaining_mah))
-            b.remaining_mah = (b.remaining_mah < 0 ? 0 : b.remaining_mah) + s->remaining_mah;
-        if (present(s->full_mah))
-            b.full_mah = (b.full_mah < 0 ? 0 : b.full_mah) + s->full_mah;
-
-        if (s->ncells > 0 && present(s->cell_min_mv) && present(s->cell_max_mv)) {
-            if (!present(b.cell_min_mv) || s->cell_min_mv < b.cell_min_mv) {
-                b.cell_min_mv = s->cell_min_mv;
-                b.cell_min_pack = in[i].pack_id;
-                b.cell_min_idx = s->cell_min_idx;
-            }
-            if (!present(b.cell_max_mv) || s->cell_max_mv > b.cell_max_mv) {
-                b.cell_max_mv = s->cell_max_mv;
-                b.cell_max_pack = in[i].pack_id;
-                b.cell_max_idx = s->cell_max_idx;
-            }
-        }
-        for (size_t t = 0; t < s->ntemps && t < SAMPLE_MAX_TEMPS; t++) {
-            if (present(s->temp_dc[t]) &&
-                (!present(b.temp_max_dc) || s->temp_dc[t] > b.temp_max_dc))
-                b.temp_max_dc = s->temp_dc[t];
-        }
+        add_soc(&b, &w, s);
+        add_flows(&b, s);
+        add_extremes(&b, s, in[i].pack_id);
     }
 
-    if (full_w > 0)
-        b.soc_cpct = div_round(soc_x_full, full_w);
-    else if (soc_n > 0)
-        b.soc_cpct = div_round(soc_sum, soc_n);
+    if (w.full > 0)
+        b.soc_cpct = div_round(w.x_full, w.full);
+    else if (w.n > 0)
+        b.soc_cpct = div_round(w.sum, w.n);
     if (present(b.soc_min_cpct))
         b.soc_diverged = b.soc_max_cpct - b.soc_min_cpct > soc_margin_cpct;
     if (present(b.cell_min_mv))

@@ -451,122 +451,153 @@ static int needs_extension(const struct s42_op *ops, const struct sample *s)
     return has_ext && overflow;
 }
 
+/* What the encoding ops share: the INFO written so far and what it is written from. */
+struct encode {
+    struct out o;
+    const struct s42_variant *v;
+    const struct sample *s;
+    const struct s42_identity *id;
+    uint32_t userdef; /* the last OP_USERDEF byte written: which optional part follows */
+    int extended;     /* a value needs the P/UDI-announced extension (needs_extension) */
+};
+
+/* A number in wire units; one that does not fit its unsigned field is sent as all ones. */
+static int encode_num(struct encode *e, const struct s42_op *op)
+{
+    int32_t val = 0;
+    if (op->target == T_PROTOCOL) {
+        val = e->id ? e->id->protocol_version : 0;
+    } else {
+        const int32_t *f = num_field((struct sample *)(uintptr_t)e->s, op->target);
+        if (f && *f != SAMPLE_ABSENT)
+            val = div_round(*f, op->mul);
+    }
+    if (!op->sign && op->width < 4 && (uint32_t)val >> (8 * op->width))
+        val = -1; /* does not fit: all ones, as packs with the extension send */
+    return put_be(&e->o, (uint32_t)val, op->width);
+}
+
+/* The count byte, then each cell voltage in 16 bits. */
+static int encode_cells(struct encode *e)
+{
+    int err = put_be(&e->o, e->s->ncells, 1);
+    for (size_t i = 0; i < e->s->ncells && err == 0; i++)
+        err = put_be(&e->o, (uint32_t)e->s->cell_mv[i], 2);
+    return err;
+}
+
+/* A count byte and the sensors the role scheme wants (OP_TEMPS), or one temperature (OP_TEMP). */
+static int encode_temps(struct encode *e, const struct s42_op *op)
+{
+    const struct sample *s = e->s;
+    if (op->kind == OP_TEMP)
+        return put_be(&e->o, temp_encode(e->v->temp_enc, temp_of_role(s, (uint8_t)op->arg, 0)),
+                      2);
+    size_t ncell = count_role(s, SAMPLE_TEMP_CELL);
+    size_t n = ncell;
+    if (op->arg == ROLES_MOS_ENV_TAIL || op->arg == ROLES_ENV_MOS_TAIL)
+        n = ncell < 4 ? 6 : ncell + 2;
+    else if (op->arg == ROLES_BOARD_HEAD)
+        n = ncell + 1;
+    int err = put_be(&e->o, (uint32_t)n, 1);
+    size_t kcell = 0;
+    for (size_t i = 0; i < n && err == 0; i++) {
+        uint8_t role = temp_role(op->arg, i, n);
+        size_t k = role == SAMPLE_TEMP_CELL ? kcell++ : 0;
+        err = put_be(&e->o, temp_encode(e->v->temp_enc, temp_of_role(s, role, k)), 2);
+    }
+    return err;
+}
+
+/* The balancing bits, in the byte order decode_balance reads them. */
+static int encode_balance(struct encode *e, const struct s42_op *op)
+{
+    struct out *o = &e->o;
+    if (o->pos + op->width > o->cap)
+        return -S42_E_BUFFER;
+    for (size_t i = 0; i < op->width; i++) {
+        size_t byte_idx = op->sign ? i : op->width - 1 - i;
+        o->p[o->pos + byte_idx] = (uint8_t)(e->s->balancing >> (op->arg + 8 * (int32_t)i));
+    }
+    o->pos += op->width;
+    return 0;
+}
+
+/* A count byte, then one state byte per cell or per probe: all normal. */
+static int encode_states(struct encode *e, const struct s42_op *op)
+{
+    size_t n = op->kind == OP_CELL_STATES ? e->s->ncells : e->s->ntemps;
+    int err = put_be(&e->o, (uint32_t)n, 1);
+    for (size_t i = 0; i < n && err == 0; i++)
+        err = put_be(&e->o, 0, 1);
+    return err;
+}
+
+/* Identity text: ASCII padded with blanks (OP_ASCII), or "vv.vv.vv" as bytes (OP_VERSION). */
+static int encode_text(struct encode *e, const struct s42_op *op)
+{
+    struct out *o = &e->o;
+    size_t fcap = 0;
+    char *src = e->id ? id_field((struct s42_identity *)(uintptr_t)e->id, op->target, &fcap)
+                      : NULL;
+    if (o->pos + op->width > o->cap)
+        return -S42_E_BUFFER;
+    if (op->kind == OP_ASCII) {
+        size_t n = src ? strnlen(src, fcap) : 0;
+        for (size_t i = 0; i < op->width; i++)
+            o->p[o->pos + i] = i < n ? (uint8_t)src[i] : ' ';
+    } else {
+        /* "01.00.02" -> 01 00 02 */
+        const char *q = src ? src : "";
+        for (size_t i = 0; i < op->width; i++) {
+            unsigned val = 0;
+            while (*q >= '0' && *q <= '9')
+                val = val * 10 + (unsigned)(*q++ - '0');
+            if (*q == '.')
+                q++;
+            o->p[o->pos + i] = (uint8_t)val;
+        }
+    }
+    o->pos += op->width;
+    return 0;
+}
+
 int s42_layout_encode(const struct s42_variant *v, const struct s42_op *ops,
                       const struct sample *s, const struct s42_identity *id, uint8_t *info,
                       size_t cap)
 {
-    struct out o = {info, cap, 0};
-    int err = 0;
-    uint32_t userdef = 0;
-    int extended = needs_extension(ops, s);
-    for (const struct s42_op *op = ops; op->kind != OP_END && err == 0; op++) {
+    struct encode e = {
+        .o = {info, cap, 0}, .v = v, .s = s, .id = id, .extended = needs_extension(ops, s)};
+    for (const struct s42_op *op = ops; op->kind != OP_END; op++) {
+        int err = 0;
         switch (op->kind) {
-        case OP_SKIP:
-            err = put_be(&o, 0, op->width);
-            break;
-        case OP_NUM: {
-            int32_t val = 0;
-            if (op->target == T_PROTOCOL) {
-                val = id ? id->protocol_version : 0;
-            } else {
-                const int32_t *f = num_field((struct sample *)(uintptr_t)s, op->target);
-                if (f && *f != SAMPLE_ABSENT)
-                    val = div_round(*f, op->mul);
-            }
-            if (!op->sign && op->width < 4 && (uint32_t)val >> (8 * op->width))
-                val = -1; /* does not fit: all ones, as packs with the extension send */
-            err = put_be(&o, (uint32_t)val, op->width);
-            break;
-        }
-        case OP_CELLS:
-            err = put_be(&o, s->ncells, 1);
-            for (size_t i = 0; i < s->ncells && err == 0; i++)
-                err = put_be(&o, (uint32_t)s->cell_mv[i], 2);
-            break;
-        case OP_TEMPS: {
-            size_t ncell = count_role(s, SAMPLE_TEMP_CELL);
-            size_t n = ncell;
-            if (op->arg == ROLES_MOS_ENV_TAIL || op->arg == ROLES_ENV_MOS_TAIL)
-                n = ncell < 4 ? 6 : ncell + 2;
-            else if (op->arg == ROLES_BOARD_HEAD)
-                n = ncell + 1;
-            err = put_be(&o, (uint32_t)n, 1);
-            size_t kcell = 0;
-            for (size_t i = 0; i < n && err == 0; i++) {
-                uint8_t role = temp_role(op->arg, i, n);
-                size_t k = role == SAMPLE_TEMP_CELL ? kcell++ : 0;
-                err = put_be(&o, temp_encode(v->temp_enc, temp_of_role(s, role, k)), 2);
-            }
-            break;
-        }
-        case OP_TEMP:
-            err = put_be(&o, temp_encode(v->temp_enc, temp_of_role(s, (uint8_t)op->arg, 0)), 2);
-            break;
+        case OP_SKIP: err = put_be(&e.o, 0, op->width); break;
+        case OP_NUM: err = encode_num(&e, op); break;
+        case OP_CELLS: err = encode_cells(&e); break;
+        case OP_TEMPS:
+        case OP_TEMP: err = encode_temps(&e, op); break;
         case OP_USERDEF:
             /* .arg is the standard P/UDI; .mul the one announcing the 24-bit extension */
-            userdef = (uint32_t)(extended ? op->mul : op->arg);
-            err = put_be(&o, userdef, 1);
+            e.userdef = (uint32_t)(e.extended ? op->mul : op->arg);
+            err = put_be(&e.o, e.userdef, 1);
             break;
         case OP_IF_USERDEF_GT:
-            if (userdef <= (uint32_t)op->arg)
-                op += op->width;
+            if (e.userdef <= (uint32_t)op->arg)
+                op += op->width; /* the optional part is absent: skip its ops */
             break;
-        case OP_FLAGS:
-            err = put_be(&o, unflags(&v->flag_maps[op->arg], s), op->width);
-            break;
-        case OP_BALANCE:
-            if (o.pos + op->width > o.cap) {
-                err = -S42_E_BUFFER;
-                break;
-            }
-            for (size_t i = 0; i < op->width; i++) {
-                size_t byte_idx = op->sign ? i : op->width - 1 - i;
-                o.p[o.pos + byte_idx] = (uint8_t)(s->balancing >> (op->arg + 8 * (int32_t)i));
-            }
-            o.pos += op->width;
-            break;
+        case OP_FLAGS: err = put_be(&e.o, unflags(&v->flag_maps[op->arg], s), op->width); break;
+        case OP_BALANCE: err = encode_balance(&e, op); break;
         case OP_CELL_STATES:
-        case OP_TEMP_STATES: {
-            size_t n = op->kind == OP_CELL_STATES ? s->ncells : s->ntemps;
-            err = put_be(&o, (uint32_t)n, 1);
-            for (size_t i = 0; i < n && err == 0; i++)
-                err = put_be(&o, 0, 1);
-            break;
-        }
+        case OP_TEMP_STATES: err = encode_states(&e, op); break;
         case OP_STATE:
-            err = put_be(&o, (s->alarms & limit_flags[op->arg][1]) ? 2u : 0u, 1);
+            err = put_be(&e.o, (s->alarms & limit_flags[op->arg][1]) ? 2u : 0u, 1);
             break;
         case OP_ASCII:
-        case OP_VERSION: {
-            size_t fcap = 0;
-            char *src = id ? id_field((struct s42_identity *)(uintptr_t)id, op->target, &fcap)
-                           : NULL;
-            if (o.pos + op->width > o.cap) {
-                err = -S42_E_BUFFER;
-                break;
-            }
-            if (op->kind == OP_ASCII) {
-                size_t n = src ? strnlen(src, fcap) : 0;
-                for (size_t i = 0; i < op->width; i++)
-                    o.p[o.pos + i] = i < n ? (uint8_t)src[i] : ' ';
-            } else {
-                /* "01.00.02" -> 01 00 02 */
-                const char *q = src ? src : "";
-                for (size_t i = 0; i < op->width; i++) {
-                    unsigned val = 0;
-                    while (*q >= '0' && *q <= '9')
-                        val = val * 10 + (unsigned)(*q++ - '0');
-                    if (*q == '.')
-                        q++;
-                    o.p[o.pos + i] = (uint8_t)val;
-                }
-            }
-            o.pos += op->width;
-            break;
+        case OP_VERSION: err = encode_text(&e, op); break;
+        default: return -S42_E_UNSUPPORTED;
         }
-        default:
-            err = -S42_E_UNSUPPORTED;
-        }
+        if (err)
+            return err;
     }
-    return err ? err : (int)o.pos;
+    return (int)e.o.pos;
 }

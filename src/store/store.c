@@ -178,67 +178,85 @@ static int prepare(struct store *s, char *err, size_t cap)
     return 0;
 }
 
-/* Packs rows for the configuration, flag names, and each pack's last state. */
-static int register_packs(struct store *s, char *err, size_t cap)
+/* The statements register_packs runs for each pack and each flag name. */
+struct register_stmts {
+    sqlite3_stmt *up;   /* the pack's row, inserted or updated; returns its id */
+    sqlite3_stmt *last; /* the flags of the pack's last sample */
+    sqlite3_stmt *en;   /* the pack's energy counters */
+    sqlite3_stmt *fl;   /* one flag name */
+};
+
+/* Prepares the statements; -1 at the first that fails (the message is the connection's). */
+static int register_prepare(sqlite3 *db, struct register_stmts *st)
 {
-    sqlite3_stmt *up = NULL, *last = NULL, *en = NULL, *fl = NULL;
-    int rc = -1;
-    if (exec(s->db, "BEGIN IMMEDIATE", err, cap))
-        return -1;
-    if (sqlite3_prepare_v2(s->db,
+    if (sqlite3_prepare_v2(db,
                            "INSERT INTO packs (pack_id, port, address, name, bank, protocol,"
                            " interval_s) VALUES (?,?,?,?,?,?,?) ON CONFLICT(pack_id) DO UPDATE"
                            " SET port = excluded.port, address = excluded.address,"
                            " name = excluded.name, bank = excluded.bank,"
                            " protocol = excluded.protocol, interval_s = excluded.interval_s"
                            " RETURNING id",
-                           -1, &up, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db,
+                           -1, &st->up, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
                            "SELECT alarms, protection FROM samples WHERE id ="
                            " (SELECT last_sample FROM packs WHERE id = ?) AND flags_known",
-                           -1, &last, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db,
+                           -1, &st->last, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
                            "SELECT charged_mwh, discharged_mwh, last_ts, last_power_mw"
                            " FROM energy WHERE pack = ?",
-                           -1, &en, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO flag_names VALUES (?,?,?)", -1, &fl,
+                           -1, &st->en, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO flag_names VALUES (?,?,?)", -1, &st->fl,
                            NULL) != SQLITE_OK)
-        goto out;
-    for (size_t i = 0; i < s->cfg->nports; i++) {
-        const struct config_port *port = &s->cfg->ports[i];
-        for (size_t k = 0; k < port->npacks; k++) {
-            const struct config_pack *pk = &port->packs[k];
-            struct pack_state *ps = &s->packs[i][k];
-            sqlite3_reset(up);
-            sqlite3_bind_text(up, 1, pk->id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(up, 2, port->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int(up, 3, pk->address);
-            sqlite3_bind_text(up, 4, pk->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(up, 5, pk->bank, -1, SQLITE_STATIC);
-            sqlite3_bind_text(up, 6, config_protocol_name(port->protocol), -1, SQLITE_STATIC);
-            sqlite3_bind_int(up, 7, port->interval_s); /* the views judge staleness by it */
-            if (sqlite3_step(up) != SQLITE_ROW)
-                goto out;
-            ps->db_id = sqlite3_column_int64(up, 0);
-            sqlite3_step(up);
-            sqlite3_reset(last);
-            sqlite3_bind_int64(last, 1, ps->db_id);
-            if (sqlite3_step(last) == SQLITE_ROW) {
-                ps->alarms = (uint32_t)sqlite3_column_int64(last, 0);
-                ps->protection = (uint32_t)sqlite3_column_int64(last, 1);
-                ps->have_flags = 1;
-            }
-            sqlite3_reset(en);
-            sqlite3_bind_int64(en, 1, ps->db_id);
-            if (sqlite3_step(en) == SQLITE_ROW) {
-                ps->energy.charged_mwh = sqlite3_column_double(en, 0);
-                ps->energy.discharged_mwh = sqlite3_column_double(en, 1);
-                ps->energy.have = sqlite3_column_type(en, 2) != SQLITE_NULL;
-                ps->energy.last_ts = sqlite3_column_int64(en, 2);
-                ps->energy.last_power_mw = sqlite3_column_double(en, 3);
-            }
-        }
+        return -1;
+    return 0;
+}
+
+/* What the history knows of pack ps->db_id: its last flags and its energy counters. */
+static void register_load_state(struct register_stmts *st, struct pack_state *ps)
+{
+    sqlite3_reset(st->last);
+    sqlite3_bind_int64(st->last, 1, ps->db_id);
+    if (sqlite3_step(st->last) == SQLITE_ROW) {
+        ps->alarms = (uint32_t)sqlite3_column_int64(st->last, 0);
+        ps->protection = (uint32_t)sqlite3_column_int64(st->last, 1);
+        ps->have_flags = 1;
     }
+    sqlite3_reset(st->en);
+    sqlite3_bind_int64(st->en, 1, ps->db_id);
+    if (sqlite3_step(st->en) == SQLITE_ROW) {
+        ps->energy.charged_mwh = sqlite3_column_double(st->en, 0);
+        ps->energy.discharged_mwh = sqlite3_column_double(st->en, 1);
+        ps->energy.have = sqlite3_column_type(st->en, 2) != SQLITE_NULL;
+        ps->energy.last_ts = sqlite3_column_int64(st->en, 2);
+        ps->energy.last_power_mw = sqlite3_column_double(st->en, 3);
+    }
+}
+
+/* The pack's row as the configuration has it, its id into ps, then its last state. -1 when
+ * the row cannot be written. */
+static int register_pack(struct register_stmts *st, const struct config_port *port,
+                         const struct config_pack *pk, struct pack_state *ps)
+{
+    sqlite3_stmt *up = st->up;
+    sqlite3_reset(up);
+    sqlite3_bind_text(up, 1, pk->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 2, port->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(up, 3, pk->address);
+    sqlite3_bind_text(up, 4, pk->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 5, pk->bank, -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 6, config_protocol_name(port->protocol), -1, SQLITE_STATIC);
+    sqlite3_bind_int(up, 7, port->interval_s); /* the views judge staleness by it */
+    if (sqlite3_step(up) != SQLITE_ROW)
+        return -1;
+    ps->db_id = sqlite3_column_int64(up, 0);
+    sqlite3_step(up);
+    register_load_state(st, ps);
+    return 0;
+}
+
+/* The names of the alarm, protection and state bits, for the views. -1 when one fails. */
+static int register_flag_names(sqlite3_stmt *fl)
+{
     const struct {
         const char *kind;
         const char *(*name)(unsigned);
@@ -253,9 +271,30 @@ static int register_packs(struct store *s, char *err, size_t cap)
             sqlite3_bind_int(fl, 2, (int)b);
             sqlite3_bind_text(fl, 3, kinds[k].name(b), -1, SQLITE_STATIC);
             if (sqlite3_step(fl) != SQLITE_DONE)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Packs rows for the configuration, flag names, and each pack's last state. */
+static int register_packs(struct store *s, char *err, size_t cap)
+{
+    struct register_stmts st = {NULL, NULL, NULL, NULL};
+    int rc = -1;
+    if (exec(s->db, "BEGIN IMMEDIATE", err, cap))
+        return -1;
+    if (register_prepare(s->db, &st))
+        goto out;
+    for (size_t i = 0; i < s->cfg->nports; i++) {
+        const struct config_port *port = &s->cfg->ports[i];
+        for (size_t k = 0; k < port->npacks; k++) {
+            if (register_pack(&st, port, &port->packs[k], &s->packs[i][k]))
                 goto out;
         }
     }
+    if (register_flag_names(st.fl))
+        goto out;
     /* v_minutely integrates the kept samples with the same limit as the writer; v_latest
      * allows one commit interval for a sample to reach the database */
     char gap[192];
@@ -272,10 +311,10 @@ out:
         char ignore[64];
         exec(s->db, "ROLLBACK", ignore, sizeof ignore);
     }
-    sqlite3_finalize(up);
-    sqlite3_finalize(last);
-    sqlite3_finalize(en);
-    sqlite3_finalize(fl);
+    sqlite3_finalize(st.up);
+    sqlite3_finalize(st.last);
+    sqlite3_finalize(st.en);
+    sqlite3_finalize(st.fl);
     return rc;
 }
 

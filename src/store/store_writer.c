@@ -441,23 +441,10 @@ static int64_t q_int64(sqlite3 *db, const char *sql, int64_t pack, int64_t cut, 
  * statements below select it. */
 #define PRUNE_BATCH "SELECT id FROM samples WHERE pack = ?1 AND ts < ?2 ORDER BY ts, id LIMIT ?3"
 
-/* One transaction: folds a batch of one pack's samples older than cut (ms, a whole minute)
- * into rollup_1m and deletes exactly them. The batch ends on a minute boundary when it can, so
- * a reader between two batches never sees a minute half in rollup_1m and half in samples. A
- * minute's energy is the sum of its rows' increments (charge_uwh, discharge_uwh, written by
- * the writer's energy_step), as v_minutely sums them, so the minutes keep the energy the view
- * showed. (energy.prune_ts / prune_power_mw only served migration 004's backfill.) Minutes
- * older than min_cut (s) are not written: the 1-minute retention would delete them at once.
- * Returns the samples deleted (*lost: of them, not yet delivered to MQTT), or -1. */
-static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_t min_cut,
-                              int64_t *lost)
+/* Where the batch of one pack's samples older than cut ends: before the minute of its first
+ * row left out, unless one minute holds a whole batch (then that minute is split). */
+static int64_t batch_cut(struct store *s, int64_t pack, int64_t cut)
 {
-    sqlite3_stmt *sel = NULL, *del = NULL;
-    int64_t n = 0;
-    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return -1;
-    /* where the batch would end: stop before the minute of its first row left out */
     int64_t next = q_int64(s->db,
                            "SELECT ts FROM samples WHERE pack = ?1 AND ts < ?2 ORDER BY ts, id"
                            " LIMIT 1 OFFSET ?3",
@@ -469,24 +456,28 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
         if (first < next / 60000 * 60000) /* else one minute holds a whole batch: split it */
             cut = next / 60000 * 60000;
     }
-    *lost = q_int64(s->db,
-                    "SELECT count(*) FROM (" PRUNE_BATCH ") WHERE id > (SELECT value FROM meta"
-                    " WHERE key = '" STORE_MQTT_CURSOR_KEY "')",
-                    pack, cut, 0);
-    s->naccs = 0;
-    if ((rc = sqlite3_prepare_v2(s->db,
-                                 "SELECT ts, charge_uwh, discharge_uwh, " STORE_SAMPLE_COLUMNS
-                                 " FROM samples WHERE pack = ?1"
-                                 " AND ts < ?2 ORDER BY ts, id LIMIT ?3",
-                                 -1, &sel, NULL)) != SQLITE_OK)
-        goto out;
+    return cut;
+}
+
+/* The batch's rows into the 1-minute accumulators (s->accs), the minutes older than min_cut
+ * (s) left out; *n counts every row read. SQLITE_OK or the error. */
+static int fold_rows(struct store *s, int64_t pack, int64_t cut, int64_t min_cut, int64_t *n)
+{
+    sqlite3_stmt *sel = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT ts, charge_uwh, discharge_uwh, " STORE_SAMPLE_COLUMNS
+                                " FROM samples WHERE pack = ?1"
+                                " AND ts < ?2 ORDER BY ts, id LIMIT ?3",
+                                -1, &sel, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
     sqlite3_bind_int64(sel, 1, pack);
     sqlite3_bind_int64(sel, 2, cut);
     sqlite3_bind_int(sel, 3, RETENTION_BATCH);
     while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
         int64_t ts = sqlite3_column_int64(sel, 0);
         struct sample m;
-        n++;
+        (*n)++;
         if (store_sample_from_row(sel, 3, NULL, &m) != 0)
             continue; /* not a row this writer wrote: nothing to fold */
         /* the energy the writer integrated (µWh while summing: exact, as v_minutely sums) */
@@ -498,13 +489,20 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
         struct acc *a = acc_get(s, 0, pack, sec - sec % 60);
         if (a == NULL) {
             rc = SQLITE_NOMEM;
-            goto out;
+            break;
         }
         acc_add(a, &m, charge, discharge);
     }
-    if (rc != SQLITE_DONE)
-        goto out;
-    rc = SQLITE_OK;
+    sqlite3_finalize(sel);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The folded minutes into rollup_1m (mWh), then the batch deleted: exactly the n rows folded,
+ * else an error. SQLITE_OK or the error. */
+static int write_fold(struct store *s, int64_t pack, int64_t cut, int64_t n)
+{
+    sqlite3_stmt *del = NULL;
+    int rc = SQLITE_OK;
     for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++) {
         s->accs[i].charge /= 1000.0; /* µWh to mWh */
         s->accs[i].discharge /= 1000.0;
@@ -520,9 +518,34 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
         if (rc == SQLITE_OK && sqlite3_changes(s->db) != n)
             rc = SQLITE_ERROR; /* not the rows folded: a bug, never commit it */
     }
-out:
-    sqlite3_finalize(sel);
     sqlite3_finalize(del);
+    return rc;
+}
+
+/* One transaction: folds a batch of one pack's samples older than cut (ms, a whole minute)
+ * into rollup_1m and deletes exactly them. The batch ends on a minute boundary when it can, so
+ * a reader between two batches never sees a minute half in rollup_1m and half in samples. A
+ * minute's energy is the sum of its rows' increments (charge_uwh, discharge_uwh, written by
+ * the writer's energy_step), as v_minutely sums them, so the minutes keep the energy the view
+ * showed. (energy.prune_ts / prune_power_mw only served migration 004's backfill.) Minutes
+ * older than min_cut (s) are not written: the 1-minute retention would delete them at once.
+ * Returns the samples deleted (*lost: of them, not yet delivered to MQTT), or -1. */
+static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_t min_cut,
+                              int64_t *lost)
+{
+    int64_t n = 0;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return -1;
+    cut = batch_cut(s, pack, cut);
+    *lost = q_int64(s->db,
+                    "SELECT count(*) FROM (" PRUNE_BATCH ") WHERE id > (SELECT value FROM meta"
+                    " WHERE key = '" STORE_MQTT_CURSOR_KEY "')",
+                    pack, cut, 0);
+    s->naccs = 0;
+    rc = fold_rows(s, pack, cut, min_cut, &n);
+    if (rc == SQLITE_OK)
+        rc = write_fold(s, pack, cut, n);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
