@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -139,5 +140,20 @@ extern const struct config_section config_root_section, config_node_section, con
 
 /* The table defaults of a section (and its nested sections) into base. */
 void config_apply_defaults(const struct config_section *s, void *base);
+
+/* ---- config_files.c ---- */
+
+/* Up to cap bytes of the regular file at path into buf (*len, and its *mode); a FIFO, a terminal
+ * or /dev/stdin is refused (-ENOTSUP), a directory -EISDIR. 0 or -errno. */
+int config_read_regular(const char *path, char *buf, size_t cap, size_t *len, mode_t *mode);
+/* The words for a config_read_regular error. */
+const char *config_read_error(int rc);
+/* The first line of the password file at path (what names it in messages) into dst (cap);
+ * errors and warnings at at. empty_ok: an empty first line is no password. */
+void config_read_password(struct config_ctx *x, struct config *c, const char *what,
+                          const char *path, struct config_mark at, int empty_ok, char *dst,
+                          size_t cap);
+/* The MQTT password from systemd's credentials directory, when there is one. */
+void config_read_credential(struct config_ctx *x, struct config *c);
 
 #endif
