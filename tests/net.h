@@ -85,10 +85,11 @@ static inline int net_wait_listening(int port, int timeout_ms)
  * with its first connection. Returns the pid once the port listens. */
 static inline pid_t net_start_socat(int port, const char *path, int fork_each)
 {
-    char listen_spec[96], tty_spec[300];
+    char listen_spec[96], tty_spec[320];
     snprintf(listen_spec, sizeof listen_spec, "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr%s", port,
              fork_each ? ",fork" : "");
-    snprintf(tty_spec, sizeof tty_spec, "FILE:%s,rawer", path);
+    int n = snprintf(tty_spec, sizeof tty_spec, "FILE:%s,rawer", path);
+    assert_true(n > 0 && (size_t)n < sizeof tty_spec);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
