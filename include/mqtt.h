@@ -30,6 +30,8 @@ struct mqtt_status {
     uint64_t published, dropped; /* messages handed to paho, messages given up */
     uint64_t live_readings;      /* live readings published (pack, bank, compatibility states) */
     uint64_t live_ns_total;      /* the time their publishing took on the MQTT thread */
+    int cursor_failing;          /* the last save of the replay cursor failed */
+    uint64_t cursor_failures;    /* failed saves of it (each retried) */
 };
 void mqtt_get_status(struct mqtt *m, struct mqtt_status *out);
 

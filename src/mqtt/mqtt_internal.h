@@ -22,6 +22,7 @@ struct store_backlog;
 #define TICK_MS 50
 #define BACKOFF_MAX_MS 60000
 #define CURSOR_SAVE_MS 500
+#define CURSOR_RETRY_MS 1000 /* after a failed save: a full disk is not written every turn */
 #define FRESH_INTERVALS 3
 #define BUFFERED 256         /* messages paho holds before writing them to the socket */
 #define PUBLISH_WAIT_MS 10000 /* a message waits this long at most for room in that buffer */
@@ -93,6 +94,8 @@ struct mqtt {
     size_t ring_head, ring_len;
     int replay_wait_ms;
     int cursor_save_failing;
+    uint64_t cursor_save_failures; /* failed saves, each retried */
+    char cursor_error[160];        /* why the last save failed; "" once it is saved */
 
     struct live_pack packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
 
@@ -100,6 +103,8 @@ struct mqtt {
     _Atomic int st_connected, st_history;
     _Atomic int64_t st_acked;
     _Atomic uint64_t st_published, st_dropped, st_live, st_live_ns;
+    _Atomic int st_cursor_failing;
+    _Atomic uint64_t st_cursor_failures;
 };
 
 /* ---- mqtt.c ---- */
@@ -133,7 +138,12 @@ void mqtt_take_reading(struct mqtt *m, const struct reading *r);
 /* ---- mqtt_replay.c ---- */
 int mqtt_open_history(struct mqtt *m);
 void mqtt_close_history(struct mqtt *m);
+/* Saves the cursor if it moved (the stop, and mqtt_save_cursor_when_due); a failure is
+ * counted and logged once; retried until a save succeeds. */
 void mqtt_save_cursor(struct mqtt *m);
+/* Saves it when due: at once when everything sent is acknowledged, every CURSOR_SAVE_MS while
+ * a long replay keeps the window full, every CURSOR_RETRY_MS while saves fail. */
+void mqtt_save_cursor_when_due(struct mqtt *m);
 /* Moves the cursor over the acknowledged prefix of the window. */
 void mqtt_take_acks(struct mqtt *m);
 /* Sends the next part of the backlog; sets m->replay_wait_ms. */
