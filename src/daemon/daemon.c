@@ -148,7 +148,7 @@ static int start_consumers(struct daemon *d, const struct daemon_opts *o, char *
         log_info("history: %s", cfg->storage.path);
     }
     if (cfg->mqtt.enabled) {
-        int err = mqtt_start(cfg, d->pub, d->efd, &d->mqtt);
+        int err = mqtt_start(cfg, d->pub, d->efd, d->store, &d->mqtt);
         if (err) {
             snprintf(why, cap, "mqtt: cannot start: %s", strerror(-err));
             return err;

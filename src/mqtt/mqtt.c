@@ -236,6 +236,7 @@ static void *mqtt_main(void *arg)
         if (m->connected)
             mqtt_replay(m);
         publish_status(m);
+        mqtt_publish_storage(m, 0);
         if (m->cfg->storage.enabled && m->history == NULL && now_mono_ms() >= m->next_history_ms) {
             if (mqtt_open_history(m) == 0)
                 log_info("mqtt: history at %s readable; replay starts", m->cfg->storage.path);
@@ -311,7 +312,8 @@ static int paho_load(struct paho *p)
     return 0;
 }
 
-int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct mqtt **out)
+int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct store *writer,
+               struct mqtt **out)
 {
     struct mqtt *m = calloc(1, sizeof *m);
     if (m == NULL)
@@ -323,6 +325,7 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
     m->cfg = cfg;
     m->q = q;
     m->cancel_fd = cancel_fd;
+    m->writer = writer;
     m->backoff_ms = 1000;
     pthread_mutex_init(&m->lock, NULL);
     for (size_t i = 0; i < CONFIG_MAX_PORTS; i++) {
