@@ -116,6 +116,8 @@ static void http_live(void *arg, struct http_live *out)
         out->mqtt_dropped = ms.dropped;
         out->mqtt_live_readings = ms.live_readings;
         out->mqtt_live_ns_total = ms.live_ns_total;
+        out->mqtt_cursor_failing = ms.cursor_failing;
+        out->mqtt_cursor_failures = ms.cursor_failures;
     }
 }
 
