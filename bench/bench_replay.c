@@ -120,7 +120,7 @@ int main(int argc, char **argv)
     struct mqtt *m;
     queue_new(64, &q);
     double c0 = cpu_s(), w0 = now_s();
-    if (mqtt_start(cfg, q, efd, &m) != 0)
+    if (mqtt_start(cfg, q, efd, NULL, &m) != 0)
         return 1;
     while (cursor(db_path) < n && now_s() - w0 < 600)
         usleep(20000);

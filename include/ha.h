@@ -46,8 +46,10 @@ int ha_pack_clear(const struct config *cfg, const char *pack_id, const char *ser
 /* The bank device: SOC, current, power, lowest/highest cell (+ which pack), spread, packs
  * online "N/M", remaining, energy totals, SOC divergence warning. */
 int ha_bank_discovery(const struct config *cfg, size_t bank_idx, ha_emit_fn emit, void *ctx);
-/* The node itself: device bmsfleet_<node> (the via_device of every pack and bank) with one
- * connectivity binary sensor on <base>/<node>/status. */
+/* The node itself: device bmsfleet_<node> (the via_device of every pack and bank) with a
+ * connectivity binary sensor on <base>/<node>/status and, when the history is on, a problem
+ * binary sensor "History writing" on <base>/<node>/storage (attributes: the error, readings
+ * waiting in memory, readings given up). */
 int ha_node_discovery(const struct config *cfg, ha_emit_fn emit, void *ctx);
 /* The replaced program's 11 discovery configs (when mqtt.compat). */
 int ha_compat_discovery(const struct config *cfg, ha_emit_fn emit, void *ctx);
@@ -62,6 +64,14 @@ struct ha_pack_extra {
 char *ha_pack_state(const struct sample *s, const char *protocol, const struct ha_pack_extra *x);
 /* State JSON of a bank. Caller frees. */
 char *ha_bank_state(const struct bank_state *b);
+/* State JSON of the history writer: {"state": "ok" | "failing", "error", "waiting",
+ * "dropped"}. Caller frees. */
+struct ha_storage {
+    int failing;
+    const char *error; /* "" when none */
+    unsigned long long waiting, dropped;
+};
+char *ha_storage_state(const struct ha_storage *st);
 /* The compatibility states: one plain number per key at bms/<device_id>/<key>. */
 int ha_compat_states(const struct config *cfg, const struct sample *s, ha_emit_fn emit,
                      void *ctx);
@@ -71,5 +81,7 @@ const char *ha_topic_status(const struct config *cfg, char *buf, size_t cap);
 const char *ha_topic_pack(const struct config *cfg, const char *pack_id, const char *leaf,
                           char *buf, size_t cap);
 const char *ha_topic_bank(const struct config *cfg, const char *bank_id, char *buf, size_t cap);
+/* <base>/<node>/storage: the history writer's state (retained). */
+const char *ha_topic_storage(const struct config *cfg, char *buf, size_t cap);
 
 #endif

@@ -42,6 +42,8 @@ struct http_live {
     int mqtt_connected, mqtt_history;
     int64_t mqtt_acked_id; /* the newest history sample the broker acknowledged */
     uint64_t mqtt_published, mqtt_dropped, mqtt_live_readings, mqtt_live_ns_total;
+    int mqtt_cursor_failing;       /* the replay cursor's last save failed */
+    uint64_t mqtt_cursor_failures; /* failed saves of it, each retried */
 };
 
 /* Called on the HTTP thread for each request that shows live counters; must be thread-safe.

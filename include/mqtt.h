@@ -16,8 +16,11 @@
 
 struct mqtt;
 
-/* cancel_fd becomes readable when the daemon stops. out is written only on success. */
-int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct mqtt **out);
+/* cancel_fd becomes readable when the daemon stops. writer (NULL: none) is the history writer
+ * whose state is published on <base>/<node>/storage for Home Assistant. out is written only
+ * on success. */
+int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct store *writer,
+               struct mqtt **out);
 /* After queue_close(q) and cancel_fd: publishes "offline", saves the cursor, disconnects,
  * joins the thread and frees everything. NULL is fine. */
 void mqtt_stop(struct mqtt *m);
@@ -30,6 +33,8 @@ struct mqtt_status {
     uint64_t published, dropped; /* messages handed to paho, messages given up */
     uint64_t live_readings;      /* live readings published (pack, bank, compatibility states) */
     uint64_t live_ns_total;      /* the time their publishing took on the MQTT thread */
+    int cursor_failing;          /* the last save of the replay cursor failed */
+    uint64_t cursor_failures;    /* failed saves of it (each retried) */
 };
 void mqtt_get_status(struct mqtt *m, struct mqtt_status *out);
 

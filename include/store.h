@@ -86,6 +86,8 @@ struct store_stats {
     int failing;                 /* the last commit failed: readings wait in memory */
     uint64_t commit_ns_total;    /* time spent writing the commits counted in commits */
     uint64_t commit_ns_max;      /* the longest of them */
+    uint64_t waiting;            /* readings in memory, not yet committed */
+    char error[160];             /* why the last commit failed; "" when it did not */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 

@@ -530,8 +530,14 @@ static void test_golden_bank_node(void **state)
     golden(&c, "bank_discovery.txt");
     cap_free(&c);
     assert_int_equal(ha_node_discovery(cfg, cap_emit, &c), 0);
-    assert_int_equal(c.n, 1);
+    assert_true(cfg->storage.enabled);
+    assert_int_equal(c.n, 2); /* status, and the history writer's problem sensor */
     golden(&c, "node_discovery.txt");
+    assert_non_null(strstr(c.m[1].payload, "\"json_attributes_topic\":\"bmsfleet/cabin/storage\""));
+    cap_free(&c);
+    cfg->storage.enabled = 0; /* no history: no history sensor */
+    assert_int_equal(ha_node_discovery(cfg, cap_emit, &c), 0);
+    assert_int_equal(c.n, 1);
     cap_free(&c);
     assert_int_equal(ha_bank_discovery(cfg, 2, cap_emit, &c), -EINVAL);
     assert_int_equal(c.n, 0);
@@ -930,6 +936,27 @@ static void test_pack_state_fields(void **state)
     cJSON_Delete(j);
 }
 
+/* The history writer's state, as the "History writing" sensor's template and attributes read
+ * it. */
+static void test_storage_state(void **state)
+{
+    (void)state;
+    struct ha_storage ok = {0}, bad = {.failing = 1, .error = "database or disk is full",
+                                       .waiting = 42, .dropped = 3};
+    char *a = ha_storage_state(&ok), *b = ha_storage_state(&bad);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, "{\"state\":\"ok\",\"error\":\"\",\"waiting\":0,\"dropped\":0}");
+    assert_string_equal(b, "{\"state\":\"failing\",\"error\":\"database or disk is full\","
+                           "\"waiting\":42,\"dropped\":3}");
+    free(a);
+    free(b);
+    struct config *cfg = load(fleet_yaml);
+    char topic[256];
+    assert_string_equal(ha_topic_storage(cfg, topic, sizeof topic), "bmsfleet/cabin/storage");
+    config_free(cfg);
+}
+
 static void test_bank_state_fields(void **state)
 {
     (void)state;
@@ -1217,6 +1244,7 @@ int main(void)
         cmocka_unit_test(test_absent_not_zero),
         cmocka_unit_test(test_pack_state_fields),
         cmocka_unit_test(test_bank_state_fields),
+        cmocka_unit_test(test_storage_state),
         cmocka_unit_test(test_compat),
         cmocka_unit_test(test_clear),
         cmocka_unit_test(test_topics_and_names),

@@ -356,6 +356,10 @@ static void test_endpoints(void **state)
     assert_int_equal(cJSON_GetObjectItem(bank, "packs_online")->valueint, NPACKS);
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "daemon"), "state")->valuestring,
                         "writing");
+    /* the writer's own word, as MQTT's <base>/<node>/storage says it */
+    cJSON *storage = cJSON_GetObjectItem(j, "storage");
+    assert_string_equal(cJSON_GetObjectItem(storage, "state")->valuestring, "ok");
+    assert_string_equal(cJSON_GetObjectItem(storage, "error")->valuestring, "");
     cJSON_Delete(j);
 
     get("/api/history?pack=p2&resolution=1h", &a);
@@ -440,6 +444,7 @@ static void test_metrics(void **state)
         "# TYPE bmsfleet_history_commit_duration_seconds summary\n",
         "bmsfleet_port_up{port=\"rack\"} 1\n",
         "bmsfleet_history_writing 1\n",
+        "bmsfleet_history_readings_waiting 0\n",
         "# TYPE bmsfleet_pack_charged_energy_joules_total counter\n",
     };
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {

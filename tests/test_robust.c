@@ -23,6 +23,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 
+#include "broker.h"
 #include "proc.h"
 
 #define WAIT_MS     30000
@@ -37,6 +38,10 @@ static char db_path[400];
 static pid_t sims[2];
 static pid_t daemon_pid, relay_pid;
 static int mounted;
+/* the disk-full test with MQTT: a private broker and a subscriber to bmsfleet/# */
+static struct broker br;
+static pid_t sub_pid;
+static char sub_path[300];
 
 /* ---- fixture: a fresh directory per test; teardown kills every child and removes it all ---- */
 
@@ -53,6 +58,7 @@ static int setup(void **state)
     snprintf(out_path, sizeof out_path, "%s/out.jsonl", dir);
     snprintf(err_path, sizeof err_path, "%s/err.log", dir);
     snprintf(db_path, sizeof db_path, "%s/h.db", dir);
+    snprintf(sub_path, sizeof sub_path, "%s/sub.txt", dir);
     return 0;
 }
 
@@ -80,6 +86,11 @@ static int teardown(void **state)
         waitpid(relay_pid, NULL, 0);
     }
     relay_pid = 0;
+    if (sub_pid > 0)
+        proc_stop(sub_pid);
+    sub_pid = 0;
+    broker_stop(&br);
+    br.port = 0;
     for (size_t i = 0; i < 2; i++) {
         if (sims[i] > 0)
             proc_stop(sims[i]);
@@ -127,6 +138,8 @@ static void write_config(int two_ports, const char *db)
             "banks:\n  - { id: house, name: House bank }\n"
             "storage:\n  path: %s\n  commit_interval_s: 1\n",
             db);
+    if (br.port > 0)
+        fprintf(f, "mqtt:\n  host: 127.0.0.1\n  port: %d\n", br.port);
     fclose(f);
 }
 
@@ -237,8 +250,9 @@ static void kill_daemon(void)
 
 static void show_file(const char *path)
 {
+    /* stderr, not print_error: cmocka cuts its messages at 1024 bytes */
     char *t = proc_slurp(path);
-    print_error("--- %s ---\n%s\n", path, t ? t : "(missing)");
+    fprintf(stderr, "--- %s ---\n%s\n", path, t ? t : "(missing)");
     free(t);
 }
 
@@ -258,6 +272,17 @@ static int log_count(const char *needle)
     int n = proc_count(t, needle);
     free(t);
     return n;
+}
+
+/* The daemon's log says a before b (and a at all). */
+static int log_before(const char *a, const char *b)
+{
+    char *t = proc_slurp(err_path);
+    assert_non_null(t);
+    const char *pa = strstr(t, a), *pb = strstr(t, b);
+    int before = pa && (pb == NULL || pa < pb);
+    free(t);
+    return before;
 }
 
 /* Nothing the sanitizers or the history writer complain about. */
@@ -661,14 +686,140 @@ static long resumed_count(void)
     return n;
 }
 
+/* How many messages the subscriber got that start with needle ("topic payload-prefix"). */
+static int sub_count(const char *needle)
+{
+    char *t = proc_slurp(sub_path);
+    int n = t ? proc_count(t, needle) : 0;
+    free(t);
+    return n;
+}
+
+static void wait_sub(const char *needle, int times)
+{
+    if (proc_wait_for(sub_path, needle, times, WAIT_MS) == 0)
+        return;
+    char *t = proc_slurp(sub_path);
+    size_t n = t ? strlen(t) : 0;
+    fprintf(stderr, "expected %d x '%s' from the broker; the subscriber's last lines:\n%s\n", times,
+            needle, t ? t + (n > 3000 ? n - 3000 : 0) : "(nothing)");
+    free(t);
+    show_file(err_path);
+    fail();
+}
+
+#define STORAGE_TOPIC "bmsfleet/robust/storage "
+#define FAILING       STORAGE_TOPIC "{\"state\":\"failing\""
+#define STORAGE_OK    STORAGE_TOPIC "{\"state\":\"ok\""
+#define PACK_STATE    "bmsfleet/a1/state {"
+#define CURSOR_FAILED "warn  mqtt: cannot save the replay cursor"
+#define CURSOR_SAVED  "info  mqtt: the replay cursor is saved again"
+
+/* The seq of every history message the subscriber got, in arrival order. Caller frees. */
+static long long *history_seqs(size_t *n)
+{
+    *n = 0;
+    char *t = proc_slurp(sub_path);
+    long long *v = NULL;
+    size_t cap = 0;
+    for (char *p = t; p && (p = strstr(p, "/history {")) != NULL; p++) {
+        const char *s = strstr(p, "\"seq\":"), *eol = strchr(p, '\n');
+        if (s == NULL || (eol && s > eol))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 256;
+            v = realloc(v, cap * sizeof *v);
+            assert_non_null(v);
+        }
+        v[(*n)++] = strtoll(s + strlen("\"seq\":"), NULL, 10);
+    }
+    free(t);
+    return v;
+}
+
+/* Waits until the subscriber got the history message of sample `id` (or a later one). */
+static void wait_history(long long id)
+{
+    long long deadline = proc_now_ms() + WAIT_MS;
+    for (;;) {
+        size_t n;
+        long long *v = history_seqs(&n), top = 0;
+        for (size_t i = 0; i < n; i++)
+            top = v[i] > top ? v[i] : top;
+        free(v);
+        if (top >= id)
+            return;
+        if (proc_now_ms() > deadline) {
+            print_error("no history message for sample %lld (the newest: %lld)\n", id, top);
+            show_file(err_path);
+            fail();
+        }
+        usleep(50000);
+    }
+}
+
+/* The replay's promise, at least once and in order: every history message is the next sample,
+ * or one sent before (a restart replays from the cursor saved last), never one past a gap; and
+ * they reach `newest` at least (what the writer committed at the stop may be sent at the next
+ * start). Returns how many arrived again. */
+static long expect_history_in_order(long long newest)
+{
+    size_t n;
+    long long *v = history_seqs(&n), top = 0;
+    assert_true(n > 0);
+    long again = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && v[i] != v[i - 1] + 1 && v[i] > top) {
+            print_error("history message %zu is sample %lld after %lld: a gap\n", i, v[i],
+                        v[i - 1]);
+            fail();
+        }
+        again += i > 0 && v[i] <= top;
+        top = v[i] > top ? v[i] : top;
+    }
+    free(v);
+    assert_true(top >= newest);
+    return again;
+}
+
+/* The cursor saved in the history's meta table. */
+static long long saved_cursor(const char *db)
+{
+    sqlite3 *c = db_open(db, SQLITE_OPEN_READONLY);
+    long long v = q_int(c, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = "
+                           "'mqtt_history_cursor'");
+    sqlite3_close(c);
+    return v;
+}
+
+/* A private broker, and a subscriber to everything bmsfleet publishes. */
+static void start_broker_and_subscriber(void)
+{
+    assert_int_equal(broker_start(&br, dir, NULL), 0);
+    char sub_err[320];
+    snprintf(sub_err, sizeof sub_err, "%s/sub.err", dir);
+    sub_pid = broker_subscribe(&br, "bmsfleet/#", sub_path, sub_err);
+    assert_true(sub_pid > 0);
+}
+
 /* The outage: the daemon complains once and polls on; the database does not change. Then
  * give_back() returns the space and every reading taken meanwhile is written. */
 static void disk_full_episode(const char *db, void (*take)(void), void (*give_back)(void),
                               const char *how)
 {
     wait_committed(db, PACKS); /* a couple of commits */
+    if (br.port > 0)
+        wait_sub(STORAGE_OK, 1); /* Home Assistant's "History writing" sensor: OFF */
     take();
-    expect_in_log("history: cannot write to", 1);
+    long long full_ms = proc_now_ms(), failing_ms = 0, ok_ms = 0;
+    /* a warning (nothing is lost yet), once */
+    expect_in_log("warn  history: cannot write to", 1);
+    int states_at_error = br.port > 0 ? sub_count(PACK_STATE) : 0;
+    if (br.port > 0) {
+        wait_sub(FAILING, 1); /* ... ON, with the error in its attributes */
+        failing_ms = proc_now_ms();
+    }
+    int cursor_first = log_before(CURSOR_FAILED, "history: cannot write to");
     size_t at_error = out_samples();
     long long stored_at_error = samples_now(db);
     /* polling goes on: five more rounds while every commit fails */
@@ -677,13 +828,45 @@ static void disk_full_episode(const char *db, void (*take)(void), void (*give_ba
     assert_int_equal(log_count("resumed"), 0);
     assert_int_equal(samples_now(db), stored_at_error);
     size_t during = out_samples() - at_error;
+    int live = br.port > 0 ? sub_count(PACK_STATE) - states_at_error : -1;
+    if (br.port > 0) {
+        /* live publishing goes on while the history cannot be written */
+        assert_true(live >= 4);
+        char *s = proc_slurp(sub_path);
+        assert_non_null(s);
+        const char *f = strstr(s, FAILING), *eol = f ? strchr(f, '\n') : NULL;
+        assert_non_null(eol);
+        char line[400];
+        snprintf(line, sizeof line, "%.*s", (int)(eol - f), f);
+        free(s);
+        print_message("disk full: %s\n", line);
+        assert_non_null(strstr(line, "full")); /* SQLite's words: database or disk is full */
+    }
 
     give_back();
-    expect_in_log("resumed", 1);
+    long long back_ms = proc_now_ms();
+    expect_in_log("info  history: writing to", 1); /* ... resumed */
+    if (br.port > 0) {
+        wait_sub(STORAGE_OK, 2); /* OFF again */
+        ok_ms = proc_now_ms();
+        /* the MQTT thread's cursor saves hit the same disk: if one failed, it said so once,
+         * retried, and said when it worked again */
+        int failed = log_count(CURSOR_FAILED);
+        assert_true(failed <= 1);
+        if (failed)
+            expect_in_log(CURSOR_SAVED, 1);
+    }
     long retried = resumed_count();
     size_t n_resumed = out_samples();
     wait_out_samples(n_resumed + 2 * PACKS);
     wait_committed(db, samples_now(db)); /* normal commits after the retry */
+    long long newest = 0;
+    if (br.port > 0) {
+        sqlite3 *c = db_open(db, SQLITE_OPEN_READONLY);
+        newest = q_int(c, "SELECT max(id) FROM samples");
+        sqlite3_close(c);
+        wait_history(newest); /* the outage's samples replayed, and the ones after */
+    }
     assert_int_equal(stop_daemon(), 0);
 
     assert_int_equal(log_count("history: cannot write to"), 1);
@@ -706,6 +889,18 @@ static void disk_full_episode(const char *db, void (*take)(void), void (*give_ba
     print_message("disk full (%s): %zu samples printed during the outage (%lld stored when it "
                   "began); %ld reading(s) written by the retry; %zu printed, all %zu stored\n",
                   how, during, stored_at_error, retried, o.n, o.n);
+    if (br.port > 0) {
+        /* every sample's history message once, in order, through the failed cursor saves */
+        size_t n;
+        free(history_seqs(&n));
+        assert_int_equal(expect_history_in_order(newest), 0);
+        print_message("disk full (%s), MQTT: %d live states of pack a1 during the outage; "
+                      "History writing ON %.1f s after the disk filled (%d message(s)), OFF "
+                      "%.1f s after space returned; the cursor's save failed first: %s; %zu "
+                      "history messages, in order, none twice\n",
+                      how, live, (double)(failing_ms - full_ms) / 1000.0, sub_count(FAILING),
+                      (double)(ok_ms - back_ms) / 1000.0, cursor_first ? "yes" : "no", n);
+    }
     assert_true(retried >= (long)during);
     free(o.v);
 }
@@ -737,9 +932,68 @@ static void test_disk_full_tmpfs(void **state)
     snprintf(db, sizeof db, "%s/h.db", mnt);
     snprintf(filler, sizeof filler, "%s/filler", mnt);
     start_sim(0, path_a, "daren", "0");
+    /* with MQTT: the condition is shown in Home Assistant, live states go on */
+    start_broker_and_subscriber();
     write_config(0, db);
     start_daemon();
     disk_full_episode(db, tmpfs_take, tmpfs_give_back, "tmpfs");
+}
+
+#define REFUSED "the test refuses the cursor"
+
+/* The MQTT replay cursor cannot be saved while the history writer is fine (on a full disk
+ * either write can fail first; here a trigger refuses the cursor alone, every time): Home
+ * Assistant is told, the failure is logged once and retried, replay goes on in order, a kill -9
+ * meanwhile repeats history from the cursor saved last but loses none, and once a save works
+ * the state is ok again. */
+static void test_cursor_save_refused(void **state)
+{
+    (void)state;
+    start_sim(0, path_a, "daren", "0");
+    start_broker_and_subscriber();
+    write_config(0, db_path);
+    start_daemon();
+    wait_committed(db_path, PACKS);
+    wait_sub(STORAGE_OK, 1);
+    sqlite3 *c = db_open(db_path, SQLITE_OPEN_READWRITE);
+    exec_ok(c, "CREATE TRIGGER refuse_cursor BEFORE UPDATE ON meta"
+               " WHEN NEW.key = 'mqtt_history_cursor'"
+               " BEGIN SELECT RAISE(ABORT, '" REFUSED "'); END");
+    long long refused_ms = proc_now_ms();
+    expect_in_log(CURSOR_FAILED " (" REFUSED ")", 1);
+    wait_sub(FAILING ",\"error\":\"the MQTT replay cursor cannot be saved: " REFUSED "\"", 1);
+    double failing_s = (double)(proc_now_ms() - refused_ms) / 1000.0;
+    long long stuck = saved_cursor(db_path);
+    /* the writer goes on, and so does the replay, past the cursor saved */
+    long long stored = samples_now(db_path);
+    wait_committed(db_path, stored + 2 * PACKS);
+    wait_history(stuck + 2 * PACKS);
+    assert_int_equal(saved_cursor(db_path), stuck);
+    assert_int_equal(log_count(CURSOR_FAILED), 1); /* once, not every retry */
+
+    /* a crash now: the next run replays from `stuck`, again and in order */
+    kill_daemon();
+    start_daemon();
+    expect_in_log(CURSOR_FAILED, 1); /* the new run's first save is refused too */
+    exec_ok(c, "DROP TRIGGER refuse_cursor");
+    long long allowed_ms = proc_now_ms();
+    expect_in_log(CURSOR_SAVED, 1);
+    wait_sub(STORAGE_OK, 2);
+    double ok_s = (double)(proc_now_ms() - allowed_ms) / 1000.0;
+    long long newest = q_int(c, "SELECT max(id) FROM samples");
+    wait_history(newest);
+    assert_int_equal(stop_daemon(), 0);
+    sqlite3_close(c);
+    assert_true(saved_cursor(db_path) >= newest); /* saved again, past what was delivered */
+    expect_in_log("stopped", 1);
+    assert_int_equal(log_count("history: cannot"), 0); /* the writer never failed */
+    assert_int_equal(log_count("cursor is still not saved"), 0);
+    long again = expect_history_in_order(newest);
+    assert_true(again > 0); /* what the crash repeated */
+    print_message("cursor refused: History writing ON %.1f s after the trigger went in (the next "
+                  "save), OFF %.1f s after it went; a kill -9 meanwhile repeated %ld history "
+                  "message(s), none lost, in order\n",
+                  failing_s, ok_s, again);
 }
 
 /* A box that reboots with its disk full: the daemon starts, polls and publishes, and writes
@@ -1016,11 +1270,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kill9_during_ingestion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_tmpfs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_save_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full_rlimit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_on_full_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_database_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_continuity, setup, teardown),
     };
+    if (getenv("BMSFLEET_TEST_FILTER")) /* run one test: BMSFLEET_TEST_FILTER=test_long_reader */
+        cmocka_set_test_filter(getenv("BMSFLEET_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

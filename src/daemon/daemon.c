@@ -116,6 +116,8 @@ static void http_live(void *arg, struct http_live *out)
         out->mqtt_dropped = ms.dropped;
         out->mqtt_live_readings = ms.live_readings;
         out->mqtt_live_ns_total = ms.live_ns_total;
+        out->mqtt_cursor_failing = ms.cursor_failing;
+        out->mqtt_cursor_failures = ms.cursor_failures;
     }
 }
 
@@ -148,7 +150,7 @@ static int start_consumers(struct daemon *d, const struct daemon_opts *o, char *
         log_info("history: %s", cfg->storage.path);
     }
     if (cfg->mqtt.enabled) {
-        int err = mqtt_start(cfg, d->pub, d->efd, &d->mqtt);
+        int err = mqtt_start(cfg, d->pub, d->efd, d->store, &d->mqtt);
         if (err) {
             snprintf(why, cap, "mqtt: cannot start: %s", strerror(-err));
             return err;

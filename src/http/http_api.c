@@ -106,6 +106,27 @@ static void mqtt_part(struct http *h, FILE *f)
             (unsigned long long)h->live.mqtt_published, (unsigned long long)h->live.mqtt_dropped);
 }
 
+/* What the daemon says about writing its history, as MQTT's <base>/<node>/storage says it:
+ * failing while the writer's commits fail or the replay cursor cannot be saved. */
+static void storage_part(struct http *h, FILE *f)
+{
+    const struct http_live *l = &h->live;
+    if (!l->history) {
+        fputs("null", f);
+        return;
+    }
+    int cursor = l->mqtt && l->mqtt_cursor_failing;
+    cJSON *err = cJSON_CreateString(l->store.failing ? l->store.error
+                                    : cursor         ? "the MQTT replay cursor cannot be saved"
+                                                     : "");
+    char *text = err ? cJSON_PrintUnformatted(err) : NULL;
+    cJSON_Delete(err);
+    fprintf(f, "{\"state\":\"%s\",\"error\":%s,\"waiting\":%llu,\"dropped\":%llu}",
+            l->store.failing || cursor ? "failing" : "ok", text ? text : "null",
+            (unsigned long long)l->store.waiting, (unsigned long long)l->store.dropped);
+    cJSON_free(text);
+}
+
 unsigned http_api_latest(struct http *h, FILE *f)
 {
     http_refresh_live(h);
@@ -134,6 +155,8 @@ unsigned http_api_latest(struct http *h, FILE *f)
     if (rc == 0) {
         fprintf(f, "{\"node\":%s,\"time\":\"%s\",\"mqtt\":", node_text, now);
         mqtt_part(h, f);
+        fputs(",\"storage\":", f);
+        storage_part(h, f);
     }
     cJSON_free(node_text);
     for (size_t i = 0; rc == 0 && i < sizeof latest_parts / sizeof latest_parts[0]; i++) {

@@ -307,12 +307,17 @@ static void daemon_metrics(struct http *h, FILE *f)
         gauge(f, "bmsfleet_history_commit_longest_seconds", "The longest commit so far.",
               (double)st->commit_ns_max / 1e9);
         gauge(f, "bmsfleet_history_failing", "1 while the writes fail.", st->failing);
+        gauge(f, "bmsfleet_history_readings_waiting",
+              "Readings in memory that a failing commit could not write yet.",
+              (double)st->waiting);
     }
     if (l->mqtt) {
         gauge(f, "bmsfleet_mqtt_connected", "1 while connected to the broker.", l->mqtt_connected);
         counter(f, "bmsfleet_mqtt_messages_published_total", "Messages handed to the broker.",
                 l->mqtt_published);
         counter(f, "bmsfleet_mqtt_messages_dropped_total", "Messages given up.", l->mqtt_dropped);
+        counter(f, "bmsfleet_mqtt_cursor_save_failures_total",
+                "Failed saves of the replay cursor (each retried).", l->mqtt_cursor_failures);
         summary(f, "bmsfleet_mqtt_live_publish_duration_seconds",
                 "Time the MQTT thread spent publishing each live reading.", l->mqtt_live_ns_total,
                 l->mqtt_live_readings);

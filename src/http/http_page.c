@@ -420,6 +420,21 @@ static void pack_row(FILE *f, const struct http_pack *p)
     fputs(" cycles</td></tr>", f);
 }
 
+/* What the running daemon says about writing its history, when something fails (the history
+ * read above still looks fine then: the last write was recent). */
+static void history_problem(FILE *f, const struct http *h)
+{
+    const struct http_live *l = &h->live;
+    if (l->history && l->store.failing) {
+        fputs(" &middot; <span class=\"stalenote\">history: cannot write (", f);
+        http_html(f, l->store.error);
+        fprintf(f, "), %llu reading(s) waiting in memory</span>",
+                (unsigned long long)l->store.waiting);
+    }
+    if (l->mqtt && l->mqtt_cursor_failing)
+        fputs(" &middot; <span class=\"stalenote\">MQTT replay cursor not saved</span>", f);
+}
+
 static void header(FILE *f, const struct http *h)
 {
     const struct http_state *s = &h->state;
@@ -442,6 +457,7 @@ static void header(FILE *f, const struct http *h)
         age(f, s->daemon_age_s);
         fputs(" ago</span>", f);
     }
+    history_problem(f, h);
     fputs(" &middot; MQTT: ", f);
     if (!h->live.mqtt)
         fputs("off", f);

@@ -77,6 +77,12 @@ const char *ha_topic_pack(const struct config *cfg, const char *pack_id, const c
     return buf;
 }
 
+const char *ha_topic_storage(const struct config *cfg, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%s/storage", cfg->mqtt.base_topic, cfg->node_id);
+    return buf;
+}
+
 const char *ha_topic_bank(const struct config *cfg, const char *bank_id, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/bank/%s/state", cfg->mqtt.base_topic, bank_id);
@@ -152,6 +158,8 @@ static cJSON *entity_json(const struct ha_owner *o, const struct ha_ent *e, int 
     ha_put_str(j, "state_topic", o->state_topic, err);
     if (e->tmpl[0])
         ha_put_str(j, "value_template", e->tmpl, err);
+    if (e->attributes)
+        ha_put_str(j, "json_attributes_topic", o->state_topic, err);
     ha_put_str(j, "payload_on", e->payload_on, err);
     ha_put_str(j, "payload_off", e->payload_off, err);
     ha_put_str(j, "device_class", e->device_class, err);
@@ -303,6 +311,17 @@ int ha_node_discovery(const struct config *cfg, ha_emit_fn emit, void *ctx)
     struct ha_ent e = ha_binary("status", "Status", "connectivity");
     e.payload_on = "online";
     e.payload_off = "offline";
+    e.diagnostic = 1;
+    int rc = ha_emit_entity(cfg, &o, &e, 0, emit, ctx);
+    if (rc != 0 || !cfg->storage.enabled)
+        return rc;
+    /* the history writer: ON (a problem) while commits fail; the error in its attributes */
+    ha_topic_storage(cfg, o.state_topic, sizeof o.state_topic);
+    ha_topic_status(cfg, o.avail[0], sizeof o.avail[0]);
+    o.navail = 1;
+    e = ha_binary("history", "History writing", "problem");
+    snprintf(e.tmpl, sizeof e.tmpl, "{{ 'ON' if value_json.state == 'failing' else 'OFF' }}");
+    e.attributes = 1;
     e.diagnostic = 1;
     return ha_emit_entity(cfg, &o, &e, 0, emit, ctx);
 }

@@ -23,6 +23,7 @@ struct ha_ent {
     int diagnostic;
     int disabled;  /* enabled_by_default: false */
     int node_only; /* availability: the node status topic only */
+    int attributes; /* json_attributes_topic: the state topic (its JSON as attributes) */
     const char *payload_on, *payload_off;
     char tmpl[320];
 };

@@ -65,6 +65,17 @@ static void put_cell_pack(cJSON *o, const char *key, const char *pack, int idx, 
     ha_put_str(o, key, buf, err);
 }
 
+char *ha_storage_state(const struct ha_storage *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    int err = o == NULL;
+    ha_put_str(o, "state", st->failing ? "failing" : "ok", &err);
+    ha_put_str(o, "error", st->error ? st->error : "", &err);
+    ha_put_num(o, "waiting", (double)st->waiting, &err);
+    ha_put_num(o, "dropped", (double)st->dropped, &err);
+    return print_free(o, err);
+}
+
 char *ha_bank_state(const struct bank_state *b)
 {
     cJSON *o = cJSON_CreateObject();

@@ -197,6 +197,18 @@ int mqtt_stopping(const struct mqtt *m)
     return poll(&pfd, 1, 0) > 0;
 }
 
+/* The copies mqtt_get_status() reads, once per turn. */
+static void publish_status(struct mqtt *m)
+{
+    atomic_store(&m->st_connected, m->connected);
+    atomic_store(&m->st_history, m->history != NULL);
+    atomic_store(&m->st_acked, m->cursor);
+    atomic_store(&m->st_published, m->published);
+    atomic_store(&m->st_dropped, m->dropped);
+    atomic_store(&m->st_cursor_failing, m->cursor_save_failing);
+    atomic_store(&m->st_cursor_failures, m->cursor_save_failures);
+}
+
 static void *mqtt_main(void *arg)
 {
     struct mqtt *m = arg;
@@ -214,28 +226,21 @@ static void *mqtt_main(void *arg)
             atomic_fetch_add(&m->st_live, 1);
             got = queue_pop(m->q, &r, 0);
         }
-        if (m->connected) {
+        if (m->connected)
             mqtt_take_acks(m);
-            /* all that was sent is acknowledged: save now, so that a crash repeats nothing (a
-             * batch, or the backlog replayed at connection); while a long replay keeps the
-             * window full, every CURSOR_SAVE_MS */
-            if (m->ring_len == 0 && m->cursor != m->saved_cursor)
-                mqtt_save_cursor(m);
+        /* before the replay: with everything sent acknowledged, saved at once, so that a
+         * crash repeats nothing. On its own timer: a failing save is retried every
+         * CURSOR_RETRY_MS, not every turn, and nothing below waits on that timer (each failed
+         * save restarts it) */
+        mqtt_save_cursor_when_due(m);
+        if (m->connected)
             mqtt_replay(m);
-        }
-        atomic_store(&m->st_connected, m->connected);
-        atomic_store(&m->st_history, m->history != NULL);
-        atomic_store(&m->st_acked, m->cursor);
-        atomic_store(&m->st_published, m->published);
-        atomic_store(&m->st_dropped, m->dropped);
-        if (now_mono_ms() - m->last_save_ms >= CURSOR_SAVE_MS) {
-            mqtt_save_cursor(m);
-            if (m->cfg->storage.enabled && m->history == NULL &&
-                now_mono_ms() >= m->next_history_ms) {
-                if (mqtt_open_history(m) == 0)
-                    log_info("mqtt: history at %s readable; replay starts", m->cfg->storage.path);
-                m->next_history_ms = now_mono_ms() + 5000;
-            }
+        publish_status(m);
+        mqtt_publish_storage(m, 0);
+        if (m->cfg->storage.enabled && m->history == NULL && now_mono_ms() >= m->next_history_ms) {
+            if (mqtt_open_history(m) == 0)
+                log_info("mqtt: history at %s readable; replay starts", m->cfg->storage.path);
+            m->next_history_ms = now_mono_ms() + 5000;
         }
     }
     /* drain what the pollers left, say goodbye */
@@ -260,6 +265,10 @@ static void *mqtt_main(void *arg)
     mqtt_note_drops_logged(m);
     log_info("mqtt: %llu messages published, %llu given up", (unsigned long long)m->published,
              (unsigned long long)m->dropped);
+    if (m->cursor_save_failing)
+        log_warn("mqtt: at exit the replay cursor is still not saved (%s; %llu failed "
+                 "save(s)): the next start replays from the last one saved",
+                 m->cursor_error, (unsigned long long)m->cursor_save_failures);
     return NULL;
 }
 
@@ -303,7 +312,8 @@ static int paho_load(struct paho *p)
     return 0;
 }
 
-int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct mqtt **out)
+int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct store *writer,
+               struct mqtt **out)
 {
     struct mqtt *m = calloc(1, sizeof *m);
     if (m == NULL)
@@ -315,6 +325,7 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
     m->cfg = cfg;
     m->q = q;
     m->cancel_fd = cancel_fd;
+    m->writer = writer;
     m->backoff_ms = 1000;
     pthread_mutex_init(&m->lock, NULL);
     for (size_t i = 0; i < CONFIG_MAX_PORTS; i++) {
@@ -365,4 +376,6 @@ void mqtt_get_status(struct mqtt *m, struct mqtt_status *out)
     out->dropped = atomic_load(&m->st_dropped);
     out->live_readings = atomic_load(&m->st_live);
     out->live_ns_total = atomic_load(&m->st_live_ns);
+    out->cursor_failing = atomic_load(&m->st_cursor_failing);
+    out->cursor_failures = atomic_load(&m->st_cursor_failures);
 }

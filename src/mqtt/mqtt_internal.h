@@ -15,6 +15,7 @@
 #include "s42.h"
 #include "sample.h"
 
+struct store;
 struct store_backlog;
 
 #define WINDOW 256           /* history messages in flight (unacknowledged) at most */
@@ -22,8 +23,11 @@ struct store_backlog;
 #define TICK_MS 50
 #define BACKOFF_MAX_MS 60000
 #define CURSOR_SAVE_MS 500
+#define CURSOR_RETRY_MS 1000 /* after a failed save: a full disk is not written every turn */
 #define FRESH_INTERVALS 3
 #define BUFFERED 256         /* messages paho holds before writing them to the socket */
+#define STORAGE_EVERY_MS 10000
+#define STORAGE_CHECK_MS 500 /* how often the history's state is looked at */
 #define PUBLISH_WAIT_MS 10000 /* a message waits this long at most for room in that buffer */
 
 struct live_pack {
@@ -84,6 +88,11 @@ struct mqtt {
     int backoff_ms;
     char last_error[200];
 
+    struct store *writer;          /* the history writer whose state we show, or NULL */
+    int storage_sent, storage_failing; /* what <base>/<node>/storage says */
+    char storage_error[256];
+    uint64_t storage_waiting, storage_dropped;
+    int64_t storage_sent_ms, storage_checked_ms;
     struct store_backlog *history; /* NULL: not readable (yet) */
     char history_why[200];         /* why the last open failed */
     int replay_rc;                 /* paho's code for the row the last replay stopped at */
@@ -93,6 +102,8 @@ struct mqtt {
     size_t ring_head, ring_len;
     int replay_wait_ms;
     int cursor_save_failing;
+    uint64_t cursor_save_failures; /* failed saves, each retried */
+    char cursor_error[160];        /* why the last save failed; "" once it is saved */
 
     struct live_pack packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
 
@@ -100,6 +111,8 @@ struct mqtt {
     _Atomic int st_connected, st_history;
     _Atomic int64_t st_acked;
     _Atomic uint64_t st_published, st_dropped, st_live, st_live_ns;
+    _Atomic int st_cursor_failing;
+    _Atomic uint64_t st_cursor_failures;
 };
 
 /* ---- mqtt.c ---- */
@@ -127,13 +140,23 @@ void mqtt_publish_pack(struct mqtt *m, size_t port, size_t pack);
 /* Discovery for everything, availability and the current states (every connection, and when
  * Home Assistant announces itself). */
 void mqtt_publish_all(struct mqtt *m);
+/* The history's state on <base>/<node>/storage: failing while the writer's commits fail or
+ * the replay cursor cannot be saved. Looked at every STORAGE_CHECK_MS at most, published when
+ * it changes (while failing, the count waiting in memory at most every STORAGE_EVERY_MS), and
+ * with force on every connection. */
+void mqtt_publish_storage(struct mqtt *m, int force);
 /* Takes a reading of the queue into the live state, publishing it when connected. */
 void mqtt_take_reading(struct mqtt *m, const struct reading *r);
 
 /* ---- mqtt_replay.c ---- */
 int mqtt_open_history(struct mqtt *m);
 void mqtt_close_history(struct mqtt *m);
+/* Saves the cursor if it moved (the stop, and mqtt_save_cursor_when_due); a failure is
+ * counted, logged once and shown on <base>/<node>/storage until a save succeeds. */
 void mqtt_save_cursor(struct mqtt *m);
+/* Saves it when due: at once when everything sent is acknowledged, every CURSOR_SAVE_MS while
+ * a long replay keeps the window full, every CURSOR_RETRY_MS while saves fail. */
+void mqtt_save_cursor_when_due(struct mqtt *m);
 /* Moves the cursor over the acknowledged prefix of the window. */
 void mqtt_take_acks(struct mqtt *m);
 /* Sends the next part of the backlog; sets m->replay_wait_ms. */

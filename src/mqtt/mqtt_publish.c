@@ -14,6 +14,7 @@
 #include "ha.h"
 #include "log.h"
 #include "now.h"
+#include "store.h"
 #include "store_backlog.h"
 
 static const char *paho_error(int rc)
@@ -203,6 +204,60 @@ void mqtt_publish_pack(struct mqtt *m, size_t port, size_t pack)
     mqtt_publish_bank(m, pk->bank);
 }
 
+/* The history's state as <base>/<node>/storage shows it: the writer's, and failing as well
+ * while the replay cursor cannot be saved. On a full disk either write can fail first; when it
+ * was the cursor's, the state used to stay "ok". */
+static void storage_now(struct mqtt *m, struct ha_storage *hs, char *error, size_t cap)
+{
+    struct store_stats st = {0};
+    if (m->writer)
+        store_get_stats(m->writer, &st);
+    if (st.failing)
+        snprintf(error, cap, "%s", st.error);
+    else if (m->cursor_save_failing)
+        snprintf(error, cap, "the MQTT replay cursor cannot be saved: %s", m->cursor_error);
+    else
+        error[0] = '\0';
+    *hs = (struct ha_storage){.failing = st.failing || m->cursor_save_failing,
+                              .error = error,
+                              .waiting = st.waiting,
+                              .dropped = st.dropped};
+}
+
+void mqtt_publish_storage(struct mqtt *m, int force)
+{
+    if (!m->cfg->storage.enabled || !m->connected)
+        return;
+    int64_t now = now_mono_ms();
+    if (!force && now - m->storage_checked_ms < STORAGE_CHECK_MS)
+        return;
+    m->storage_checked_ms = now;
+    struct ha_storage hs;
+    char error[sizeof m->storage_error];
+    storage_now(m, &hs, error, sizeof error);
+    int changed = !m->storage_sent || hs.failing != m->storage_failing ||
+                  strcmp(error, m->storage_error) != 0 || hs.dropped != m->storage_dropped;
+    int counts = hs.waiting != m->storage_waiting && now - m->storage_sent_ms >= STORAGE_EVERY_MS;
+    if (!force && !changed && !counts)
+        return;
+    char topic[256];
+    ha_topic_storage(m->cfg, topic, sizeof topic);
+    char *json = ha_storage_state(&hs);
+    if (json == NULL) {
+        mqtt_drop(m, topic, MQTTASYNC_FAILURE); /* out of memory: tried again next check */
+        return;
+    }
+    if (mqtt_publish_wait(m, topic, json, 1, 1) == MQTTASYNC_SUCCESS) {
+        m->storage_sent = 1;
+        m->storage_failing = hs.failing;
+        snprintf(m->storage_error, sizeof m->storage_error, "%s", error);
+        m->storage_waiting = hs.waiting;
+        m->storage_dropped = hs.dropped;
+        m->storage_sent_ms = now;
+    }
+    free(json);
+}
+
 /* A pack the history knows but the configuration no longer has: its entities are cleared. */
 static int clear_if_gone(void *u, const char *pack_id, const char *serial)
 {
@@ -226,6 +281,7 @@ void mqtt_publish_all(struct mqtt *m)
             mqtt_discover_pack(m, i, k);
     }
     ha_node_discovery(m->cfg, mqtt_emit, m);
+    mqtt_publish_storage(m, 1);
     for (size_t b = 0; b < m->cfg->nbanks; b++)
         ha_bank_discovery(m->cfg, b, mqtt_emit, m);
     if (m->cfg->mqtt.compat)

@@ -22,18 +22,37 @@ void mqtt_save_cursor(struct mqtt *m)
     if (m->history == NULL || m->cursor == m->saved_cursor)
         return;
     int rc = store_backlog_save_cursor(m->history, m->cursor);
+    m->last_save_ms = now_mono_ms();
     if (rc == 0) {
         if (m->cursor_save_failing)
-            log_info("mqtt: the replay cursor is saved again");
+            log_info("mqtt: the replay cursor is saved again (%llu failed save(s))",
+                     (unsigned long long)m->cursor_save_failures);
         m->saved_cursor = m->cursor;
         m->cursor_save_failing = 0;
-    } else if (!m->cursor_save_failing) {
-        /* kept in memory meanwhile; a restart before it is saved repeats some history */
-        log_warn("mqtt: cannot save the replay cursor (%s); retrying",
-                 store_backlog_error(m->history));
-        m->cursor_save_failing = 1;
+        m->cursor_error[0] = '\0';
+        return;
     }
-    m->last_save_ms = now_mono_ms();
+    /* the cursor goes on in memory, so replay goes on in order; what a restart meanwhile
+     * finds saved is older, so it sends some history again: at least once, never a gap */
+    m->cursor_save_failures++;
+    snprintf(m->cursor_error, sizeof m->cursor_error, "%s", store_backlog_error(m->history));
+    if (!m->cursor_save_failing)
+        log_warn("mqtt: cannot save the replay cursor (%s); retrying every %d s (a restart "
+                 "meanwhile sends some history again)",
+                 m->cursor_error, CURSOR_RETRY_MS / 1000);
+    m->cursor_save_failing = 1;
+}
+
+void mqtt_save_cursor_when_due(struct mqtt *m)
+{
+    if (m->history == NULL || m->cursor == m->saved_cursor)
+        return;
+    int64_t since = now_mono_ms() - m->last_save_ms;
+    int due = m->cursor_save_failing
+                  ? since >= CURSOR_RETRY_MS
+                  : (m->connected && m->ring_len == 0) || since >= CURSOR_SAVE_MS;
+    if (due)
+        mqtt_save_cursor(m);
 }
 
 void mqtt_take_acks(struct mqtt *m)

@@ -56,6 +56,7 @@ struct store {
     struct acc *accs;
     size_t naccs, cap_accs;
     int failing;
+    uint64_t outage_dropped; /* readings dropped since writing began to fail */
     struct progress progress;
     int64_t next_retention_ms;
     int retention_busy;

@@ -345,35 +345,11 @@ static int write_batch(struct store *s)
     return SQLITE_OK;
 }
 
-static void commit_pending(struct store *s)
+/* The outcome of a commit attempt into the stats (what the HTTP server and MQTT's storage
+ * state show), and the warning once per outage, the info line when writing works again. rc is
+ * SQLite's code; why, SQLite's words or the open's. */
+static void note_commit(struct store *s, int rc, const char *why, uint64_t took, int64_t newest)
 {
-    if (s->npending == 0)
-        return;
-    if (s->db == NULL) { /* it could not be opened at start: try again */
-        char why[320];
-        if (store_connect(s, why, sizeof why) != 0) {
-            if (!s->failing)
-                log_error("history: cannot write to %s (opening it failed: %s); %zu reading(s) "
-                          "kept in memory, retrying every %d s (polling goes on)",
-                          s->path, why, s->npending, s->cfg->storage.commit_interval_s);
-            s->failing = 1;
-            pthread_mutex_lock(&s->lock);
-            s->stats.failed_commits++;
-            s->stats.failing = 1;
-            pthread_mutex_unlock(&s->lock);
-            return;
-        }
-    }
-    int64_t t0 = now_mono_ns();
-    int rc = write_batch(s);
-    uint64_t took = (uint64_t)(now_mono_ns() - t0);
-    int64_t newest = 0; /* write_batch left the batch's newest sample id per pack */
-    for (size_t i = 0; i < s->cfg->nports && rc == SQLITE_OK; i++) {
-        for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
-            if (s->packs[i][k].batch_last_id > newest)
-                newest = s->packs[i][k].batch_last_id;
-        }
-    }
     pthread_mutex_lock(&s->lock);
     if (rc == SQLITE_OK) {
         s->stats.commits++;
@@ -387,19 +363,56 @@ static void commit_pending(struct store *s)
         s->stats.failed_commits++;
     }
     s->stats.failing = rc != SQLITE_OK;
+    s->stats.waiting = rc == SQLITE_OK ? 0 : s->npending;
+    snprintf(s->stats.error, sizeof s->stats.error, "%.*s", (int)sizeof s->stats.error - 1,
+             rc == SQLITE_OK ? "" : why);
     pthread_mutex_unlock(&s->lock);
     if (rc == SQLITE_OK) {
         if (s->failing)
             log_info("history: writing to %s resumed; %zu reading(s) written", s->path,
                      s->npending);
+        if (s->outage_dropped)
+            log_warn("history: %llu reading(s) were dropped while %s could not be written",
+                     (unsigned long long)s->outage_dropped, s->path);
+        s->outage_dropped = 0;
         s->failing = 0;
         s->npending = 0;
     } else if (!s->failing) {
+        /* a warning: nothing is lost yet (the readings wait in memory, see add_pending) */
         s->failing = 1;
-        log_error("history: cannot write to %s: %s; %zu reading(s) kept in memory, retrying "
-                  "every %d s (polling goes on)",
-                  s->path, sqlite3_errstr(rc), s->npending, s->cfg->storage.commit_interval_s);
+        log_warn("history: cannot write to %s: %s; %zu reading(s) kept in memory, retrying "
+                 "every %d s (polling goes on)",
+                 s->path, why, s->npending, s->cfg->storage.commit_interval_s);
     }
+}
+
+/* The newest sample id of the batch write_batch just committed. */
+static int64_t batch_newest(const struct store *s)
+{
+    int64_t newest = 0;
+    for (size_t i = 0; i < s->cfg->nports; i++)
+        for (size_t k = 0; k < s->cfg->ports[i].npacks; k++)
+            if (s->packs[i][k].batch_last_id > newest)
+                newest = s->packs[i][k].batch_last_id;
+    return newest;
+}
+
+static void commit_pending(struct store *s)
+{
+    if (s->npending == 0)
+        return;
+    if (s->db == NULL) { /* it could not be opened at start: try again */
+        char why[320], what[360];
+        if (store_connect(s, why, sizeof why) != 0) {
+            snprintf(what, sizeof what, "opening it failed: %s", why);
+            note_commit(s, SQLITE_CANTOPEN, what, 0, 0);
+            return;
+        }
+    }
+    int64_t t0 = now_mono_ns();
+    int rc = write_batch(s);
+    uint64_t took = (uint64_t)(now_mono_ns() - t0);
+    note_commit(s, rc, sqlite3_errstr(rc), took, rc == SQLITE_OK ? batch_newest(s) : 0);
 }
 
 static void add_pending(struct store *s, const struct reading *r)
@@ -408,9 +421,14 @@ static void add_pending(struct store *s, const struct reading *r)
         size_t cap = s->cap_pending ? s->cap_pending * 2 : 64;
         struct reading *n = cap <= PENDING_MAX ? realloc(s->pending, cap * sizeof *n) : NULL;
         if (n == NULL) {
-            /* memory is full while writing fails: the oldest reading goes */
+            /* memory is full while writing fails: the oldest reading goes (said once per
+             * outage; the total when writing resumes) */
             memmove(s->pending, s->pending + 1, (s->npending - 1) * sizeof *s->pending);
             s->npending--;
+            if (s->outage_dropped++ == 0)
+                log_warn("history: %d readings wait in memory, the most it keeps: the oldest "
+                         "are dropped until %s can be written again",
+                         PENDING_MAX, s->path);
             pthread_mutex_lock(&s->lock);
             s->stats.dropped++;
             pthread_mutex_unlock(&s->lock);
