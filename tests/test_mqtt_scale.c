@@ -289,8 +289,16 @@ static void wait_complete(const struct config *cfg, const struct msgs *want, lon
         usleep(200000);
     size_t missing = shortfall(cfg, want, from, states, 1);
     if (missing) {
+        /* the end of the log, then its warnings (a message given up says why): the start is
+         * only the migrations and the ports opening */
         char *e = proc_slurp(err_path);
-        print_error("%zu missing; daemon log:\n%.6000s\n", missing, e ? e : "");
+        char *log = e ? e : (char[]){""};
+        size_t len = strlen(log);
+        fprintf(stderr, "%zu missing; the end of the daemon's log:\n%s\nits warnings:\n", missing,
+                log + (len > 6000 ? len - 6000 : 0));
+        for (char *save = NULL, *l = strtok_r(log, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+            if (strstr(l, " warn ") || strstr(l, " error "))
+                fprintf(stderr, "%s\n", l);
         free(e);
     }
     assert_int_equal(missing, 0);
