@@ -194,17 +194,25 @@ static void test_s42_troubles(void **state)
     free(s);
 }
 
+/* A pace bus where pack 1 answered a 0x42 (at 0 and 10 ms): its sample is held for the 0x44. */
+static const struct s42_variant *held_analog(struct sniff *s, struct got *g)
+{
+    const struct s42_variant *v = s42_variant_find("pace");
+    char a[S42_MAX_FRAME + 2], r[64];
+    sniff_init(s, v, TIMEOUT);
+    feed(s, r, request(v, 1, S42_CID2_ANALOG, r, sizeof r), 0, 0, g);
+    feed(s, a, answer(v, 1, S42_CID2_ANALOG, 0, a, sizeof a), 10, 0, g);
+    return v;
+}
+
 /* A 0x42 whose 0x44 never comes is stored without flags, after the hold. */
 static void test_s42_hold(void **state)
 {
     (void)state;
-    const struct s42_variant *v = s42_variant_find("pace");
     char a[S42_MAX_FRAME + 2], r[64];
     struct sniff *s = calloc(1, sizeof *s);
     struct got g = {.n = 0};
-    sniff_init(s, v, TIMEOUT);
-    feed(s, r, request(v, 1, S42_CID2_ANALOG, r, sizeof r), 0, 0, &g);
-    feed(s, a, answer(v, 1, S42_CID2_ANALOG, 0, a, sizeof a), 10, 0, &g);
+    const struct s42_variant *v = held_analog(s, &g);
     sniff_idle(s, 10 + TIMEOUT);
     drain(s, &g);
     assert_int_equal(count(&g, SNIFF_SAMPLE), 0); /* still waiting for the 0x44 */
@@ -226,13 +234,10 @@ static void test_s42_hold(void **state)
 static void test_s42_end(void **state)
 {
     (void)state;
-    const struct s42_variant *v = s42_variant_find("pace");
-    char a[S42_MAX_FRAME + 2], r[64];
+    char r[64];
     struct sniff *s = calloc(1, sizeof *s);
     struct got g = {.n = 0};
-    sniff_init(s, v, TIMEOUT);
-    feed(s, r, request(v, 1, S42_CID2_ANALOG, r, sizeof r), 0, 0, &g);
-    feed(s, a, answer(v, 1, S42_CID2_ANALOG, 0, a, sizeof a), 10, 0, &g);
+    const struct s42_variant *v = held_analog(s, &g);
     feed(s, r, request(v, 1, S42_CID2_ALARM, r, sizeof r), 20, 0, &g); /* its answer is late */
     sniff_end(s, 20 + TIMEOUT / 2);
     drain(s, &g);
