@@ -12,6 +12,7 @@
 #include "parse.h"
 #include "config.h"
 #include "config_internal.h"
+#include "endpoint.h"
 
 /* MQTT_PASSWORD is left out of the detection: a YAML configuration reads it too. */
 static const char *const detect_vars[] = {"BMS_PORT",  "BMS_SLAVE_ID",      "READ_INTERVAL",
@@ -149,6 +150,15 @@ int config_from_env(const char *(*getenv_fn)(const char *), struct config **out,
     p->protocol = CONFIG_PROTO_DAREN;
     p->baud = 9600;
     text(&e, "BMS_PORT", "/dev/ttyUSB0", p->device, sizeof p->device);
+    /* the device text as a configuration file's device: is read (the printed equivalent must
+     * load again; found by fuzz_config_env) */
+    struct endpoint ep;
+    char why[200];
+    if (p->device[0] != '\0' && endpoint_parse(p->device, &ep, why, sizeof why) != 0)
+        env_err(&e, "BMS_PORT", "%s", why);
+    else if (p->device[0] != '\0' && ep.kind == ENDPOINT_MODBUS_TCP)
+        env_err(&e, "BMS_PORT", "modbus-tcp:// is for Modbus packs; this mode reads a Daren pack "
+                                "(use tcp://HOST:PORT for a serial server)");
     int addr = 1;
     number(&e, "BMS_SLAVE_ID", "1", 1, 254, "an address", &addr);
     k->address = (uint8_t)addr;
