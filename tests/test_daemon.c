@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "fixture.h"
+#include "pack_rows.h"
 #include "proc.h"
 #include "report.h"
 #include "s42.h"
@@ -282,33 +283,6 @@ static void test_two_ports(void **state)
     free(err);
 }
 
-/* Rows of the history for one pack, and how many carry the given voltage. */
-/* The stored samples of a pack: how many, how many with that voltage, how many whose alarm flags
- * are unknown (NULL in v_samples). */
-static int stored_samples(const char *pack, int32_t voltage_mv, int *with_voltage,
-                          int *flags_unknown)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT count(*), sum(s.voltage_mv = ?2),"
-                                        " sum(v.alarms IS NULL AND v.protection IS NULL)"
-                                        " FROM samples s JOIN packs p ON p.id = s.pack"
-                                        " JOIN v_samples v ON v.id = s.id WHERE p.pack_id = ?1",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(st, 1, pack, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, voltage_mv);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int n = sqlite3_column_int(st, 0);
-    *with_voltage = sqlite3_column_int(st, 1);
-    *flags_unknown = sqlite3_column_int(st, 2);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 /* a2 refuses 0x44 (RTN 04), a3 ignores it: both are online and stored every poll with their
  * analog values, the flags unknown; each is logged once as alarm-less; a1 and a4 keep theirs. */
 static void test_packs_without_alarms(void **state)
@@ -367,14 +341,13 @@ static void test_packs_without_alarms(void **state)
     for (int k = 1; k <= 4; k++) {
         char id[8];
         struct sample want;
-        int with_voltage, unknown;
         snprintf(id, sizeof id, "a%d", k);
         fixture_wire_sample("pace", strtoull(SEED, NULL, 10), (uint8_t)k, &want);
-        assert_int_equal(stored_samples(id, want.voltage_mv, &with_voltage, &unknown),
-                         samples[k]);
-        assert_int_equal(with_voltage, samples[k]);
+        struct pack_rows rows = pack_rows(db_path, id, want.voltage_mv);
+        assert_int_equal(rows.n, samples[k]);
+        assert_int_equal(rows.with_voltage, samples[k]);
         /* a2 and a3 never gave their flags: unknown (NULL), not "no alarm" */
-        assert_int_equal(unknown, k == 2 || k == 3 ? samples[k] : 0);
+        assert_int_equal(rows.flags_unknown, k == 2 || k == 3 ? samples[k] : 0);
     }
 
     char *err = proc_slurp(err_path);

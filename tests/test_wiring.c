@@ -21,6 +21,7 @@
 #include "fixture.h"
 #include "mbsim.h"
 #include "net.h"
+#include "pack_rows.h"
 #include "proc.h"
 #include "s42.h"
 #include "sim.h"
@@ -122,26 +123,6 @@ static int wait_samples(const char *pack, int n, int timeout_ms)
     return 0;
 }
 
-static int stored(const char *pack, int32_t voltage_mv, int *with_voltage)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT count(*), sum(s.voltage_mv = ?2) FROM samples s"
-                                        " JOIN packs p ON p.id = s.pack WHERE p.pack_id = ?1",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(st, 1, pack, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, voltage_mv);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int n = sqlite3_column_int(st, 0);
-    *with_voltage = sqlite3_column_int(st, 1);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 /* ---------------- a serial server that goes away and comes back ---------------- */
 
 static void test_tcp_reconnect(void **state)
@@ -201,9 +182,9 @@ static void test_tcp_reconnect(void **state)
         char id[4];
         snprintf(id, sizeof id, "n%d", k);
         struct sample want;
-        int with_voltage;
         fixture_wire_sample("pace", 7, (uint8_t)k, &want);
-        int n = stored(id, want.voltage_mv, &with_voltage);
+        struct pack_rows rows = pack_rows(db_path, id, want.voltage_mv);
+        int n = rows.n, with_voltage = rows.with_voltage;
         assert_true(n >= 5);
         assert_int_equal(n, samples_of(id)); /* every sample printed is in the history */
         assert_int_equal(with_voltage, n);
@@ -291,26 +272,6 @@ static uint64_t answers_of(const struct master *m, uint8_t adr)
                   : mbsim_valued_answers(m->mb, adr);
 }
 
-/* The stored samples of pack id whose alarm flags are unknown (NULL). */
-static int flags_unknown(const char *pack)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT count(*) FROM v_samples v JOIN samples s ON"
-                                        " s.id = v.id JOIN packs p ON p.id = s.pack WHERE"
-                                        " p.pack_id = ?1 AND v.alarms IS NULL",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(st, 1, pack, -1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 #define ROUNDS 6
 
 /* The simulator polls packs 1..3 for ROUNDS rounds; the daemon listens for packs 1 and 2 (3 is
@@ -390,8 +351,8 @@ static void listen_to_master(const char *proto, int over_tcp)
             fixture_modbus_sample(7, k, &want);
         else
             fixture_wire_sample(proto, 7, k, &want);
-        int with_voltage;
-        int n = stored(id, want.voltage_mv, &with_voltage);
+        struct pack_rows rows = pack_rows(db_path, id, want.voltage_mv);
+        int n = rows.n, with_voltage = rows.with_voltage;
         print_message("%s listen%s: %s: %llu answers exchanged, %d stored, %d printed\n", proto,
                       over_tcp ? " over tcp" : "", id,
                       (unsigned long long)answers_of(&m, k), n, samples_of(id));
@@ -399,7 +360,7 @@ static void listen_to_master(const char *proto, int over_tcp)
         assert_int_equal(with_voltage, n);
         assert_int_equal(samples_of(id), n);
         if (!modbus && s42_has_command(o.variant, S42_CID2_ALARM) == 2)
-            assert_int_equal(flags_unknown(id), 0); /* each 0x42 got its 0x44 merged */
+            assert_int_equal(rows.alarms_unknown, 0); /* each 0x42 got its 0x44 merged */
     }
     char *out = proc_slurp(out_path);
     assert_null(strstr(out, "\"address\":3")); /* heard, not stored */
@@ -491,11 +452,11 @@ static void via_master(int relay, const char *list)
         snprintf(id, sizeof id, "m%u", k);
         struct sample want;
         fixture_wire_sample("pace", 7, k, &want);
-        int with_voltage;
-        int n = stored(id, want.voltage_mv, &with_voltage);
+        struct pack_rows rows = pack_rows(db_path, id, want.voltage_mv);
+        int n = rows.n, with_voltage = rows.with_voltage;
         assert_true(n >= 4);
         assert_int_equal(with_voltage, n); /* each pack's own values, never another's */
-        assert_int_equal(flags_unknown(id), 0); /* each pack's 0x44 through the master */
+        assert_int_equal(rows.alarms_unknown, 0); /* each pack's 0x44 through the master */
         /* the 0x42 values came from the all-packs answer, or relayed: never asked directly */
         assert_int_equal(sim_valued_answers(m.sim, k, S42_CID2_ANALOG), (uint64_t)n);
     }
