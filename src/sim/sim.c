@@ -331,16 +331,6 @@ void sim_pack_answering(struct sim *s, int idx, int64_t received_ns, uint8_t cid
     sim_remember(s, idx, cid2, smp);
 }
 
-struct sim_pty *sim_pty_of(struct sim *s)
-{
-    return &s->pty;
-}
-
-const struct sim_opts *sim_opts_of(const struct sim *s)
-{
-    return &s->o;
-}
-
 static bool is_identity_command(const struct s42_variant *v, uint8_t cid2)
 {
     uint8_t cmds[16];

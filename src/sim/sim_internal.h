@@ -124,7 +124,5 @@ int sim_relay_answer(struct sim *s, const struct s42_frame *f, int64_t received_
  * received_ns, its values into *smp, noted as answered to cid2 (last sample, counters). */
 void sim_pack_answering(struct sim *s, int idx, int64_t received_ns, uint8_t cid2,
                         struct sample *smp);
-struct sim_pty *sim_pty_of(struct sim *s);
-const struct sim_opts *sim_opts_of(const struct sim *s);
 
 #endif

@@ -106,7 +106,7 @@ int sim_relay_route(const struct sim_opts *o, const struct s42_frame *f)
 int sim_relay_answer(struct sim *s, const struct s42_frame *f, int64_t received_ns,
                      size_t rxlen, const volatile int *stop)
 {
-    const struct sim_opts *o = sim_opts_of(s);
+    const struct sim_opts *o = &s->o;
     const struct s42_variant *v = o->variant;
     struct sample smps[SIM_MAX_PACKS];
     uint8_t info[S42_MAX_INFO];
@@ -133,6 +133,6 @@ int sim_relay_answer(struct sim *s, const struct s42_frame *f, int64_t received_
                       info, (size_t)len);
     if (n < 0)
         return 0;
-    return sim_pty_answer(sim_pty_of(s), received_ns, rxlen, o->turnaround_ms, frame, (size_t)n,
+    return sim_pty_answer(&s->pty, received_ns, rxlen, o->turnaround_ms, frame, (size_t)n,
                           stop);
 }
