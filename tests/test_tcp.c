@@ -97,6 +97,9 @@ struct bench {
     int rc;
     pid_t socat;
     int port;
+    const char *proto;
+    char dev[64];          /* tcp://127.0.0.1:port */
+    struct serial_opts so; /* the tests' serial settings */
 };
 
 static void *serve(void *arg)
@@ -125,6 +128,19 @@ static void bench_start(struct bench *b, const char *proto, const char *addrs)
     b->port = net_free_port();
     b->socat = net_start_socat(b->port, b->sim ? sim_slave_path(b->sim) : mbsim_slave_path(b->mb),
                                0);
+    b->proto = proto;
+    device(b->dev, sizeof b->dev, "tcp", b->port);
+    opts(&b->so);
+}
+
+/* A bus of the bench's protocol through its serial server, opened. */
+static struct bus *bench_open(struct bench *b)
+{
+    struct bus *bus;
+    struct driver_error e;
+    if (bus_open(b->dev, b->proto, &b->so, &bus, &e) != 0)
+        fail_msg("cannot open %s: %s", b->dev, e.msg);
+    return bus;
 }
 
 static void bench_stop(struct bench *b)
@@ -142,13 +158,8 @@ static void test_s42_over_tcp(void **state)
     (void)state;
     struct bench b;
     bench_start(&b, "pace", "1-3");
-    char dev[64];
-    device(dev, sizeof dev, "tcp", b.port);
-    struct serial_opts so;
-    opts(&so);
-    struct bus *bus;
+    struct bus *bus = bench_open(&b);
     struct driver_error e;
-    assert_int_equal(bus_open(dev, "pace", &so, &bus, &e), 0);
     assert_true(bus_is_network(bus));
     for (int round = 0; round < 3; round++) {
         for (uint8_t adr = 1; adr <= 3; adr++) {
@@ -183,14 +194,9 @@ static void test_s42_server_gone(void **state)
     (void)state;
     struct bench b;
     bench_start(&b, "daren", "1");
-    char dev[64];
-    device(dev, sizeof dev, "tcp", b.port);
-    struct serial_opts so;
-    opts(&so);
-    struct bus *bus;
+    struct bus *bus = bench_open(&b);
     struct driver_error e;
     struct sample s;
-    assert_int_equal(bus_open(dev, "daren", &so, &bus, &e), 0);
     assert_int_equal(bus_poll(bus, 1, NULL, &s, &e), 0);
     net_stop(b.socat);
     b.socat = 0;
@@ -199,7 +205,7 @@ static void test_s42_server_gone(void **state)
     assert_contains(e.msg, "closed the connection");
     bus_close(bus);
     /* and reconnecting finds nobody: refused, said so */
-    assert_int_equal(bus_open(dev, "daren", &so, &bus, &e), -ECONNREFUSED);
+    assert_int_equal(bus_open(b.dev, "daren", &b.so, &bus, &e), -ECONNREFUSED);
     assert_int_equal(e.status, DRIVER_PORT);
     assert_contains(e.msg, "connection refused");
     bench_stop(&b);
@@ -210,13 +216,8 @@ static void test_modbus_rtu_over_tcp(void **state)
     (void)state;
     struct bench b;
     bench_start(&b, "modbus", "1-2");
-    char dev[64];
-    device(dev, sizeof dev, "tcp", b.port);
-    struct serial_opts so;
-    opts(&so);
-    struct bus *bus;
+    struct bus *bus = bench_open(&b);
     struct driver_error e;
-    assert_int_equal(bus_open(dev, "modbus", &so, &bus, &e), 0);
     for (int round = 0; round < 3; round++) {
         for (uint8_t adr = 1; adr <= 2; adr++) {
             struct sample got, want;
