@@ -8,15 +8,7 @@ polls="${1:-1000}"
 bin="$(realpath "${2:-build/release/bmsfleet}")"
 # shellcheck source=bench/sims.sh
 source "$(dirname "${BASH_SOURCE[0]}")/sims.sh"
-{
-    echo "ports:"
-    for bus in a b; do
-        printf '  - name: %s\n    device: %s\n    baud: 115200\n    gap_ms: 5\n    interval_s: 1\n    packs:\n' \
-            "$bus" "$dir/$bus"
-        for i in 1 2 3 4 5 6 7 8; do printf '      - { address: %d, id: %s%d }\n' "$i" "$bus" "$i"; done
-    done
-    printf 'storage:\n  path: %s/history.db\n' "$dir"
-} >"$dir/config.yaml"
+sims_config 1 >"$dir/config.yaml"
 "$bin" run -c "$dir/config.yaml" --stdout --log-level warn >"$dir/out" 2>"$dir/err" &
 run=$!
 pids+=("$run")

@@ -14,14 +14,7 @@ command -v curl >/dev/null || { echo "bench_http: curl is needed (apt-get instal
 source "$(dirname "${BASH_SOURCE[0]}")/sims.sh"
 port=$((20000 + RANDOM % 20000))
 config() { # $1: 1 with the http section
-    echo "ports:"
-    for bus in a b; do
-        printf '  - name: %s\n    device: %s\n    baud: 115200\n    gap_ms: 5\n    interval_s: 5\n    packs:\n' \
-            "$bus" "$dir/$bus"
-        for i in 1 2 3 4 5 6 7 8; do printf '      - { address: %d, id: %s%d, bank: house }\n' "$i" "$bus" "$i"; done
-    done
-    printf 'banks:\n  - { id: house, name: House bank }\n'
-    printf 'storage:\n  path: %s/history.db\n' "$dir"
+    sims_config 5 house "House bank"
     if (($1)); then printf 'http:\n  port: %d\n' "$port"; fi
 }
 tck=$(getconf CLK_TCK)

@@ -16,3 +16,19 @@ for bus in a b; do
     pids+=($!)
 done
 for _ in $(seq 50); do [[ -e "$dir/a" && -e "$dir/b" ]] && break; sleep 0.1; done
+
+# sims_config INTERVAL_S [BANK NAME]: the ports: of the two buses (8 packs each, in bank BANK
+# when given) and the history in $dir, as YAML on stdout.
+sims_config() {
+    local interval=$1 bank=${2:-} name=${3:-}
+    echo "ports:"
+    for bus in a b; do
+        printf '  - name: %s\n    device: %s\n    baud: 115200\n    gap_ms: 5\n    interval_s: %d\n    packs:\n' \
+            "$bus" "$dir/$bus" "$interval"
+        for i in 1 2 3 4 5 6 7 8; do
+            printf '      - { address: %d, id: %s%d%s }\n' "$i" "$bus" "$i" "${bank:+, bank: $bank}"
+        done
+    done
+    if [[ -n $bank ]]; then printf 'banks:\n  - { id: %s, name: %s }\n' "$bank" "$name"; fi
+    printf 'storage:\n  path: %s/history.db\n' "$dir"
+}
