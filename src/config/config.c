@@ -229,9 +229,7 @@ static void check_wiring(struct config_ctx *x, struct config *c, size_t i)
                        p->device);
     if (ep.kind == ENDPOINT_MODBUS_TCP && p->protocol != CONFIG_PROTO_MODBUS &&
         valid(m, s, "protocol"))
-        config_add_err(x, where(m, s, "protocol"),
-                       "modbus-tcp:// is a Modbus TCP gateway: it needs protocol modbus (a serial "
-                       "server that passes the bus bytes through is tcp://HOST:PORT)");
+        config_add_err(x, where(m, s, "protocol"), CONFIG_MSG_MODBUS_TCP_PROTOCOL);
     if (ep.kind == ENDPOINT_MODBUS_TCP && p->mode == CONFIG_MODE_LISTEN && valid(m, s, "mode"))
         config_add_err(x, where(m, s, "mode"),
                        "mode listen reads the bus bytes: a Modbus TCP gateway only answers its "

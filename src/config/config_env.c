@@ -157,8 +157,7 @@ int config_from_env(const char *(*getenv_fn)(const char *), struct config **out,
     if (p->device[0] != '\0' && endpoint_parse(p->device, &ep, why, sizeof why) != 0)
         env_err(&e, "BMS_PORT", "%s", why);
     else if (p->device[0] != '\0' && ep.kind == ENDPOINT_MODBUS_TCP)
-        env_err(&e, "BMS_PORT", "modbus-tcp:// is for Modbus packs; this mode reads a Daren pack "
-                                "(use tcp://HOST:PORT for a serial server)");
+        env_err(&e, "BMS_PORT", CONFIG_MSG_MODBUS_TCP_PROTOCOL " (this mode reads a Daren pack)");
     int addr = 1;
     number(&e, "BMS_SLAVE_ID", "1", 1, 254, "an address", &addr);
     k->address = (uint8_t)addr;

@@ -141,6 +141,11 @@ extern const struct config_section config_root_section, config_node_section, con
 /* The table defaults of a section (and its nested sections) into base. */
 void config_apply_defaults(const struct config_section *s, void *base);
 
+/* A modbus-tcp:// device with another protocol: the file's check and the environment's. */
+#define CONFIG_MSG_MODBUS_TCP_PROTOCOL                                                           \
+    "modbus-tcp:// is a Modbus TCP gateway: it needs protocol modbus (a serial server that "      \
+    "passes the bus bytes through is tcp://HOST:PORT)"
+
 /* ---- config_files.c ---- */
 
 /* Up to cap bytes of the regular file at path into buf (*len, and its *mode); a FIFO, a terminal
