@@ -28,6 +28,7 @@
 #include "driver.h"
 #include "log.h"
 #include "progress.h"
+#include "thread_name.h"
 #include "serial.h"
 
 #define SILENT_POLLS_PER_PACK 3
@@ -501,6 +502,10 @@ static int polled_once(const struct poller *p)
 static void *poller_main(void *arg)
 {
     struct poller *p = arg;
+    int rc = thread_name_set(p->port->mode == CONFIG_MODE_LISTEN ? "hear:" : "poll:",
+                             p->port->name);
+    if (rc)
+        log_debug("port %s: cannot name the thread (%d)", p->port->name, rc);
     if (p->port->mode == CONFIG_MODE_LISTEN) {
         poller_listen_main(p);
         return NULL;

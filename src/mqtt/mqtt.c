@@ -20,6 +20,7 @@
 #include "ha.h"
 #include "log.h"
 #include "now.h"
+#include "thread_name.h"
 
 /* ---- paho callbacks: record, never act ---- */
 
@@ -212,6 +213,9 @@ static void publish_status(struct mqtt *m)
 static void *mqtt_main(void *arg)
 {
     struct mqtt *m = arg;
+    int named = thread_name_set("mqtt", NULL);
+    if (named)
+        log_debug("mqtt: cannot name the thread (%d)", named);
     while (!mqtt_stopping(m)) {
         handle_events(m);
         if (!m->connected && !m->connecting && now_mono_ms() >= m->next_attempt_ms)

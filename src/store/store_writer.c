@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "store_internal.h"
+#include "thread_name.h"
 
 static int bind_opt(sqlite3_stmt *st, int i, int64_t v, int present)
 {
@@ -669,6 +670,9 @@ int store_write_now(struct store *s, const struct reading *r, size_t n)
 static void *writer_main(void *arg)
 {
     struct store *s = arg;
+    int rc = thread_name_set("store", NULL);
+    if (rc)
+        log_debug("history: cannot name the writer thread (%d)", rc);
     int64_t interval = (int64_t)s->cfg->storage.commit_interval_s * 1000;
     int64_t last_commit = now_mono_ms();
     for (;;) {
