@@ -6,7 +6,7 @@
 # on, and `bmsfleet run` (default build/release/bmsfleet) polling every pack as fast as the bus
 # allows (interval_s 1, gap_ms EFF_GAP, default 0: the bus is never idle, so its busy time is the
 # run's time; the gap is a site's setting, silence on purpose, not the daemon's overhead).
-# SIZES (default "4 16 64") are packs: 4 = 1 port x 4, 16 = 2 x 8, 64 = 4 x 16. MODES (default
+# SIZES (default "4 16 64"; "" for none) are packs: 4 = 1 port x 4, 16 = 2 x 8, 64 = 4 x 16. MODES (default
 # "full sqlite mqtt"): full = SQLite and MQTT, sqlite = SQLite only, mqtt = MQTT only.
 #
 # After a warm-up (the first round reads every pack's identity) one window of EFF_WINDOW s
@@ -33,8 +33,8 @@
 # Needs: strace, perf, valgrind, mosquitto and mosquitto-clients, sqlite3, python3. Takes about
 # 2 minutes per run (EFF_WINDOW=20 EFF_STRACE=5 for a quick look).
 set -euo pipefail
-sizes="${1:-4 16 64}"
-modes="${2:-full sqlite mqtt}"
+sizes="${1-4 16 64}" # "" (given, empty): none of these runs, only callgrind's and the disk's
+modes="${2-full sqlite mqtt}"
 bin="$(realpath "${3:-build/release/bmsfleet}")"
 window="${EFF_WINDOW:-40}"
 strace_s="${EFF_STRACE:-10}"
@@ -232,7 +232,7 @@ run_one() {
     local strace_top=""
     [[ -s "$d/strace" ]] && strace_top=$(awk -v n="$spolls" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {
             calls = $4; name = $NF; printf "%s %.1f\n", name, n ? calls / n : 0 }' "$d/strace" |
-        sort -k2 -nr | head -6 | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')
+        sort -k2 -nr | awk 'NR <= 6' | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')
     local ir=""
     if [[ -n "$cg" ]]; then
         # cg.out.1: the window's dump (cg.out is what came after it, written at exit)
@@ -241,8 +241,8 @@ run_one() {
         # zeroing leaves the window's whole cost on the frames that were on a stack then (clone,
         # start_thread, main): not functions' own costs, left out
         callgrind_annotate --threshold=100 --inclusive=no "$f" 2>/dev/null |
-            awk '/^ *[0-9,]+ \( *[0-9.]+%\) / && !/PROGRAM TOTALS|clone\.S:clone|start_thread|below main|libc_start|:main \[/' |
-            head -14 >"$top/cg-$size.txt"
+            awk '/^ *[0-9,]+ \( *[0-9.]+%\) / && !/PROGRAM TOTALS|clone\.S:clone|start_thread|below main|libc_start|:main \[/ && n++ < 14' \
+            >"$top/cg-$size.txt"
     fi
     python3 - "$size" "$nports" "$mode${cg:+ (callgrind)}" "$polls" "$((c1 - c0))" "$(getconf CLK_TCK)" \
         "$sys" "$ps0" "$ps1" "$hwm" "$((wb1 - wb0))" "$row_b" "$((t1 - t0))" "$baud" "$turnaround" \
