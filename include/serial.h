@@ -64,6 +64,13 @@ int serial_baud_supported(int baud);
  * daemon's shutdown eventfd), so a long timeout never delays a stop. -1 = none. */
 void serial_set_cancel_fd(struct serial_port *p, int fd);
 
+/* How many chars the frame begun in buf (len chars, buf[0] the start byte) will have, as far as
+ * its first chars tell (see s42_frame_chars); 0 when they do not. */
+typedef size_t serial_frame_chars_fn(const char *buf, size_t len);
+/* With fn, serial_read_frame() sleeps through the wire time of what a frame still lacks
+ * instead of waking for every few bytes; NULL (the default) takes bytes as they come. */
+void serial_set_frame_chars(struct serial_port *p, serial_frame_chars_fn *fn);
+
 /* Drops whatever is waiting in the input buffer; returns the number of bytes dropped. */
 int serial_flush_input(struct serial_port *p);
 

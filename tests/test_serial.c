@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "s42.h"
 #include "serial.h"
 
 #define PEER_WAIT_MS 5000 /* a generous bound so a broken test fails instead of hanging */
@@ -568,6 +569,103 @@ static void test_peer_closes_while_waiting(void **state)
 
 /* ---- pure helpers ---- */
 
+/* ---- reading paced by the frame's announced length (serial_set_frame_chars) ---- */
+
+struct dribble {
+    int fd;
+    const char *bytes;
+    size_t n;
+    int ok;
+};
+
+/* Writes 8 bytes at a time, one millisecond apart: what a pty paced at the baud rate, or a USB
+ * adapter, hands over. */
+static void *dribble_main(void *arg)
+{
+    struct dribble *d = arg;
+    for (size_t sent = 0; sent < d->n;) {
+        size_t k = d->n - sent < 8 ? d->n - sent : 8;
+        if (write(d->fd, d->bytes + sent, k) != (ssize_t)k)
+            return NULL;
+        sent += k;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    d->ok = 1;
+    return NULL;
+}
+
+static int read_dribbled(struct serial_port *p, int fd, const char *bytes, size_t n, char *buf,
+                         size_t cap, int timeout_ms)
+{
+    struct dribble d = {.fd = fd, .bytes = bytes, .n = n};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, dribble_main, &d), 0);
+    int r = serial_read_frame(p, '~', '\r', buf, cap, timeout_ms);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(d.ok);
+    return r;
+}
+
+static void test_paced_frame(void **state)
+{
+    struct pty *t = *state;
+    struct serial_port *p = open_port(t, 2000);
+    serial_set_frame_chars(p, s42_frame_chars);
+    char f[S42_MAX_FRAME + 2], buf[S42_MAX_FRAME + 2];
+    uint8_t info[61];
+    for (size_t i = 0; i < sizeof info; i++)
+        info[i] = (uint8_t)(i * 7);
+    int n = s42_build(f, sizeof f, 0x25, 1, 0x46, 0x00, info, sizeof info);
+    /* noise first, then the frame: the hunt for '~' is unchanged */
+    char line[sizeof f + 8];
+    int m = snprintf(line, sizeof line, "zz%s", f);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(read_dribbled(p, t->master, line, (size_t)m, buf, sizeof buf, 2000), n);
+        assert_string_equal(buf, f);
+    }
+    assert_int_equal(serial_get_stats(p)->frames, 3);
+    assert_int_equal(serial_get_stats(p)->discarded, 6);
+    serial_close(p);
+}
+
+/* A frame that is not what its header announces is read as the bytes come, as without pacing:
+ * shorter (ends early at CR), longer (read to its CR), a LENGTH that fails its LCHKSUM. */
+static void test_paced_frame_not_as_announced(void **state)
+{
+    struct pty *t = *state;
+    struct serial_port *p = open_port(t, 2000);
+    serial_set_frame_chars(p, s42_frame_chars);
+    char buf[256];
+    static const char *const frames[] = {
+        "~25014600F07A0102FD00\r",                          /* says 122 INFO chars, has 4 */
+        "~25014600E00201020304050607080910111213141516FD00\r", /* says 2, has 36 */
+        "~25014600E07A0102FD00\r",                          /* LCHKSUM wrong: no pacing */
+    };
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+        size_t n = strlen(frames[i]);
+        assert_int_equal(read_dribbled(p, t->master, frames[i], n, buf, sizeof buf, 2000),
+                         (int)n);
+        assert_string_equal(buf, frames[i]);
+    }
+    serial_close(p);
+}
+
+/* A frame cut off before its announced end still ends at the deadline, its bytes discarded. */
+static void test_paced_frame_truncated(void **state)
+{
+    struct pty *t = *state;
+    struct serial_port *p = open_port(t, 100);
+    serial_set_frame_chars(p, s42_frame_chars);
+    char buf[256];
+    static const char cut[] = "~25014600F07A01020304";
+    assert_int_equal(read_dribbled(p, t->master, cut, strlen(cut), buf, sizeof buf, 100),
+                     -ETIMEDOUT);
+    assert_int_equal(serial_get_stats(p)->timeouts, 1);
+    assert_int_equal(serial_get_stats(p)->discarded, strlen(cut));
+    serial_close(p);
+}
+
 static void test_wire_ms(void **state)
 {
     (void)state;
@@ -626,6 +724,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_peer_closed, pty_setup, pty_teardown),
         cmocka_unit_test_setup_teardown(test_peer_closed_mid_frame, pty_setup, pty_teardown),
         cmocka_unit_test_setup_teardown(test_peer_closes_while_waiting, pty_setup, pty_teardown),
+        cmocka_unit_test_setup_teardown(test_paced_frame, pty_setup, pty_teardown),
+        cmocka_unit_test_setup_teardown(test_paced_frame_not_as_announced, pty_setup,
+                                        pty_teardown),
+        cmocka_unit_test_setup_teardown(test_paced_frame_truncated, pty_setup, pty_teardown),
         cmocka_unit_test(test_wire_ms),
         cmocka_unit_test(test_strerror),
     };

@@ -33,6 +33,9 @@
 
 #define SERIAL_RX_CAP    256        /* one read(2) chunk; what is left after a frame stays here */
 #define SERIAL_FLUSH_MAX (1L << 20) /* a flush on a bus that never stops talking still ends */
+/* The most chars slept through at once: the tty's line discipline holds 4096 bytes, and a
+ * longer frame is taken in parts rather than risk it filling up while we sleep. */
+#define SERIAL_PACE_MAX_CHARS 1024
 
 struct serial_port {
     int fd;
@@ -43,6 +46,8 @@ struct serial_port {
     int64_t last_frame_ns; /* CLOCK_MONOTONIC end of the last frame read or written */
     int have_last;
     int cancel_fd; /* readable = give up waiting (-ECANCELED); -1 = none */
+    serial_frame_chars_fn *frame_chars; /* NULL: frames are taken as the bytes come */
+    int rx_full;           /* the last read filled rx: more bytes may be waiting already */
     size_t rx_off, rx_len; /* unread bytes are rx[rx_off .. rx_len) */
     unsigned char rx[SERIAL_RX_CAP];
 };
@@ -313,13 +318,18 @@ int serial_flush_input(struct serial_port *p)
 }
 
 /* Waits for events on the port until deadline_ns; returns revents, 0 on timeout, -ECANCELED
- * when the cancel descriptor became readable, or -errno. fd < 0 just waits (for the gap). */
+ * when the cancel descriptor became readable, or -errno. fd < 0 just waits (for the gap, or
+ * through a frame's wire time). ppoll: to the nanosecond, where poll() would add up to 1 ms. */
 static int wait_fd(int fd, short events, int64_t deadline_ns, int cancel_fd)
 {
     for (;;) {
         struct pollfd pfd[2] = {{.fd = fd, .events = events}, {.fd = cancel_fd, .events = POLLIN}};
-        int left = ms_left(deadline_ns);
-        int k = poll(pfd, 2, left);
+        int64_t left = deadline_ns - now_mono_ns();
+        if (left < 0)
+            left = 0;
+        struct timespec ts = {.tv_sec = (time_t)(left / 1000000000),
+                              .tv_nsec = (long)(left % 1000000000)};
+        int k = ppoll(pfd, 2, &ts, NULL);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -332,7 +342,7 @@ static int wait_fd(int fd, short events, int64_t deadline_ns, int cancel_fd)
                 return -EBADF;
             return pfd[0].revents;
         }
-        if (left == 0 || ms_left(deadline_ns) == 0)
+        if (left == 0 || deadline_ns <= now_mono_ns())
             return 0;
     }
 }
@@ -340,6 +350,11 @@ static int wait_fd(int fd, short events, int64_t deadline_ns, int cancel_fd)
 void serial_set_cancel_fd(struct serial_port *p, int fd)
 {
     p->cancel_fd = fd;
+}
+
+void serial_set_frame_chars(struct serial_port *p, serial_frame_chars_fn *fn)
+{
+    p->frame_chars = fn;
 }
 
 int serial_write(struct serial_port *p, const void *buf, size_t n)
@@ -396,6 +411,7 @@ static int fill_rx(struct serial_port *p, int64_t deadline_ns)
             p->stats.rx_bytes += (uint64_t)k;
             p->rx_off = 0;
             p->rx_len = (size_t)k;
+            p->rx_full = (size_t)k == sizeof p->rx;
             return (int)k;
         }
         if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -408,6 +424,22 @@ static int fill_rx(struct serial_port *p, int64_t deadline_ns)
         if (ms_left(deadline_ns) == 0)
             return 0;
     }
+}
+
+/* Sleeps through the wire time of the chars the frame in buf still lacks, as far as its header
+ * announces them (with one char's time of slack), so that one read takes them all: without it
+ * the reader wakes for every few bytes the adapter hands over (a pty or a USB chip: ~20 times
+ * per answer). Bytes that come late are waited for as before; the deadline is kept. */
+static int pace_frame(struct serial_port *p, const char *buf, size_t len, int64_t deadline_ns)
+{
+    if (p->frame_chars == NULL || len == 0 || p->rx_full)
+        return 0;
+    size_t want = p->frame_chars(buf, len);
+    if (want <= len)
+        return 0;
+    size_t missing = want - len > SERIAL_PACE_MAX_CHARS ? SERIAL_PACE_MAX_CHARS : want - len;
+    int64_t until = now_mono_ns() + (int64_t)(serial_wire_ms(p->opts.baud, missing + 1) * 1e6);
+    return wait_fd(-1, 0, until < deadline_ns ? until : deadline_ns, p->cancel_fd);
 }
 
 int serial_read_frame(struct serial_port *p, char start, char end, char *buf, size_t cap,
@@ -446,7 +478,9 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
                 }
             }
         }
-        int r = fill_rx(p, deadline);
+        int r = pace_frame(p, buf, len, deadline);
+        if (r == 0)
+            r = fill_rx(p, deadline);
         if (r < 0) {
             p->stats.discarded += len;
             return r;
