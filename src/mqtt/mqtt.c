@@ -99,6 +99,12 @@ void mqtt_on_history_acked(void *ctx, MQTTAsync_successData *resp)
 }
 /* ---- connection ---- */
 
+/* A CA or a client certificate configured: the broker is spoken to over TLS. */
+static int wants_tls(const struct config_mqtt *c)
+{
+    return c->tls_ca_file[0] || c->tls_cert_file[0];
+}
+
 static void start_connect(struct mqtt *m)
 {
     const struct config_mqtt *c = &m->cfg->mqtt;
@@ -123,7 +129,7 @@ static void start_connect(struct mqtt *m)
         co.username = c->username;
     if (c->password[0])
         co.password = c->password;
-    if (c->tls_ca_file[0] || c->tls_cert_file[0]) {
+    if (wants_tls(c)) {
         ssl.trustStore = c->tls_ca_file[0] ? c->tls_ca_file : NULL;
         ssl.keyStore = c->tls_cert_file[0] ? c->tls_cert_file : NULL;
         ssl.privateKey = c->tls_key_file[0] ? c->tls_key_file : NULL;
@@ -157,6 +163,7 @@ static void handle_events(struct mqtt *m)
         /* unacknowledged history is sent again after the next connection */
         m->ring_len = 0;
         m->sent_upto = m->cursor;
+        m->replay_next_ms = 0; /* the backlog from the cursor on, at once */
         if (lost || strcmp(why, m->last_error) != 0)
             log_warn("mqtt: %s %s: %s; retrying in %d s", lost ? "lost" : "cannot connect to",
                      m->uri, why, m->backoff_ms / 1000);
@@ -185,6 +192,7 @@ static void handle_events(struct mqtt *m)
                      "Home Assistant restarts until the next connection", topic, rc);
         m->ring_len = 0;
         m->sent_upto = m->cursor;
+        m->replay_next_ms = 0; /* the backlog from the cursor on, at once */
         mqtt_publish_all(m);
     } else if (birth && m->connected) {
         log_info("mqtt: Home Assistant is online: sending discovery again");
@@ -286,16 +294,36 @@ static void mqtt_free(struct mqtt *m)
     free(m);
 }
 
-/* Resolves every paho function we call; 0, or -ENOENT with a log line saying what to install. */
-static int paho_load(struct paho *p)
+/* The paho library for this broker: the plain variant unless TLS is configured or the plain
+ * one cannot be loaded. NULL, with a log line saying what to install. */
+static void *paho_open(int tls, const char **name)
 {
     /* never unloaded: paho's own threads may outlive MQTTAsync_destroy */
-    p->lib = dlopen(PAHO_LIBRARY, RTLD_NOW | RTLD_NODELETE);
-    if (p->lib == NULL) {
-        log_error("mqtt: cannot load %s (%s): install the Debian package libpaho-mqtt1.3",
-                  PAHO_LIBRARY, dlerror());
-        return -ENOENT;
+    void *lib = NULL;
+    if (!tls) {
+        *name = PAHO_LIBRARY_PLAIN;
+        lib = dlopen(*name, RTLD_NOW | RTLD_NODELETE);
+        if (lib == NULL)
+            log_info("mqtt: cannot load %s (%s); using %s, which carries OpenSSL", *name,
+                     dlerror(), PAHO_LIBRARY_TLS);
     }
+    if (lib == NULL) {
+        *name = PAHO_LIBRARY_TLS;
+        lib = dlopen(*name, RTLD_NOW | RTLD_NODELETE);
+    }
+    if (lib == NULL)
+        log_error("mqtt: cannot load %s (%s): install the Debian package libpaho-mqtt1.3", *name,
+                  dlerror());
+    return lib;
+}
+
+/* Resolves every paho function we call; 0, or -ENOENT with a log line saying what to install. */
+static int paho_load(struct paho *p, int tls)
+{
+    const char *name = NULL;
+    p->lib = paho_open(tls, &name);
+    if (p->lib == NULL)
+        return -ENOENT;
     struct {
         const char *name;
         void **slot;
@@ -308,8 +336,7 @@ static int paho_load(struct paho *p)
     };
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         if ((*syms[i].slot = dlsym(p->lib, syms[i].name)) == NULL) {
-            log_error("mqtt: %s has no %s: a paho.mqtt.c older than 1.3?", PAHO_LIBRARY,
-                      syms[i].name);
+            log_error("mqtt: %s has no %s: a paho.mqtt.c older than 1.3?", name, syms[i].name);
             return -ENOENT;
         }
     }
@@ -322,7 +349,9 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
     struct mqtt *m = calloc(1, sizeof *m);
     if (m == NULL)
         return -ENOMEM;
-    if (paho_load(&m->api) != 0) {
+    const struct config_mqtt *c = &cfg->mqtt;
+    int tls = wants_tls(c);
+    if (paho_load(&m->api, tls) != 0) {
         free(m);
         return -ENOENT;
     }
@@ -336,8 +365,6 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
         for (size_t k = 0; k < CONFIG_MAX_PACKS_PER_PORT; k++)
             m->packs[i][k].available = -1;
     }
-    const struct config_mqtt *c = &cfg->mqtt;
-    int tls = c->tls_ca_file[0] || c->tls_cert_file[0];
     int v6 = strchr(c->host, ':') != NULL;
     snprintf(m->uri, sizeof m->uri, "%s://%s%s%s:%d", tls ? "ssl" : "tcp", v6 ? "[" : "", c->host,
              v6 ? "]" : "", c->port);

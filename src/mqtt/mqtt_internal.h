@@ -29,6 +29,7 @@ struct store_backlog;
 #define STORAGE_EVERY_MS 10000
 #define STORAGE_CHECK_MS 500 /* how often the history's state is looked at */
 #define PUBLISH_WAIT_MS 10000 /* a message waits this long at most for room in that buffer */
+#define REPLAY_IDLE_MS 250   /* caught up with the history: look for new rows this often */
 
 struct live_pack {
     struct sample s;
@@ -39,11 +40,16 @@ struct live_pack {
     struct s42_identity id;    /* valid when have_id */
     int have_id;
     uint64_t polls, timeouts, checksum_errors, malformed;
+    double charged_kwh, discharged_kwh; /* from the history, read at energy_ms (0: never) */
+    int64_t energy_ms;
 };
 
 /* paho is loaded when MQTT is configured (dlopen), not linked: a daemon without MQTT does not
- * carry paho and the OpenSSL libraries it pulls in (about 2 MB of resident pages). */
-#define PAHO_LIBRARY "libpaho-mqtt3as.so.1"
+ * carry paho. The variant with TLS pulls in OpenSSL (about 2 MB of resident pages), so it is
+ * loaded only for a broker with TLS; the plain one otherwise, the TLS one when the plain one is
+ * missing (it speaks plain TCP as well). */
+#define PAHO_LIBRARY_TLS "libpaho-mqtt3as.so.1"
+#define PAHO_LIBRARY_PLAIN "libpaho-mqtt3a.so.1"
 
 struct paho {
     void *lib;
@@ -101,6 +107,7 @@ struct mqtt {
     struct flight ring[WINDOW];
     size_t ring_head, ring_len;
     int replay_wait_ms;
+    int64_t replay_next_ms; /* caught up: the next look at the history, not before */
     int cursor_save_failing;
     uint64_t cursor_save_failures; /* failed saves, each retried */
     char cursor_error[160];        /* why the last save failed; "" once it is saved */

@@ -127,6 +127,15 @@ void mqtt_replay(struct mqtt *m)
     m->replay_wait_ms = TICK_MS;
     if (m->history == NULL)
         return;
+    /* Caught up: new rows come only with the writer's commits, so the history is looked at
+     * every REPLAY_IDLE_MS, not at every reading (a read of SQLite, with its file locks). */
+    int64_t now = now_mono_ms();
+    if (now < m->replay_next_ms) {
+        int64_t left = m->replay_next_ms - now;
+        m->replay_wait_ms = left < TICK_MS ? (int)left : TICK_MS;
+        return;
+    }
+    m->replay_next_ms = 0;
     int budget = REPLAY_PER_TICK;
     while (budget > 0 && m->ring_len < WINDOW) {
         int want = (int)(WINDOW - m->ring_len) < budget ? (int)(WINDOW - m->ring_len) : budget;
@@ -150,8 +159,10 @@ void mqtt_replay(struct mqtt *m)
                 m->replay_wait_ms = 1;
             return;
         }
-        if (got < want)
-            return; /* caught up */
+        if (got < want) {
+            m->replay_next_ms = now + REPLAY_IDLE_MS; /* caught up */
+            return;
+        }
     }
     if (budget == 0)
         m->replay_wait_ms = 0; /* the window has room: go on after the live readings */
