@@ -14,6 +14,7 @@
 #include "ha.h"
 #include "log.h"
 #include "now.h"
+#include "report.h"
 #include "store.h"
 #include "store_backlog.h"
 
@@ -186,12 +187,13 @@ void mqtt_publish_bank(struct mqtt *m, const char *bank_id)
     }
     struct bank_state bs;
     bank_aggregate(in, n, margin, &bs);
-    char *json = ha_bank_state(&bs);
+    char json[REPORT_JSON_MAX];
     char topic[256];
-    if (json)
-        mqtt_publish_wait(m, ha_topic_bank(m->cfg, bank_id, topic, sizeof topic), json, 0,
-                     m->cfg->mqtt.qos);
-    free(json);
+    ha_topic_bank(m->cfg, bank_id, topic, sizeof topic);
+    if (ha_bank_state(json, sizeof json, &bs) >= 0)
+        mqtt_publish_wait(m, topic, json, 0, m->cfg->mqtt.qos);
+    else
+        mqtt_drop(m, topic, MQTTASYNC_FAILURE); /* cannot be: the buffer holds any state */
 }
 
 void mqtt_publish_pack(struct mqtt *m, size_t port, size_t pack)
@@ -209,12 +211,13 @@ void mqtt_publish_pack(struct mqtt *m, size_t port, size_t pack)
                               .checksum_errors = lp->checksum_errors,
                               .malformed = lp->malformed};
     energy_of(m, port, pack, &x.charged_kwh, &x.discharged_kwh);
-    char *json = ha_pack_state(&lp->s, config_protocol_name(cp->protocol), &x);
+    char json[REPORT_JSON_MAX];
     char topic[256];
-    if (json)
-        mqtt_publish_wait(m, ha_topic_pack(m->cfg, pk->id, "state", topic, sizeof topic), json, 0,
-                     m->cfg->mqtt.qos);
-    free(json);
+    ha_topic_pack(m->cfg, pk->id, "state", topic, sizeof topic);
+    if (ha_pack_state(json, sizeof json, &lp->s, config_protocol_name(cp->protocol), &x) >= 0)
+        mqtt_publish_wait(m, topic, json, 0, m->cfg->mqtt.qos);
+    else
+        mqtt_drop(m, topic, MQTTASYNC_FAILURE); /* cannot be: the buffer holds any state */
     /* the replaced program had one pack: its topics follow the first pack of the first port */
     if (m->cfg->mqtt.compat && port == 0 && pack == 0)
         ha_compat_states(m->cfg, &lp->s, mqtt_emit, m);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
+#include "jsonw.h"
 
 #include "ha.h"
 #include "log.h"
@@ -91,18 +91,22 @@ static int send_history(void *u, int64_t id, const char *pack, const char *proto
         log_warn("mqtt: history sample %lld cannot be decoded; skipped", (long long)id);
         return 0;
     }
-    cJSON *o = report_sample_json(s, protocol, ts_ms);
-    char *json = NULL;
-    if (o && cJSON_AddNumberToObject(o, "seq", (double)id) &&
-        cJSON_AddStringToObject(o, "pack", pack))
-        json = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
+    char json[REPORT_JSON_MAX];
+    struct jsonw w;
+    jsonw_init(&w, json, sizeof json);
+    jsonw_open(&w, '{');
+    report_sample_json_members(&w, s, protocol, ts_ms, 0);
+    jsonw_key(&w, "seq");
+    jsonw_int(&w, id);
+    jsonw_key(&w, "pack");
+    jsonw_str(&w, pack);
+    jsonw_close(&w, '}');
     char topic[256];
     MQTTAsync_token tok = 0;
-    int rc = json ? mqtt_publish(m, ha_topic_pack(m->cfg, pack, "history", topic, sizeof topic),
-                                 json, 0, 1, &tok)
-                  : MQTTASYNC_FAILURE;
-    free(json);
+    int rc = jsonw_end(&w) >= 0
+                 ? mqtt_publish(m, ha_topic_pack(m->cfg, pack, "history", topic, sizeof topic),
+                                json, 0, 1, &tok)
+                 : MQTTASYNC_FAILURE;
     if (rc != MQTTASYNC_SUCCESS) {
         m->replay_rc = rc;
         return 1;
