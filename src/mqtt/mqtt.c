@@ -5,8 +5,10 @@
  *
  * mqtt: the session (see mqtt.h): paho loaded on demand, the connection with its backoff, the
  * thread's loop and its start and stop. Paho's asynchronous client runs its own network thread;
- * its callbacks only record events under a mutex, and everything else (connecting, publishing,
- * replay, the cursor) happens on our thread, which owns the client. */
+ * its callbacks only record events under a mutex and wake our thread, and everything else
+ * (connecting, publishing, replay, the cursor) happens on our thread, which owns the client.
+ * Connected and caught up, our thread sleeps until a reading, an event or the replay's next
+ * look at the history (REPLAY_IDLE_MS), not at a fixed tick. */
 #include "mqtt.h"
 #include "mqtt_internal.h"
 
@@ -31,6 +33,7 @@ static void on_connect(void *ctx, MQTTAsync_successData *resp)
     pthread_mutex_lock(&m->lock);
     m->ev_connected = 1;
     pthread_mutex_unlock(&m->lock);
+    queue_wake(m->q); /* our thread sleeps until a reading or the replay's next look */
 }
 
 static const char *connack_text(int code)
@@ -59,6 +62,7 @@ static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
                            "handshake refused",
              m->fail_code);
     pthread_mutex_unlock(&m->lock);
+    queue_wake(m->q);
 }
 
 static void on_lost(void *ctx, char *cause)
@@ -68,6 +72,7 @@ static void on_lost(void *ctx, char *cause)
     m->ev_lost = 1;
     snprintf(m->fail_msg, sizeof m->fail_msg, "%s", cause ? cause : "connection lost");
     pthread_mutex_unlock(&m->lock);
+    queue_wake(m->q);
 }
 
 static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *msg)
@@ -78,6 +83,7 @@ static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *msg)
         pthread_mutex_lock(&m->lock);
         m->ev_birth = 1; /* Home Assistant restarted: send discovery again */
         pthread_mutex_unlock(&m->lock);
+        queue_wake(m->q);
     }
     m->api.freeMessage(&msg);
     m->api.free(topic);

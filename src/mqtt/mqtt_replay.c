@@ -123,20 +123,22 @@ static int send_history(void *u, int64_t id, const char *pack, const char *proto
 
 /* Sends the backlog after sent_upto while the window has room, at most REPLAY_PER_TICK rows a
  * turn so that live readings go first. Sets replay_wait_ms, how long the loop may then wait
- * for a reading: TICK_MS when caught up or when the window is full (an acknowledgement ends
- * that wait, see mqtt_on_history_acked), 0 when the turn's budget ran out, 1 when paho's buffer
- * was full (it empties by itself within a millisecond or so). */
+ * for a reading: until the next look at the history when caught up (REPLAY_IDLE_MS), TICK_MS
+ * when the window is full (an acknowledgement ends that wait, see mqtt_on_history_acked), 0
+ * when the turn's budget ran out, 1 when paho's buffer was full (it empties by itself within a
+ * millisecond or so), CURSOR_SAVE_MS without a history (the loop's own timers). */
 void mqtt_replay(struct mqtt *m)
 {
     m->replay_wait_ms = TICK_MS;
-    if (m->history == NULL)
+    if (m->history == NULL) {
+        m->replay_wait_ms = CURSOR_SAVE_MS;
         return;
+    }
     /* Caught up: new rows come only with the writer's commits, so the history is looked at
      * every REPLAY_IDLE_MS, not at every reading (a read of SQLite, with its file locks). */
     int64_t now = now_mono_ms();
     if (now < m->replay_next_ms) {
-        int64_t left = m->replay_next_ms - now;
-        m->replay_wait_ms = left < TICK_MS ? (int)left : TICK_MS;
+        m->replay_wait_ms = (int)(m->replay_next_ms - now);
         return;
     }
     m->replay_next_ms = 0;
@@ -165,6 +167,7 @@ void mqtt_replay(struct mqtt *m)
         }
         if (got < want) {
             m->replay_next_ms = now + REPLAY_IDLE_MS; /* caught up */
+            m->replay_wait_ms = REPLAY_IDLE_MS;
             return;
         }
     }

@@ -20,6 +20,7 @@
  * 5 s busy timeout, a commit of PENDING_MAX readings on a slow SD card a few seconds more, a
  * retention step is RETENTION_BATCH rows. A minute past that is stuck. */
 #define WRITER_TURN_LIMIT_MS 60000
+#define WRITER_BATCH 128            /* readings that wake the writer before its commit is due */
 
 struct pack_state {
     int64_t db_id;

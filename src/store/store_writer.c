@@ -676,12 +676,17 @@ static void *writer_main(void *arg)
     int64_t interval = (int64_t)s->cfg->storage.commit_interval_s * 1000;
     int64_t last_commit = now_mono_ms();
     for (;;) {
-        progress_beat(&s->progress, now_mono_ms());
-        struct reading r;
-        int got = queue_pop(s->q, &r, 200);
-        if (got == 0)
-            add_pending(s, &r);
         int64_t now = now_mono_ms();
+        progress_beat(&s->progress, now);
+        /* The readings wait in the queue until the commit (or until a quarter of it is full):
+         * one wake-up per commit, not one per reading. At most a second asleep: the
+         * supervisor sees the thread turn, and a stop is noticed (the queue is closed). */
+        int64_t left = last_commit + interval - now;
+        int got = queue_wait(s->q, WRITER_BATCH, left <= 0 ? 0 : left > 1000 ? 1000 : (int)left);
+        struct reading r;
+        while (got == 0 && (got = queue_pop(s->q, &r, 0)) == 0)
+            add_pending(s, &r);
+        now = now_mono_ms();
         if (got == -ESHUTDOWN)
             break;
         if (now - last_commit >= interval) {
