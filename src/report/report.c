@@ -1,5 +1,6 @@
 /* Part report (src/report/): how a sample is shown. Tables for people and JSON for programs
- * (report.c) and the table of named metrics every consumer reads values through (metrics.c:
+ * (report.c; the JSON text written by jsonw.c, into a buffer, for every sample) and the table
+ * of named metrics every consumer reads values through (metrics.c:
  * key, name, unit, classes, how to get it from a sample). It reaches only the codec, and sits
  * below the MQTT side, the HTTP server and the commands, which all use it.
  *
