@@ -367,8 +367,10 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
     m->writer = writer;
     m->backoff_ms = 1000;
     pthread_mutex_init(&m->lock, NULL);
-    for (size_t i = 0; i < CONFIG_MAX_PORTS; i++) {
-        for (size_t k = 0; k < CONFIG_MAX_PACKS_PER_PORT; k++)
+    /* the configured packs only: the table has room for the largest fleet (about 340 kB),
+     * and what is never written stays zero pages, not resident memory */
+    for (size_t i = 0; i < cfg->nports; i++) {
+        for (size_t k = 0; k < cfg->ports[i].npacks; k++)
             m->packs[i][k].available = -1;
     }
     int v6 = strchr(c->host, ':') != NULL;
