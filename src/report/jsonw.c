@@ -57,11 +57,26 @@ void jsonw_close(struct jsonw *w, char c)
     w->first = 0;
 }
 
+/* The length of the run at s that needs no escaping. */
+static size_t plain_run(const unsigned char *s)
+{
+    size_t n = 0;
+    while (s[n] >= 0x20 && s[n] != '"' && s[n] != '\\')
+        n++;
+    return n;
+}
+
 static void raw_str(struct jsonw *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     putc_(w, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        size_t run = plain_run(p); /* keys, names, ids: copied whole */
+        if (run) {
+            put(w, (const char *)p, run);
+            p += run - 1;
+            continue;
+        }
         const char *esc = NULL;
         switch (*p) {
         case '"': esc = "\\\""; break;
