@@ -514,9 +514,9 @@ int serial_transact(struct serial_port *p, const char *req, size_t req_len, char
 {
     if (!req || !resp)
         return -EINVAL;
-    if (p->have_last) {
-        int w = wait_fd(-1, 0, p->last_frame_ns + (int64_t)p->opts.gap_ms * 1000000,
-                        p->cancel_fd);
+    int64_t gap_end = p->last_frame_ns + (int64_t)p->opts.gap_ms * 1000000;
+    if (p->have_last && gap_end > now_mono_ns()) { /* a gap already over costs no system call */
+        int w = wait_fd(-1, 0, gap_end, p->cancel_fd);
         if (w < 0)
             return w;
     }
