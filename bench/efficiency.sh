@@ -74,7 +74,7 @@ layout() {
         *) echo "1 $1" ;;
     esac
 }
-port_name() { printf "\\x$(printf %x $((97 + $1)))"; } # 0 -> a
+port_name() { local names=abcdefghijklmnop; printf '%s' "${names:$1:1}"; } # 0 -> a
 
 # start_bank DIR PORTS PACKS: one simulator per port, $DIR/a, $DIR/b, ...
 start_bank() {
