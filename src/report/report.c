@@ -233,6 +233,11 @@ static void put_status(struct jsonw *w, const struct sample *s, unsigned opts)
         jsonw_key(w, "alarms_supported");
         jsonw_bool(w, 0);
     }
+    if ((s->has & SAMPLE_HAS_ALARMS) && (s->has & SAMPLE_ALARMS_CARRIED)) {
+        /* the flags of the pack's last 0x44 read, not of this poll (ports[].alarms_every) */
+        jsonw_key(w, "alarms_age_polls");
+        jsonw_int(w, s->alarms_age);
+    }
     if (s->has & SAMPLE_HAS_BALANCE) {
         jsonw_key(w, "balancing");
         jsonw_open(w, '[');

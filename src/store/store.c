@@ -510,10 +510,14 @@ int store_sample_from_row(sqlite3_stmt *st, int col, const char *temp_roles, str
     s.protection = (uint32_t)sqlite3_column_int64(st, col + 15);
     s.state = (uint32_t)sqlite3_column_int64(st, col + 16);
     s.balancing = (uint32_t)sqlite3_column_int64(st, col + 17);
-    /* flags_known 0: the pack did not answer the alarm command for this sample */
-    s.has = sqlite3_column_int(st, col + 20)
-                ? SAMPLE_HAS_ANALOG | SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE
-                : SAMPLE_HAS_ANALOG;
+    /* flags_known 0: the pack did not answer the alarm command for this sample; 1 + n: the
+     * flags were carried from its read n polls before (ports[].alarms_every) */
+    int known = sqlite3_column_int(st, col + 20);
+    s.has = known ? SAMPLE_HAS_ANALOG | SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE : SAMPLE_HAS_ANALOG;
+    if (known > 1) {
+        s.has |= SAMPLE_ALARMS_CARRIED;
+        s.alarms_age = (uint16_t)(known - 1 > UINT16_MAX ? UINT16_MAX : known - 1);
+    }
     const uint8_t *cells = sqlite3_column_blob(st, col + 18);
     int clen = sqlite3_column_bytes(st, col + 18);
     int32_t base = col_val(st, col + 8);

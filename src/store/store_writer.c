@@ -223,7 +223,10 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
         sqlite3_bind_null(st, 22);
     bind_opt(st, 23, uwh(charge), integrated);
     bind_opt(st, 24, uwh(discharge), integrated);
-    sqlite3_bind_int(st, 25, (m->has & SAMPLE_HAS_ALARMS) != 0);
+    /* 0 unknown, 1 read with this sample, 1 + n carried from the read n polls before */
+    sqlite3_bind_int(st, 25, !(m->has & SAMPLE_HAS_ALARMS)        ? 0
+                             : (m->has & SAMPLE_ALARMS_CARRIED) ? 1 + m->alarms_age
+                                                                 : 1);
     int rc = step_done(st);
     if (rc != SQLITE_OK)
         return rc;
