@@ -36,6 +36,7 @@ struct live_pack {
     int have;
     int64_t ts_ms;
     int available;        /* -1 unknown, 0 offline, 1 online */
+    int bank_round;       /* a state published since its bank's last state */
     unsigned discovered_cells; /* cells in the discovery published so far */
     struct s42_identity id;    /* valid when have_id */
     int have_id;
@@ -113,6 +114,7 @@ struct mqtt {
     char cursor_error[160];        /* why the last save failed; "" once it is saved */
 
     struct live_pack packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
+    int64_t bank_sent_ms[CONFIG_MAX_BANKS]; /* monotonic: each bank's last state */
 
     /* mqtt_get_status(): copies the thread publishes once per turn for the daemon's status */
     _Atomic int st_connected, st_history;

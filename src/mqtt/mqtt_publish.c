@@ -161,17 +161,28 @@ void mqtt_discover_pack(struct mqtt *m, size_t port, size_t pack)
     lp->discovered_cells = info.ncells;
 }
 
+static size_t bank_index(const struct config *cfg, const char *bank_id)
+{
+    for (size_t b = 0; b < cfg->nbanks; b++) {
+        if (strcmp(cfg->banks[b].id, bank_id) == 0)
+            return b;
+    }
+    return 0; /* cannot be: the configuration checks every pack's bank */
+}
+
 void mqtt_publish_bank(struct mqtt *m, const char *bank_id)
 {
     struct bank_input in[CONFIG_MAX_PORTS * CONFIG_MAX_PACKS_PER_PORT];
     size_t n = 0;
     int64_t now = now_wall_ms();
+    m->bank_sent_ms[bank_index(m->cfg, bank_id)] = now_mono_ms();
     for (size_t i = 0; i < m->cfg->nports; i++) {
         const struct config_port *port = &m->cfg->ports[i];
         for (size_t k = 0; k < port->npacks; k++) {
             if (strcmp(port->packs[k].bank, bank_id) != 0)
                 continue;
             struct live_pack *lp = &m->packs[i][k];
+            lp->bank_round = 0;
             in[n].pack_id = port->packs[k].id;
             in[n].s = lp->have ? &lp->s : NULL;
             in[n].fresh = lp->have && lp->available != 0 &&
@@ -194,6 +205,32 @@ void mqtt_publish_bank(struct mqtt *m, const char *bank_id)
         mqtt_publish_wait(m, topic, json, 0, m->cfg->mqtt.qos);
     else
         mqtt_drop(m, topic, MQTTASYNC_FAILURE); /* cannot be: the buffer holds any state */
+}
+
+/* A bank's state once per round of its packs, not after each of them (one message instead of
+ * one per pack): when every pack of the bank that answers has published its state since the
+ * bank's last one, or when the shortest interval of its packs has passed since then (a pack
+ * that stopped answering does not hold it back). */
+static void bank_after_pack(struct mqtt *m, size_t port, size_t pack)
+{
+    const char *bank = m->cfg->ports[port].packs[pack].bank;
+    m->packs[port][pack].bank_round = 1;
+    int all = 1;
+    int64_t every = INT64_MAX;
+    for (size_t i = 0; i < m->cfg->nports; i++) {
+        const struct config_port *cp = &m->cfg->ports[i];
+        for (size_t k = 0; k < cp->npacks; k++) {
+            if (strcmp(cp->packs[k].bank, bank) != 0)
+                continue;
+            const struct live_pack *lp = &m->packs[i][k];
+            if (lp->have && lp->available != 0 && !lp->bank_round)
+                all = 0;
+            if ((int64_t)cp->interval_s * 1000 < every)
+                every = (int64_t)cp->interval_s * 1000;
+        }
+    }
+    if (all || now_mono_ms() - m->bank_sent_ms[bank_index(m->cfg, bank)] >= every)
+        mqtt_publish_bank(m, bank);
 }
 
 void mqtt_publish_pack(struct mqtt *m, size_t port, size_t pack)
@@ -221,7 +258,7 @@ void mqtt_publish_pack(struct mqtt *m, size_t port, size_t pack)
     /* the replaced program had one pack: its topics follow the first pack of the first port */
     if (m->cfg->mqtt.compat && port == 0 && pack == 0)
         ha_compat_states(m->cfg, &lp->s, mqtt_emit, m);
-    mqtt_publish_bank(m, pk->bank);
+    bank_after_pack(m, port, pack);
 }
 
 /* The history's state as <base>/<node>/storage shows it: the writer's, and failing as well
