@@ -399,13 +399,18 @@ int serial_write(struct serial_port *p, const void *buf, size_t n)
 }
 
 /* Refills rx from the port, waiting until deadline_ns. Returns bytes read, 0 on timeout, or
- * -EIO / -ENODEV when the adapter or the pty peer went away. */
-static int fill_rx(struct serial_port *p, int64_t deadline_ns)
+ * -EIO / -ENODEV when the adapter or the pty peer went away. read_first: the bytes are most
+ * likely there already (after sleeping through their wire time): read before waiting, one
+ * system call instead of two. */
+static int fill_rx(struct serial_port *p, int64_t deadline_ns, int read_first)
 {
     for (;;) {
-        int ev = wait_fd(p->fd, POLLIN, deadline_ns, p->cancel_fd);
-        if (ev <= 0)
-            return ev;
+        int ev = POLLIN;
+        if (!read_first) {
+            ev = wait_fd(p->fd, POLLIN, deadline_ns, p->cancel_fd);
+            if (ev <= 0)
+                return ev;
+        }
         ssize_t k = read(p->fd, p->rx, sizeof p->rx);
         if (k > 0) {
             p->stats.rx_bytes += (uint64_t)k;
@@ -418,6 +423,10 @@ static int fill_rx(struct serial_port *p, int64_t deadline_ns)
             return gone_errno(p, errno);
         if (k == 0 && p->sock)
             return -ECONNRESET; /* end of file: the server closed the connection */
+        if (read_first) { /* not there yet: wait for it as usual */
+            read_first = 0;
+            continue;
+        }
         /* No data although poll() woke us: a hangup (read() gives 0 then), else spurious. */
         if (ev & (POLLHUP | POLLERR))
             return -EIO;
@@ -429,7 +438,8 @@ static int fill_rx(struct serial_port *p, int64_t deadline_ns)
 /* Sleeps through the wire time of the chars the frame in buf still lacks, as far as its header
  * announces them (with one char's time of slack), so that one read takes them all: without it
  * the reader wakes for every few bytes the adapter hands over (a pty or a USB chip: ~20 times
- * per answer). Bytes that come late are waited for as before; the deadline is kept. */
+ * per answer). Bytes that come late are waited for as before; the deadline is kept. Returns 1
+ * when it slept (the bytes should be there now), 0 when it did not, or -ECANCELED. */
 static int pace_frame(struct serial_port *p, const char *buf, size_t len, int64_t deadline_ns)
 {
     if (p->frame_chars == NULL || len == 0 || p->rx_full)
@@ -439,7 +449,8 @@ static int pace_frame(struct serial_port *p, const char *buf, size_t len, int64_
         return 0;
     size_t missing = want - len > SERIAL_PACE_MAX_CHARS ? SERIAL_PACE_MAX_CHARS : want - len;
     int64_t until = now_mono_ns() + (int64_t)(serial_wire_ms(p->opts.baud, missing + 1) * 1e6);
-    return wait_fd(-1, 0, until < deadline_ns ? until : deadline_ns, p->cancel_fd);
+    int r = wait_fd(-1, 0, until < deadline_ns ? until : deadline_ns, p->cancel_fd);
+    return r < 0 ? r : 1;
 }
 
 int serial_read_frame(struct serial_port *p, char start, char end, char *buf, size_t cap,
@@ -447,7 +458,7 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
 {
     int64_t deadline;
     size_t len = 0; /* bytes of the frame being assembled in buf; 0 = hunting for start */
-    int overflowed = 0;
+    int overflowed = 0, paced = 0;
 
     if (!buf || cap < 3 || cap - 1 > INT_MAX || start == end || timeout_ms < 0)
         return -EINVAL;
@@ -478,9 +489,12 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
                 }
             }
         }
+        /* the first sleep is for the header, whose bytes an adapter hands over in chunks of its
+         * own; after the second, for the frame's announced rest, they are there: read first */
         int r = pace_frame(p, buf, len, deadline);
-        if (r == 0)
-            r = fill_rx(p, deadline);
+        paced += r > 0;
+        if (r >= 0)
+            r = fill_rx(p, deadline, r > 0 && paced >= 2);
         if (r < 0) {
             p->stats.discarded += len;
             return r;
@@ -500,7 +514,7 @@ int serial_read_some(struct serial_port *p, void *buf, size_t cap, int timeout_m
     if (!buf || cap == 0 || timeout_ms < 0)
         return -EINVAL;
     if (p->rx_off == p->rx_len) {
-        int r = fill_rx(p, now_mono_ns() + (int64_t)timeout_ms * 1000000);
+        int r = fill_rx(p, now_mono_ns() + (int64_t)timeout_ms * 1000000, 0);
         if (r <= 0)
             return r;
     }
