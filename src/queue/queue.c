@@ -130,6 +130,11 @@ int queue_pop(struct queue *q, struct reading *out, int timeout_ms)
         *out = q->items[q->head];
         q->head = (q->head + 1) % q->cap;
         q->len--;
+        /* empty: start again at the first slot, so that a consumer that keeps up reuses the
+         * same few slots (pages) instead of walking the whole ring (capacity x about 1 KB of
+         * memory, resident once touched) */
+        if (q->len == 0)
+            q->head = 0;
         rc = 0;
     } else if (q->closed) {
         rc = -ESHUTDOWN;

@@ -432,7 +432,7 @@ int store_connect(struct store *s, char *err, size_t cap)
     if (store_migrate(s->db, why, sizeof why) ||
         exec(s->db,
              "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-             " PRAGMA cache_size = -1024", /* 1 MiB: the writer appends, it rarely rereads */
+             " PRAGMA cache_size = -256", /* 256 KiB: the writer appends, it rarely rereads */
              why, sizeof why) ||
         prepare(s, why, sizeof why) || register_packs(s, why, sizeof why)) {
         snprintf(err, cap, "%s: %s", s->path, why);
