@@ -27,7 +27,7 @@
 # state messages received by mosquitto_sub in it (MQTT only).
 # Then, with EFF_CALLGRIND_SIZES (default "4 16"; empty: none), the full mode again under
 # callgrind: instructions per pack poll over a window (counters zeroed at its start) and the
-# functions that cost most. Last, EFF_DISK=1 (default): 16 packs at the default settings (interval
+# functions that cost most (EFF_CALLGRIND_MODES, default "full", for the other modes too). Last, EFF_DISK=1 (default): 16 packs at the default settings (interval
 # 5 s, commit 5 s), SQLite only: bytes written per sample and per day.
 #
 # Needs: strace, perf, valgrind, mosquitto and mosquitto-clients, sqlite3, python3. Takes about
@@ -39,6 +39,7 @@ bin="$(realpath "${3:-build/release/bmsfleet}")"
 window="${EFF_WINDOW:-40}"
 strace_s="${EFF_STRACE:-10}"
 cg_sizes="${EFF_CALLGRIND_SIZES-4 16}"
+cg_modes="${EFF_CALLGRIND_MODES-full}" # "full sqlite mqtt": what each part costs
 baud=9600
 turnaround=50
 gap="${EFF_GAP:-0}"
@@ -304,8 +305,10 @@ for size in $sizes; do
     for mode in $modes; do run_one "$size" "$mode"; done
 done
 for size in $cg_sizes; do
-    run_one "$size" full callgrind
-    echo "      most instructions (self), $size packs:"
-    sed 's/^/        /' "$top/cg-$size.txt"
+    for mode in $cg_modes; do
+        run_one "$size" "$mode" callgrind
+        echo "      most instructions (self), $size packs, $mode:"
+        sed 's/^/        /' "$top/cg-$size.txt"
+    done
 done
 if [[ "${EFF_DISK:-1}" == 1 ]]; then disk_run; fi

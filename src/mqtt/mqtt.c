@@ -237,6 +237,10 @@ static void *mqtt_main(void *arg)
         struct reading r;
         /* how long depends on the replay (see mqtt_replay()); an acknowledgement ends the wait */
         int got = queue_pop(m->q, &r, m->connected ? m->replay_wait_ms : TICK_MS);
+        /* the readings of the next moment go out with this one: paho's send thread then wakes
+         * once for the burst, not once per message (a pack's state waits m->batch_ms at most) */
+        if (got == 0 && m->connected && m->batch_ms > 0)
+            (void)queue_wait(m->q, LIVE_BATCH_MAX, m->batch_ms);
         while (got == 0) {
             int64_t t0 = now_mono_ns();
             mqtt_take_reading(m, &r);
@@ -366,6 +370,13 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
     m->cancel_fd = cancel_fd;
     m->writer = writer;
     m->backoff_ms = 1000;
+    /* a quarter of the shortest interval, at most LIVE_BATCH_MS: a state is never late by much
+     * against how often it comes */
+    m->batch_ms = LIVE_BATCH_MS;
+    for (size_t i = 0; i < cfg->nports; i++) {
+        if (cfg->ports[i].interval_s * 1000 / 4 < m->batch_ms)
+            m->batch_ms = cfg->ports[i].interval_s * 1000 / 4;
+    }
     pthread_mutex_init(&m->lock, NULL);
     /* the configured packs only: the table has room for the largest fleet (about 340 kB),
      * and what is never written stays zero pages, not resident memory */

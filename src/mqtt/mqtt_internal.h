@@ -30,6 +30,8 @@ struct store_backlog;
 #define STORAGE_CHECK_MS 500 /* how often the history's state is looked at */
 #define PUBLISH_WAIT_MS 10000 /* a message waits this long at most for room in that buffer */
 #define REPLAY_IDLE_MS 250   /* caught up with the history: look for new rows this often */
+#define LIVE_BATCH_MS 1000   /* live states gathered this long at most, sent as one burst */
+#define LIVE_BATCH_MAX 64    /* or until this many readings wait */
 
 struct live_pack {
     struct sample s;
@@ -108,6 +110,7 @@ struct mqtt {
     struct flight ring[WINDOW];
     size_t ring_head, ring_len;
     int replay_wait_ms;
+    int batch_ms; /* how long the first reading of a burst waits for the others */
     int64_t replay_next_ms; /* caught up: the next look at the history, not before */
     int cursor_save_failing;
     uint64_t cursor_save_failures; /* failed saves, each retried */
