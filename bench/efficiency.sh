@@ -11,8 +11,9 @@
 #
 # After a warm-up (the first round reads every pack's identity) one window of EFF_WINDOW s
 # (default 40) is measured, then EFF_STRACE s (default 10) under strace for the syscall mix:
-#   cpu_ms     CPU (user + system, /proc/PID/stat) per pack poll
-#   sys        system calls per pack poll (perf stat, tracepoint raw_syscalls:sys_enter), and
+#   cpu_ms     CPU (user + system, every thread's /proc/PID/task/*/schedstat) per pack poll
+#   sys        system calls per pack poll (perf stat, tracepoint raw_syscalls:sys_enter, in a
+#              window of EFF_SYS_WINDOW s after the CPU window, default half of it), and
 #              split by thread: the pollers (poll:*), the history writer (store), the MQTT
 #              thread (mqtt) and the rest (paho's threads, main)
 #   wake       the pollers' context switches per exchange (one exchange = a request written and
@@ -38,6 +39,7 @@ modes="${2-full sqlite mqtt}"
 bin="$(realpath "${3:-build/release/bmsfleet}")"
 window="${EFF_WINDOW:-40}"
 strace_s="${EFF_STRACE:-10}"
+sys_window="${EFF_SYS_WINDOW:-$((window / 2))}"
 cg_sizes="${EFF_CALLGRIND_SIZES-4 16}"
 cg_modes="${EFF_CALLGRIND_MODES-full}" # "full sqlite mqtt": what each part costs
 baud=9600
@@ -133,7 +135,9 @@ write_config() {
     } >"$d/config.yaml"
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_ns PID: the CPU time of every thread of PID, in ns (schedstat: exact, where utime and
+# stime in /proc/PID/stat count 10 ms ticks, a few dozen of them in a window)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
 io_field() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/io"; }
 
 # poller_sums PID: "RCHAR WCHAR WRITES CTXT" summed over the poller threads (named poll:PORT)
@@ -192,16 +196,21 @@ run_one() {
     sleep "$(warmup_s "$npacks")"
     kill -0 "$pid" 2>/dev/null || { cat "$d/err" >&2; exit 1; }
 
-    local t0 c0 wb0 ps0 t1 c1 wb1 ps1
+    local t0 c0 wb0 ps0 t1 c1 wb1 ps1 p0 p1
+    # the CPU window has no tracer attached (a tracepoint costs the traced system calls time);
+    # the system calls are counted in a window of their own after it
     [[ -n "$cg" ]] && callgrind_control -z "$pid" >/dev/null
+    t0=$(now_ms) c0=$(cpu_ns "$pid") wb0=$(io_field "$pid" write_bytes) ps0=$(poller_sums "$pid")
+    sleep "$window"
+    t1=$(now_ms) c1=$(cpu_ns "$pid") wb1=$(io_field "$pid" write_bytes) ps1=$(poller_sums "$pid")
+    [[ -n "$cg" ]] && callgrind_control -d "$pid" >/dev/null
     perf stat --per-thread -x, -e raw_syscalls:sys_enter -p "$pid" -o "$d/perf" &
     local perf=$!
-    t0=$(now_ms) c0=$(cpu_ticks "$pid") wb0=$(io_field "$pid" write_bytes) ps0=$(poller_sums "$pid")
-    sleep "$window"
-    t1=$(now_ms) c1=$(cpu_ticks "$pid") wb1=$(io_field "$pid" write_bytes) ps1=$(poller_sums "$pid")
+    p0=$(now_ms)
+    sleep "$sys_window"
+    p1=$(now_ms)
     kill -INT "$perf"
     wait "$perf" || true
-    [[ -n "$cg" ]] && callgrind_control -d "$pid" >/dev/null
 
     local s0 s1=0
     if [[ -z "$cg" ]] && ((strace_s > 0)); then
@@ -218,6 +227,8 @@ run_one() {
 
     local polls spolls=0 row_b=0 timeouts
     polls=$(count_polls "$d" "$sqlite" "$t0" "$t1")
+    local sys_polls
+    sys_polls=$(count_polls "$d" "$sqlite" "$p0" "$p1")
     ((s1 > 0)) && spolls=$(count_polls "$d" "$sqlite" "$s0" "$s1")
     timeouts=$(sed -n 's/.* \([0-9]*\) timeouts,.*/\1/p' "$d/err" | awk '{s += $1} END {print s + 0}')
     if ((sqlite)); then
@@ -245,14 +256,15 @@ run_one() {
             awk '/^ *[0-9,]+ \( *[0-9.]+%\) / && !/PROGRAM TOTALS|clone\.S:clone|start_thread|below main|libc_start|:main \[/ && n++ < 14' \
             >"$top/cg-$size.txt"
     fi
-    python3 - "$size" "$nports" "$mode${cg:+ (callgrind)}" "$polls" "$((c1 - c0))" "$(getconf CLK_TCK)" \
-        "$sys" "$ps0" "$ps1" "$hwm" "$((wb1 - wb0))" "$row_b" "$((t1 - t0))" "$baud" "$turnaround" \
+    python3 - "$size" "$nports" "$mode${cg:+ (callgrind)}" "$polls" "$((c1 - c0))" 1000000000 \
+        "$sys $sys_polls" "$ps0" "$ps1" "$hwm" "$((wb1 - wb0))" "$row_b" "$((t1 - t0))" "$baud" "$turnaround" \
         "$timeouts" "$ir" "$strace_top" <<'EOF'
 import sys
 (size, nports, mode, polls, ticks, hz, sysc, ps0, ps1, hwm, wb, row_b, ms, baud, turn,
  timeouts, ir, strace_top) = sys.argv[1:]
 polls = int(polls) or 1
-p, s, m, o = (int(x) for x in sysc.split())
+p, s, m, o, sp = (int(x) for x in sysc.split())
+sp = sp or 1
 r0, w0, n0, c0 = (int(x) for x in ps0.split())
 r1, w1, n1, c1 = (int(x) for x in ps1.split())
 exch = max(n1 - n0, 1)
@@ -260,8 +272,8 @@ wire_s = ((r1 - r0) + (w1 - w0)) * 10 / int(baud) + exch * int(turn) / 1000
 bus = (int(ms) / 1000) * int(nports) / wire_s if wire_s else 0
 cpu = int(ticks) / int(hz) * 1000 / polls
 line = (f"{size:>3} packs {nports} port(s) {mode:<18} polls {polls:5d}  cpu {cpu:6.3f} ms"
-        f"  sys {(p + s + m + o) / polls:6.1f} (poll {p / polls:.1f} store {s / polls:.1f}"
-        f" mqtt {m / polls:.1f} other {o / polls:.1f})  wake {(c1 - c0) / exch:5.1f}/exch"
+        f"  sys {(p + s + m + o) / sp:6.1f} (poll {p / sp:.1f} store {s / sp:.1f}"
+        f" mqtt {m / sp:.1f} other {o / sp:.1f})  wake {(c1 - c0) / exch:5.1f}/exch"
         f"  rss {int(hwm) / 1024:5.1f} MB")
 if float(row_b or 0):
     line += f"  wr {int(wb) / polls:6.0f} B/sample (row {float(row_b):.0f} B)"

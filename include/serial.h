@@ -36,6 +36,7 @@ struct serial_stats {
     uint64_t flushed;       /* stale bytes found and dropped before a request */
     uint64_t rx_bytes;      /* bytes read for frames and by listening (flushed: above) */
     uint64_t tx_bytes;      /* every byte written to it (0 on a port that only listens) */
+    uint64_t guessed;       /* answers slept through to the length the same request's had */
 };
 
 struct serial_port;

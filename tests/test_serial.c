@@ -425,6 +425,7 @@ struct peer {
     int fd;
     int n;              /* exchanges to serve */
     const char *answer; /* sent in two halves */
+    int split_ms;       /* between the halves; 0: 2 ms */
     char got[4][64];    /* requests as received */
     int ok;
 };
@@ -438,7 +439,8 @@ static void *peer_main(void *arg)
         size_t len = strlen(pe->answer), half = len / 2;
         if (write(pe->fd, pe->answer, half) != (ssize_t)half)
             return NULL;
-        struct timespec ms = {0, 2000000};
+        long ns = (pe->split_ms ? pe->split_ms : 2) * 1000000L;
+        struct timespec ms = {ns / 1000000000L, ns % 1000000000L};
         nanosleep(&ms, NULL);
         if (write(pe->fd, pe->answer + half, len - half) != (ssize_t)(len - half))
             return NULL;
@@ -466,6 +468,46 @@ static void test_transact_end_to_end(void **state)
         assert_string_equal(pe.got[i], "~20014A420000FDA2\r");
     assert_int_equal(serial_get_stats(p)->frames, 3);
     assert_int_equal(serial_get_stats(p)->timeouts, 0);
+    serial_close(p);
+}
+
+/* The same request's answer, read again: after its first chars, one sleep through the length
+ * it had last time (stats.guessed), and the frame is exact whether it is as long as then,
+ * shorter or longer. */
+static void test_transact_expected_length(void **state)
+{
+    struct pty *t = *state;
+    struct serial_port *p = open_port(t, 2000);
+    serial_set_frame_chars(p, s42_frame_chars);
+    char answer[S42_MAX_FRAME + 2], shorter[S42_MAX_FRAME + 2], resp[S42_MAX_FRAME + 2];
+    uint8_t info[40];
+    for (size_t i = 0; i < sizeof info; i++)
+        info[i] = (uint8_t)(i * 5);
+    int n = s42_build(answer, sizeof answer, 0x20, 1, 0x46, 0x00, info, sizeof info);
+    int k = s42_build(shorter, sizeof shorter, 0x20, 1, 0x46, 0x00, info, 30); /* > n / 2 */
+    static const char req[] = "~20014A420000FDA2\r";
+    const char *answers[] = {answer, answer, answer, shorter, answer};
+    for (int i = 0; i < 5; i++) {
+        /* the halves far apart: the reader has the first chars alone when it guesses */
+        struct peer pe = {.fd = t->master, .n = 1, .answer = answers[i], .split_ms = 50};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, peer_main, &pe), 0);
+        int r = serial_transact(p, req, strlen(req), resp, sizeof resp);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_true(pe.ok);
+        assert_int_equal(r, answers[i] == answer ? n : k);
+        assert_string_equal(resp, answers[i]);
+        /* the first answer was not known yet; every later one was expected */
+        assert_int_equal(serial_get_stats(p)->guessed, (uint64_t)i);
+    }
+    /* another request: its answer is not known, nothing is guessed */
+    struct peer pe = {.fd = t->master, .n = 1, .answer = answer};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, peer_main, &pe), 0);
+    assert_int_equal(serial_transact(p, "~20024A420000FDA1\r", 18, resp, sizeof resp), n);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(serial_get_stats(p)->guessed, 4);
+    assert_int_equal(serial_get_stats(p)->frames, 6);
     serial_close(p);
 }
 
@@ -719,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_timeout_when_peer_never_reads, pty_setup,
                                         pty_teardown),
         cmocka_unit_test_setup_teardown(test_transact_end_to_end, pty_setup, pty_teardown),
+        cmocka_unit_test_setup_teardown(test_transact_expected_length, pty_setup, pty_teardown),
         cmocka_unit_test_setup_teardown(test_transact_flushes_stale, pty_setup, pty_teardown),
         cmocka_unit_test_setup_teardown(test_transact_timeout, pty_setup, pty_teardown),
         cmocka_unit_test_setup_teardown(test_peer_closed, pty_setup, pty_teardown),

@@ -36,6 +36,7 @@
 /* The most chars slept through at once: the tty's line discipline holds 4096 bytes, and a
  * longer frame is taken in parts rather than risk it filling up while we sleep. */
 #define SERIAL_PACE_MAX_CHARS 1024
+#define SERIAL_EXPECT_SLOTS 128 /* requests whose answer length is remembered (32 packs x 3 commands fit) */
 
 struct serial_port {
     int fd;
@@ -47,10 +48,26 @@ struct serial_port {
     int have_last;
     int cancel_fd; /* readable = give up waiting (-ECANCELED); -1 = none */
     serial_frame_chars_fn *frame_chars; /* NULL: frames are taken as the bytes come */
+    /* How long the answer to each request was the last time (a pack answers the same request
+     * with a frame of the same length): keyed by a hash of the request, direct mapped. */
+    struct {
+        uint32_t key;
+        uint16_t chars;
+    } expect[SERIAL_EXPECT_SLOTS];
+    size_t expect_now; /* the answer being read: its length last time, 0 when not known */
     int rx_full;           /* the last read filled rx: more bytes may be waiting already */
     size_t rx_off, rx_len; /* unread bytes are rx[rx_off .. rx_len) */
     unsigned char rx[SERIAL_RX_CAP];
 };
+
+/* FNV-1a of the request, never 0 (0 marks an empty slot) */
+static uint32_t request_key(const char *req, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)req[i]) * 16777619u;
+    return h ? h : 1;
+}
 
 static const struct {
     int baud;
@@ -440,6 +457,15 @@ static int fill_rx(struct serial_port *p, int64_t deadline_ns, int read_first)
  * the reader wakes for every few bytes the adapter hands over (a pty or a USB chip: ~20 times
  * per answer). Bytes that come late are waited for as before; the deadline is kept. Returns 1
  * when it slept (the bytes should be there now), 0 when it did not, or -ECANCELED. */
+static int sleep_chars(struct serial_port *p, size_t missing, int64_t deadline_ns)
+{
+    if (missing > SERIAL_PACE_MAX_CHARS)
+        missing = SERIAL_PACE_MAX_CHARS;
+    int64_t until = now_mono_ns() + (int64_t)(serial_wire_ms(p->opts.baud, missing + 1) * 1e6);
+    int r = wait_fd(-1, 0, until < deadline_ns ? until : deadline_ns, p->cancel_fd);
+    return r < 0 ? r : 1;
+}
+
 static int pace_frame(struct serial_port *p, const char *buf, size_t len, int64_t deadline_ns)
 {
     if (p->frame_chars == NULL || len == 0 || p->rx_full)
@@ -447,10 +473,7 @@ static int pace_frame(struct serial_port *p, const char *buf, size_t len, int64_
     size_t want = p->frame_chars(buf, len);
     if (want <= len)
         return 0;
-    size_t missing = want - len > SERIAL_PACE_MAX_CHARS ? SERIAL_PACE_MAX_CHARS : want - len;
-    int64_t until = now_mono_ns() + (int64_t)(serial_wire_ms(p->opts.baud, missing + 1) * 1e6);
-    int r = wait_fd(-1, 0, until < deadline_ns ? until : deadline_ns, p->cancel_fd);
-    return r < 0 ? r : 1;
+    return sleep_chars(p, want - len, deadline_ns);
 }
 
 int serial_read_frame(struct serial_port *p, char start, char end, char *buf, size_t cap,
@@ -458,7 +481,7 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
 {
     int64_t deadline;
     size_t len = 0; /* bytes of the frame being assembled in buf; 0 = hunting for start */
-    int overflowed = 0, paced = 0;
+    int overflowed = 0, paced = 0, guessed = 0;
 
     if (!buf || cap < 3 || cap - 1 > INT_MAX || start == end || timeout_ms < 0)
         return -EINVAL;
@@ -489,12 +512,24 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
                 }
             }
         }
-        /* the first sleep is for the header, whose bytes an adapter hands over in chunks of its
-         * own; after the second, for the frame's announced rest, they are there: read first */
-        int r = pace_frame(p, buf, len, deadline);
-        paced += r > 0;
+        int r, read_first;
+        if (len > 0 && p->expect_now > len && !guessed && p->frame_chars && !p->rx_full) {
+            /* the answer's first chars are in: sleep through the rest of the length this
+             * request's answer had last time, then read it whole (one wake-up, not one for the
+             * header and one for the rest) */
+            guessed = 1;
+            p->stats.guessed++;
+            r = sleep_chars(p, p->expect_now - len, deadline);
+            read_first = r > 0;
+        } else {
+            /* the first sleep is for the header, whose bytes an adapter hands over in chunks
+             * of its own; after the second, for the frame's announced rest, they are there */
+            r = pace_frame(p, buf, len, deadline);
+            paced += r > 0;
+            read_first = r > 0 && (paced >= 2 || guessed);
+        }
         if (r >= 0)
-            r = fill_rx(p, deadline, r > 0 && paced >= 2);
+            r = fill_rx(p, deadline, read_first);
         if (r < 0) {
             p->stats.discarded += len;
             return r;
@@ -540,7 +575,16 @@ int serial_transact(struct serial_port *p, const char *req, size_t req_len, char
     r = serial_write(p, req, req_len);
     if (r < 0)
         return r;
-    return serial_read_frame(p, '~', '\r', resp, cap, serial_answer_ms(p, req_len));
+    uint32_t key = request_key(req, req_len);
+    size_t slot = key % SERIAL_EXPECT_SLOTS;
+    p->expect_now = p->expect[slot].key == key ? p->expect[slot].chars : 0;
+    r = serial_read_frame(p, '~', '\r', resp, cap, serial_answer_ms(p, req_len));
+    p->expect_now = 0;
+    if (r > 0 && r <= UINT16_MAX) {
+        p->expect[slot].key = key;
+        p->expect[slot].chars = (uint16_t)r;
+    }
+    return r;
 }
 
 int serial_answer_ms(const struct serial_port *p, size_t req_len)
