@@ -476,6 +476,52 @@ static void test_flags_unknown(void **state)
                      0);
 }
 
+/* Flags carried from an earlier 0x44 read (ports[].alarms_every): stored as flags_known 1 +
+ * their age, shown in v_samples like read ones, raising nothing new, and read back (the
+ * replay's path) as carried with their age. */
+static void test_flags_carried(void **state)
+{
+    struct fx *f = *state;
+    f->st = open_store(f->cfg);
+    struct reading r[4];
+    flags_reading(&r[0], 0, T0, SAMPLE_ALARM_CELL_OV, 0);
+    for (int i = 1; i < 4; i++) {
+        r[i] = r[0];
+        r[i].ts_ms = T0 + 30000 * i;
+        r[i].s.has |= SAMPLE_ALARMS_CARRIED;
+        r[i].s.alarms_age = (uint16_t)i;
+    }
+    write_ok(f->st, r, 4);
+    sqlite3 *db = store_db(f->st);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT flags_known FROM samples ORDER BY id", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 1 + i);
+    }
+    sqlite3_finalize(st);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM v_samples WHERE alarms = %u",
+                           (unsigned)SAMPLE_ALARM_CELL_OV),
+                     4);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM events WHERE kind = 'alarm_raised'"), 1);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT " STORE_SAMPLE_COLUMNS " FROM samples"
+                                            " ORDER BY id",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        struct sample s;
+        assert_int_equal(store_sample_from_row(st, 0, NULL, &s), 0);
+        assert_true(s.has & SAMPLE_HAS_ALARMS);
+        assert_int_equal((s.has & SAMPLE_ALARMS_CARRIED) != 0, i > 0);
+        assert_int_equal(s.alarms_age, i);
+        assert_int_equal(s.alarms, SAMPLE_ALARM_CELL_OV);
+    }
+    sqlite3_finalize(st);
+}
+
 /* ======================= 4. the writer thread ======================= */
 
 /* A read-only connection, as another program opens the history (waits up to 5 s for a lock). */
@@ -669,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_energy_counters),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_flags_unknown),
+        cmocka_unit_test(test_flags_carried),
         cmocka_unit_test(test_writer_thread),
         cmocka_unit_test(test_write_many),
         cmocka_unit_test(test_writer_records_run),
