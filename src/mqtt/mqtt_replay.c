@@ -15,6 +15,7 @@
 #include "log.h"
 #include "now.h"
 #include "report.h"
+#include "store.h"
 #include "store_backlog.h"
 
 void mqtt_save_cursor(struct mqtt *m)
@@ -142,6 +143,17 @@ void mqtt_replay(struct mqtt *m)
         return;
     }
     m->replay_next_ms = 0;
+    /* Nothing committed after what was sent: no read of SQLite (and its file locks). The
+     * writer knows the newest row: the database's at its start, then each commit's. */
+    if (m->writer) {
+        struct store_stats st;
+        store_get_stats(m->writer, &st);
+        if (st.last_sample_id > 0 && st.last_sample_id <= m->sent_upto) {
+            m->replay_next_ms = now + REPLAY_IDLE_MS;
+            m->replay_wait_ms = REPLAY_IDLE_MS;
+            return;
+        }
+    }
     int budget = REPLAY_PER_TICK;
     while (budget > 0 && m->ring_len < WINDOW) {
         int want = (int)(WINDOW - m->ring_len) < budget ? (int)(WINDOW - m->ring_len) : budget;
