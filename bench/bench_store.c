@@ -293,7 +293,7 @@ static void report_sizes(sqlite3 *db, const char *path, uint64_t n, struct sizes
             continue;
         if (strcmp(name, "samples") == 0)
             z->samples_tbl = bytes;
-        else if (strcmp(name, "samples_pack_ts") == 0)
+        else if (strcmp(name, "samples_ts_pack") == 0)
             z->samples_idx = bytes;
         else if (strcmp(name, "rollup_1m") == 0)
             z->rollup_1m = bytes;
@@ -570,7 +570,7 @@ int main(int argc, char **argv)
     verdict_line("bytes on disk per sample, whole file", bps, "B", "< 128", meets(bps < 128));
     if (z.have_dbstat) {
         double raw = (double)(z.samples_tbl + z.samples_idx) / n;
-        verdict_line("  samples table + samples_pack_ts index", raw, "B", "< 128",
+        verdict_line("  samples table + samples_ts_pack index", raw, "B", "< 128",
                      meets(raw < 128));
         verdict_line("  rollup_1m + rollup_1h", (double)(z.rollup_1m + z.rollup_1h) / n, "B", "",
                      "");

@@ -328,7 +328,7 @@ static void test_schema_v4_staleness_migrated(void **state)
     sqlite3_close(db);
 
     db = open_migrated(f);
-    assert_int_equal(store_schema_version(), 6);
+    assert_int_equal(store_schema_version(), 7);
     char *samples_after = rows_text(db, "SELECT * FROM v_samples ORDER BY id");
     char *events_after = rows_text(db, "SELECT * FROM v_events ORDER BY id");
     assert_string_equal(samples_after, samples_before);

@@ -251,9 +251,9 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
     return flag_events(s, ps, r);
 }
 
-/* The daemon's row in daemon_runs: inserted at its first write, then its last write at every
- * commit and heartbeat, and at the end its stop, so readers can tell a running daemon from a
- * stopped or vanished one. *id is 0 until the row exists. */
+/* The daemon's row in daemon_runs: inserted at its first write, then its last write once per
+ * heartbeat (with a commit, or alone when idle), and at the end its stop, so readers can tell
+ * a running daemon from a stopped or vanished one. *id is 0 until the row exists. */
 static int run_mark(struct store *s, int64_t *id, int64_t now_ms, int stopping)
 {
     sqlite3_stmt *st = *id ? s->up_run : s->ins_run;
@@ -331,8 +331,12 @@ static int write_batch(struct store *s)
             rc = step_done(s->up_energy);
         }
     }
+    /* the run's row once per heartbeat, not at every commit: its page would be one more
+     * written to the WAL and checkpointed at every commit (v_daemon allows two heartbeats) */
     int64_t run_id = s->run_id; /* kept only if the batch commits */
-    if (rc == SQLITE_OK && s->daemon)
+    int64_t mono = now_mono_ms();
+    int mark = s->daemon && (run_id == 0 || mono - s->run_written_mono >= HEARTBEAT_S * 1000);
+    if (rc == SQLITE_OK && mark)
         rc = run_mark(s, &run_id, now_wall_ms(), 0);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
@@ -342,7 +346,8 @@ static int write_batch(struct store *s)
     }
     memcpy(s->packs, s->scratch, packs_bytes);
     s->run_id = run_id;
-    s->run_written_mono = now_mono_ms();
+    if (mark)
+        s->run_written_mono = mono;
     return SQLITE_OK;
 }
 
