@@ -72,8 +72,14 @@ int store_migrate(sqlite3 *db, char *err, size_t cap)
                  have, store_migration_count);
         return -1;
     }
-    if (have == 0 && exec(db, "PRAGMA auto_vacuum = INCREMENTAL", err, cap))
-        return -1; /* only effective before the first table: new databases */
+    /* only effective before the first table: new databases. 1 KiB pages: a commit writes
+     * whole pages (to the WAL, then again at the checkpoint), and most of the pages a commit
+     * touches get a few small rows each (the newest samples and index entries, each pack's
+     * rollup hour, packs, energy): with 4 KiB pages most of each page written is old data */
+    if (have == 0 &&
+        exec(db, "PRAGMA page_size = " STORE_PAGE_SIZE_STR "; PRAGMA auto_vacuum = INCREMENTAL",
+             err, cap))
+        return -1;
     for (int v = have + 1; v <= store_migration_count; v++) {
         const struct store_migration *m = &store_migrations[v - 1];
         char setv[64], why[256];

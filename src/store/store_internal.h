@@ -15,6 +15,7 @@
 #define RETENTION_EVERY_MS 600000   /* look for old rows every 10 minutes */
 #define RETENTION_BATCH 2000        /* rows per delete: never holds the writer for long */
 #define VACUUM_PAGES_STR "256" /* pages given back per retention step */
+#define STORE_PAGE_SIZE_STR "1024" /* the page size of new databases (store_migrate) */
 #define HEARTBEAT_S 60              /* an idle daemon still writes its run row this often */
 /* The longest one writer turn may take when nothing hangs: each statement waits at most the
  * 5 s busy timeout, a commit of PENDING_MAX readings on a slow SD card a few seconds more, a
