@@ -286,7 +286,21 @@ disk_run() {
     local d="$top/disk" pid t0 wb0 t1 wb1 polls wbexit
     mkdir -p "$d"
     start_bank "$d" 2 8
-    write_config "$d" 2 8 1 0 5 50
+    # EFF_DISK_MQTT=1: with MQTT too (a private mosquitto): the replay cursor's saves counted
+    if [[ "${EFF_DISK_MQTT:-0}" == 1 ]]; then
+        start_broker "$d"
+        write_config "$d" 2 8 1 1 5 50
+        # storage: last, for EFF_DISK_COMMIT below
+        grep -v '^storage:\|^  path:' "$d/config.yaml" >"$d/c.tmp"
+        printf 'storage:\n  path: %s/history.db\n' "$d" >>"$d/c.tmp"
+        mv "$d/c.tmp" "$d/config.yaml"
+    else
+        write_config "$d" 2 8 1 0 5 50
+    fi
+    # EFF_DISK_COMMIT: another storage.commit_interval_s (the trade of crash loss for wear)
+    if [[ -n "${EFF_DISK_COMMIT:-}" ]]; then
+        printf '  commit_interval_s: %d\n' "$EFF_DISK_COMMIT" >>"$d/config.yaml"
+    fi
     if [[ "${EFF_DISK_AGE_H:-0}" != 0 ]]; then
         # let the daemon create and register, then stop it and age the database
         "$bin" run -c "$d/config.yaml" >/dev/null 2>"$d/err0" &
@@ -332,10 +346,11 @@ open(sys.argv[1] + ".wb", "w").write(wb)' "$d/run" "$d/err" "$bin" run -c "$d/co
     polls=$(count_polls "$d" 1 "$t0" "$t1")
     row_b=$(sqlite3 -readonly "$d/history.db" \
         "$row_sql")
-    awk -v wb=$((wb1 - wb0)) -v wbx=$((wbexit - wb0)) -v n="$polls" -v row="$row_b" -v ms=$((t1 - t0)) 'BEGIN {
+    awk -v mqtt="${EFF_DISK_MQTT:-0}" -v commit="${EFF_DISK_COMMIT:+${EFF_DISK_COMMIT} s}" -v wb=$((wb1 - wb0)) -v wbx=$((wbexit - wb0)) -v n="$polls" -v row="$row_b" -v ms=$((t1 - t0)) 'BEGIN {
         n = n ? n : 1
-        printf " 16 packs, interval 5 s, commit 5 s (defaults), SQLite only: %d samples in %.0f s, %.0f B written per sample (row %.0f B: %.1fx), %.1f MB per day\n",
-            n, ms / 1000, wb / n, row, wb / n / row, wb / (ms / 1000) * 86400 / 1e6
+        if (commit == "") commit = "5 s (defaults)"
+        printf " 16 packs, interval 5 s, commit %s, %s: %d samples in %.0f s, %.0f B written per sample (row %.0f B: %.1fx), %.1f MB per day\n",
+            commit, mqtt ? "SQLite and MQTT" : "SQLite only", n, ms / 1000, wb / n, row, wb / n / row, wb / (ms / 1000) * 86400 / 1e6
         printf "     with the checkpoint at exit: %.0f B per sample (%.1fx), %.1f MB per day\n",
             wbx / n, wbx / n / row, wbx / (ms / 1000) * 86400 / 1e6 }'
     if [[ -e "$d/snap/h.db-wal" ]]; then

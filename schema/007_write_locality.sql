@@ -61,3 +61,9 @@ SELECT p.bank, date(r.bucket, 'unixepoch', 'localtime') AS day,
        round(sum(r.discharge_mwh) / 1e6, 3) AS discharged_kwh
 FROM rollup_1h r JOIN packs p ON p.id = r.pack
 GROUP BY p.bank, day;
+
+-- The hourly rollups now wait in the writer's memory for up to a minute (each pack's current hour
+-- was rewritten at every commit): rollup_1h holds every sample up to this id; a start folds
+-- the samples after it (after a crash or a power cut). Every sample so far is in rollup_1h.
+INSERT OR REPLACE INTO meta (key, value)
+VALUES ('rollup_1h_upto', (SELECT coalesce(max(id), 0) FROM samples));
