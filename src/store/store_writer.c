@@ -640,7 +640,7 @@ static int write_fold(struct store *s, int64_t pack, int64_t cut, int64_t n)
     return rc;
 }
 
-/* One transaction: folds a batch of one pack's samples older than cut (ms, a whole minute)
+/* One savepoint of the step's transaction: folds a batch of one pack's samples older than cut (ms, a whole minute)
  * into rollup_1m and deletes exactly them. The batch ends on a minute boundary when it can, so
  * a reader between two batches never sees a minute half in rollup_1m and half in samples. A
  * minute's energy is the sum of its rows' increments (charge_uwh, discharge_uwh, written by
@@ -652,7 +652,7 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
                               int64_t *lost)
 {
     int64_t n = 0;
-    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = sqlite3_exec(s->db, "SAVEPOINT fold", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return -1;
     cut = batch_cut(s, pack, cut);
@@ -665,9 +665,10 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
     if (rc == SQLITE_OK)
         rc = write_fold(s, pack, cut, n);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        rc = sqlite3_exec(s->db, "RELEASE fold", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "ROLLBACK TO fold", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "RELEASE fold", NULL, NULL, NULL);
         log_warn("history: retention could not fold old samples into rollup_1m: %s",
                  sqlite3_errstr(rc));
         return -1;
@@ -686,6 +687,11 @@ static int64_t retention_step(struct store *s, int64_t now, int *more)
     int64_t min_cut = now / 1000 - (int64_t)c->minute_days * 86400;
     int64_t deleted = 0, lost = 0;
     *more = 0;
+    /* every pack's batch in one transaction: a leaf of samples holds rows of every pack (they
+     * are in time order), so a transaction per pack wrote each leaf once per pack, to the WAL
+     * and again at the checkpoint */
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return 0;
     for (size_t i = 0; i < s->cfg->nports; i++) {
         for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
             int64_t l = 0, n = retention_fold(s, s->packs[i][k].db_id, raw_cut, min_cut, &l);
@@ -695,15 +701,6 @@ static int64_t retention_step(struct store *s, int64_t now, int *more)
                 *more = 1; /* the next step finds out whether there is more */
             }
         }
-    }
-    /* samples MQTT has not delivered yet (an outage longer than raw_days) are lost: say so */
-    if (lost) {
-        pthread_mutex_lock(&s->lock);
-        s->stats.pruned_undelivered += (uint64_t)lost;
-        pthread_mutex_unlock(&s->lock);
-        log_warn("history: retention deletes %lld sample(s) older than %d days that were "
-                 "never delivered to MQTT (the broker has been unreachable that long)",
-                 (long long)lost, c->raw_days);
     }
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
@@ -723,6 +720,21 @@ static int64_t retention_step(struct store *s, int64_t now, int *more)
             }
         }
         sqlite3_finalize(st);
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        log_warn("history: retention could not commit: %s", sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        *more = 0;
+        return 0;
+    }
+    /* samples MQTT has not delivered yet (an outage longer than raw_days) are lost: say so */
+    if (lost) {
+        pthread_mutex_lock(&s->lock);
+        s->stats.pruned_undelivered += (uint64_t)lost;
+        pthread_mutex_unlock(&s->lock);
+        log_warn("history: retention deletes %lld sample(s) older than %d days that were "
+                 "never delivered to MQTT (the broker has been unreachable that long)",
+                 (long long)lost, c->raw_days);
     }
     if (deleted) {
         sqlite3_exec(s->db, "PRAGMA incremental_vacuum(" VACUUM_PAGES_STR ")", NULL, NULL, NULL);
