@@ -28,7 +28,9 @@
 # Then, with EFF_CALLGRIND_SIZES (default "4 16"; empty: none), the full mode again under
 # callgrind: instructions per pack poll over a window (counters zeroed at its start) and the
 # functions that cost most. Last, EFF_DISK=1 (default): 16 packs at the default settings (interval
-# 5 s, commit 5 s), SQLite only: bytes written per sample and per day.
+# 5 s, commit 5 s), SQLite only: bytes written per sample and per day, with and without the
+# checkpoint at exit, and the pages the commits wrote (bench/wal_pages.py); EFF_DISK_AGE_H,
+# EFF_DISK_COMMIT and EFF_DISK_MQTT vary it (see disk_run).
 #
 # Needs: strace, perf, valgrind, mosquitto and mosquitto-clients, sqlite3, python3. Takes about
 # 2 minutes per run (EFF_WINDOW=20 EFF_STRACE=5 for a quick look).
