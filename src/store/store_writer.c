@@ -640,14 +640,15 @@ static int write_fold(struct store *s, int64_t pack, int64_t cut, int64_t n)
     return rc;
 }
 
-/* One savepoint of the step's transaction: folds a batch of one pack's samples older than cut (ms, a whole minute)
- * into rollup_1m and deletes exactly them. The batch ends on a minute boundary when it can, so
- * a reader between two batches never sees a minute half in rollup_1m and half in samples. A
- * minute's energy is the sum of its rows' increments (charge_uwh, discharge_uwh, written by
- * the writer's energy_step), as v_minutely sums them, so the minutes keep the energy the view
- * showed. (energy.prune_ts / prune_power_mw only served migration 004's backfill.) Minutes
- * older than min_cut (s) are not written: the 1-minute retention would delete them at once.
- * Returns the samples deleted (*lost: of them, not yet delivered to MQTT), or -1. */
+/* One savepoint of the step's transaction: folds a batch of one pack's samples older than cut
+ * (ms, a whole minute) into rollup_1m and deletes exactly them. The batch ends on a minute
+ * boundary when it can, so a reader between two steps never sees a minute half in rollup_1m
+ * and half in samples. A minute's energy is the sum of its rows' increments (charge_uwh,
+ * discharge_uwh, written by the writer's energy_step), as v_minutely sums them, so the minutes
+ * keep the energy the view showed. (energy.prune_ts / prune_power_mw only served migration
+ * 004's backfill.) Minutes older than min_cut (s) are not written: the 1-minute retention
+ * would delete them at once. Returns the samples deleted (*lost: of them, not yet delivered to
+ * MQTT), or -1. */
 static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_t min_cut,
                               int64_t *lost)
 {
