@@ -28,8 +28,11 @@
 # state messages received by mosquitto_sub in it (MQTT only).
 # Then, with EFF_CALLGRIND_SIZES (default "4 16"; empty: none), the full mode again under
 # callgrind: instructions per pack poll over a window (counters zeroed at its start) and the
-# functions that cost most (EFF_CALLGRIND_MODES, default "full", for the other modes too). Last, EFF_DISK=1 (default): 16 packs at the default settings (interval
-# 5 s, commit 5 s), SQLite only: bytes written per sample and per day.
+# functions that cost most (EFF_CALLGRIND_MODES, default "full", for the other modes too).
+# Last, EFF_DISK=1 (default): 16 packs at the default settings (interval 5 s, commit 5 s),
+# SQLite only: bytes written per sample and per day, with and without the checkpoint at exit,
+# and the pages the commits wrote (bench/wal_pages.py); EFF_DISK_AGE_H, EFF_DISK_COMMIT and
+# EFF_DISK_MQTT vary it (see disk_run).
 #
 # Needs: strace, perf, valgrind, mosquitto and mosquitto-clients, sqlite3, python3. Takes about
 # 2 minutes per run (EFF_WINDOW=20 EFF_STRACE=5 for a quick look).
@@ -46,7 +49,7 @@ baud=9600
 turnaround=50
 gap="${EFF_GAP:-0}"
 # one sample's row and its index entry: the bytes of their records (dbstat payload)
-row_sql="SELECT (SELECT sum(payload) FROM dbstat WHERE name IN ('samples', 'samples_pack_ts')) * 1.0 / (SELECT count(*) FROM samples)"
+row_sql="SELECT (SELECT sum(payload) FROM dbstat WHERE name IN ('samples', 'samples_pack_ts', 'samples_ts_pack')) * 1.0 / (SELECT count(*) FROM samples)"
 
 for tool in strace perf valgrind mosquitto mosquitto_sub sqlite3 python3; do
     command -v "$tool" >/dev/null || { echo "efficiency.sh: needs $tool" >&2; exit 2; }
@@ -287,28 +290,89 @@ EOF
     stop_all
 }
 
-# disk_run: 16 packs at the default settings, SQLite only: bytes written per sample and per day
+# disk_run: 16 packs at the default settings, SQLite only: bytes written per sample and per day.
+# Two figures: the window alone (the WAL, and the checkpoints that fall into it), and the window
+# with the checkpoint at the daemon's exit (the daemon runs under a small wrapper that reads its
+# reaped child's write_bytes), which copies every page of the log into the database once, as
+# the next automatic checkpoint would. At the end of the window the database and its log are
+# copied and bench/wal_pages.py names the pages each commit wrote. EFF_DISK_AGE_H (default 0):
+# hours of history (16 packs every 5 s) put into the database before the run, so the index and
+# the rollups have the shape of a database in use (their inserts spread over more pages).
 disk_run() {
-    local d="$top/disk" pid t0 wb0 t1 wb1 polls
+    local d="$top/disk" pid t0 wb0 t1 wb1 polls wbexit
     mkdir -p "$d"
     start_bank "$d" 2 8
-    write_config "$d" 2 8 1 0 5 50
-    "$bin" run -c "$d/config.yaml" >/dev/null 2>"$d/err" &
-    pid=$!
-    pids+=("$pid")
+    # EFF_DISK_MQTT=1: with MQTT too (a private mosquitto): the replay cursor's saves counted
+    if [[ "${EFF_DISK_MQTT:-0}" == 1 ]]; then
+        start_broker "$d"
+        write_config "$d" 2 8 1 1 5 50
+        # storage: last, for EFF_DISK_COMMIT below
+        grep -v '^storage:\|^  path:' "$d/config.yaml" >"$d/c.tmp"
+        printf 'storage:\n  path: %s/history.db\n' "$d" >>"$d/c.tmp"
+        mv "$d/c.tmp" "$d/config.yaml"
+    else
+        write_config "$d" 2 8 1 0 5 50
+    fi
+    # EFF_DISK_COMMIT: another storage.commit_interval_s (the trade of crash loss for wear)
+    if [[ -n "${EFF_DISK_COMMIT:-}" ]]; then
+        printf '  commit_interval_s: %d\n' "$EFF_DISK_COMMIT" >>"$d/config.yaml"
+    fi
+    if [[ "${EFF_DISK_AGE_H:-0}" != 0 ]]; then
+        # let the daemon create and register, then stop it and age the database
+        "$bin" run -c "$d/config.yaml" >/dev/null 2>"$d/err0" &
+        pid=$!
+        sleep 3
+        kill -TERM "$pid"; wait "$pid" || true
+        sqlite3 "$d/history.db" "
+            WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k
+                                    WHERE i < $EFF_DISK_AGE_H * 720)
+            INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct, soh_cpct,
+                remaining_mah, full_mah, design_mah, cycles, cell_min_mv, cell_max_mv,
+                cell_min_idx, cell_max_idx, temp_min_dc, temp_max_dc, cells, temps,
+                charge_uwh, discharge_uwh)
+            SELECT p.id, (strftime('%s', 'now') - 60 - ($EFF_DISK_AGE_H * 720 - k.i) * 5) * 1000,
+                   52000 + k.i % 7, -1500, 8000, 9900, 80000, 100000, 100000, 12, 3250, 3262,
+                   3, 9, 215, 231, zeroblob(17), zeroblob(8), 104, 0
+            FROM k, packs p ORDER BY k.i, p.id;
+            INSERT INTO rollup_1h (pack, bucket, n, v_sum, i_sum, soc_n)
+            SELECT pack, ts / 3600000 * 3600, count(*), sum(voltage_mv), sum(current_ma), 0
+            FROM samples GROUP BY pack, ts / 3600000 * 3600 ON CONFLICT DO NOTHING;
+            UPDATE packs SET last_sample = (SELECT max(id) FROM samples WHERE pack = packs.id);
+            PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+    fi
+    python3 -c '
+import subprocess, sys
+p = subprocess.Popen(sys.argv[3:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[2], "w"))
+open(sys.argv[1] + ".pid", "w").write(str(p.pid))
+p.wait()
+wb = [l.split()[1] for l in open("/proc/self/io") if l.startswith("write_bytes:")][0]
+open(sys.argv[1] + ".wb", "w").write(wb)' "$d/run" "$d/err" "$bin" run -c "$d/config.yaml" &
+    pids+=($!)
+    for _ in $(seq 50); do [[ -s "$d/run.pid" ]] && break; sleep 0.1; done
+    pid=$(cat "$d/run.pid")
     sleep 20
     t0=$(now_ms) wb0=$(io_field "$pid" write_bytes)
     sleep $((window * 3 / 2))
     t1=$(now_ms) wb1=$(io_field "$pid" write_bytes)
+    mkdir -p "$d/snap"
+    cp "$d/history.db" "$d/snap/h.db"; cp "$d/history.db-wal" "$d/snap/h.db-wal" 2>/dev/null || true
     kill -TERM "$pid"
-    wait "$pid" || true
+    for _ in $(seq 100); do [[ -s "$d/run.wb" ]] && break; sleep 0.1; done
+    wbexit=$(cat "$d/run.wb")
     polls=$(count_polls "$d" 1 "$t0" "$t1")
     row_b=$(sqlite3 -readonly "$d/history.db" \
         "$row_sql")
-    awk -v wb=$((wb1 - wb0)) -v n="$polls" -v row="$row_b" -v ms=$((t1 - t0)) 'BEGIN {
+    awk -v mqtt="${EFF_DISK_MQTT:-0}" -v commit="${EFF_DISK_COMMIT:+${EFF_DISK_COMMIT} s}" -v wb=$((wb1 - wb0)) -v wbx=$((wbexit - wb0)) -v n="$polls" -v row="$row_b" -v ms=$((t1 - t0)) 'BEGIN {
         n = n ? n : 1
-        printf " 16 packs, interval 5 s, commit 5 s (defaults), SQLite only: %d samples in %.0f s, %.0f B written per sample (row %.0f B: %.1fx), %.1f MB per day\n",
-            n, ms / 1000, wb / n, row, wb / n / row, wb / (ms / 1000) * 86400 / 1e6 }'
+        if (commit == "") commit = "5 s (defaults)"
+        printf " 16 packs, interval 5 s, commit %s, %s: %d samples in %.0f s, %.0f B written per sample (row %.0f B: %.1fx), %.1f MB per day\n",
+            commit, mqtt ? "SQLite and MQTT" : "SQLite only", n, ms / 1000, wb / n, row, wb / n / row, wb / (ms / 1000) * 86400 / 1e6
+        printf "     with the checkpoint at exit: %.0f B per sample (%.1fx), %.1f MB per day\n",
+            wbx / n, wbx / n / row, wbx / (ms / 1000) * 86400 / 1e6 }'
+    if [[ -e "$d/snap/h.db-wal" ]]; then
+        echo "      pages the commits of the window wrote (bench/wal_pages.py):"
+        python3 "$(dirname "$0")/wal_pages.py" "$d/snap/h.db" | sed 's/^/        /'
+    fi
     stop_all
 }
 

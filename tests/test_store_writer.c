@@ -567,6 +567,10 @@ static void test_writer_thread(void **state)
         assert_int_equal(queue_push(q, &r), 0);
     }
     assert_int_equal(wait_samples(reader, 10), 10);
+    /* the hourly rollups wait in the writer's memory (ROLLUP_FLUSH_MS, a minute): the commits
+     * of the samples leave rollup_1h alone; the stop writes them (below) */
+    assert_int_equal(q_int(reader, "SELECT count(*) FROM rollup_1h"), 0);
+    assert_int_equal(q_int(reader, "SELECT value FROM meta WHERE key = 'rollup_1h_upto'"), 0);
 
     size_t pushed = 10;
     for (int i = 10; i < 200; i++) {
@@ -598,6 +602,8 @@ static void test_writer_thread(void **state)
                      1);
     assert_int_equal(q_int(reader, "SELECT count(*) FROM samples"), pushed - 1);
     assert_int_equal(q_int(db, "SELECT sum(n) FROM rollup_1h"), pushed - 1);
+    assert_int_equal(q_int(db, "SELECT value FROM meta WHERE key = 'rollup_1h_upto'"),
+                     q_int(db, "SELECT max(id) FROM samples"));
     struct store_stats stats;
     store_get_stats(f->st, &stats);
     assert_int_equal(stats.committed, pushed);
@@ -666,14 +672,16 @@ static void test_writer_records_run(void **state)
     assert_true(started >= before && started <= wall_ms());
     int64_t first_write = q_int(reader, "SELECT last_write_ts FROM v_daemon");
 
-    /* a commit moves last_write */
+    /* a commit within the heartbeat leaves the row alone (one page less per commit for the
+     * WAL and the checkpoint); the run is still writing */
     struct timespec ms20 = {0, 20000000};
     nanosleep(&ms20, NULL);
     reading_sample(&r, 1, wall_ms());
     fill_full(&r.s, 52000, 1000, 5000, 100000, 3300);
     assert_int_equal(queue_push(q, &r), 0);
     assert_int_equal(wait_samples(reader, 2), 2);
-    assert_true(q_int(reader, "SELECT last_write_ts FROM v_daemon") > first_write);
+    assert_int_equal(q_int(reader, "SELECT last_write_ts FROM v_daemon"), first_write);
+    expect_rows(reader, "SELECT state FROM v_daemon", "writing\n");
     assert_int_equal(q_int(reader, "SELECT count(*) FROM v_daemon WHERE stopped_ts IS NULL"), 1);
 
     queue_close(q);
@@ -706,11 +714,78 @@ static void test_writer_records_run(void **state)
     sqlite3_close(reader);
 }
 
+/* A run that ended (kill -9, a power cut) while its hourly deltas waited in memory: the samples
+ * after meta.rollup_1h_upto are committed, their rollup_1h rows are not. The next open folds
+ * them, and rollup_1h is again exactly the samples grouped by hour; a second open folds nothing
+ * twice. */
+static void test_rollups_recovered(void **state)
+{
+    struct fx *f = *state;
+    size_t n = 2 * RS_N;
+    struct reading *r = calloc(n, sizeof *r);
+    assert_non_null(r);
+    for (int i = 0; i < RS_N; i++)
+        for (uint16_t p = 0; p < 2; p++)
+            rollup_reading(&r[2 * i + p], p, i);
+    f->st = open_store(f->cfg);
+    write_ok(f->st, r, n);
+    sqlite3 *db = store_db(f->st);
+    int64_t newest = q_int(db, "SELECT max(id) FROM samples");
+    assert_int_equal(q_int(db, "SELECT value FROM meta WHERE key = 'rollup_1h_upto'"), newest);
+    /* every column but the energy exactly; the energy a start folds is the rows' steps,
+     * rounded to µWh (the writer's own deltas are not): within 0.5 µWh per sample */
+#define HOURS_EXACT                                                                                \
+    "SELECT pack, bucket, n, v_sum, v_min, v_max, i_sum, i_min, i_max, soc_sum, soc_min,"         \
+    " soc_max, soc_n, cell_min, cell_max, temp_min, temp_max FROM rollup_1h ORDER BY pack, bucket"
+#define HOURS_ENERGY_OFF                                                                           \
+    "SELECT count(*) FROM rollup_1h r WHERE abs(r.charge_mwh - (SELECT total(charge_uwh) / 1000.0"  \
+    " FROM samples s WHERE s.pack = r.pack AND s.ts / 3600000 * 3600 = r.bucket)) > 0.0005 * r.n" \
+    " OR abs(r.discharge_mwh - (SELECT total(discharge_uwh) / 1000.0 FROM samples s"               \
+    " WHERE s.pack = r.pack AND s.ts / 3600000 * 3600 = r.bucket)) > 0.0005 * r.n"
+    char *want = rows_text(db, HOURS_EXACT);
+    assert_int_equal(q_int(db, HOURS_ENERGY_OFF), 0);
+    assert_true(q_dbl(db, "SELECT sum(charge_mwh) + sum(discharge_mwh) FROM rollup_1h") > 1000);
+
+    /* the second hour's deltas never written, and then nothing at all */
+    const char *crashes[] = {
+        "DELETE FROM rollup_1h WHERE bucket >= 1767229200;"
+        "UPDATE meta SET value = (SELECT max(id) FROM samples WHERE ts < 1767229200000)"
+        " WHERE key = 'rollup_1h_upto'",
+        "DELETE FROM rollup_1h; UPDATE meta SET value = 0 WHERE key = 'rollup_1h_upto'",
+    };
+    for (size_t c = 0; c < 2; c++) {
+        assert_int_equal(sqlite3_exec(store_db(f->st), crashes[c], NULL, NULL, NULL), SQLITE_OK);
+        assert_true(q_int(store_db(f->st), "SELECT count(*) FROM rollup_1h") < 4);
+        reopen(f);
+        db = store_db(f->st);
+        char *got = rows_text(db, HOURS_EXACT);
+        assert_string_equal(got, want);
+        free(got);
+        assert_int_equal(q_int(db, HOURS_ENERGY_OFF), 0);
+        assert_int_equal(q_int(db, "SELECT value FROM meta WHERE key = 'rollup_1h_upto'"),
+                         newest);
+        char *energy = rows_text(db, "SELECT charge_mwh, discharge_mwh FROM rollup_1h"
+                                     " ORDER BY pack, bucket");
+        reopen(f); /* nothing folded twice */
+        got = rows_text(store_db(f->st), HOURS_EXACT);
+        assert_string_equal(got, want);
+        free(got);
+        got = rows_text(store_db(f->st), "SELECT charge_mwh, discharge_mwh FROM rollup_1h"
+                                         " ORDER BY pack, bucket");
+        assert_string_equal(got, energy);
+        free(got);
+        free(energy);
+    }
+    free(want);
+    free(r);
+}
+
 int main(void)
 {
     /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rollups),
+        cmocka_unit_test(test_rollups_recovered),
         cmocka_unit_test(test_bucket_realloc),
         cmocka_unit_test(test_energy_counters),
         cmocka_unit_test(test_events),

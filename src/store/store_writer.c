@@ -28,22 +28,25 @@ static int step_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static struct acc *acc_get(struct store *s, int hourly, int64_t pack, int64_t bucket)
+/* The accumulator of (hourly, pack, bucket) in the array *arr (*n used, *cap allocated), added
+ * when it is not there; NULL when memory is out. */
+static struct acc *acc_find(struct acc **arr, size_t *n, size_t *cap, int hourly, int64_t pack,
+                            int64_t bucket)
 {
-    for (size_t i = s->naccs; i-- > 0;) {
-        struct acc *a = &s->accs[i];
+    for (size_t i = *n; i-- > 0;) {
+        struct acc *a = &(*arr)[i];
         if (a->hourly == hourly && a->pack == pack && a->bucket == bucket)
             return a;
     }
-    if (s->naccs == s->cap_accs) {
-        size_t cap = s->cap_accs ? s->cap_accs * 2 : 64;
-        struct acc *n = realloc(s->accs, cap * sizeof *n);
-        if (n == NULL)
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        struct acc *grown = realloc(*arr, c * sizeof *grown);
+        if (grown == NULL)
             return NULL;
-        s->accs = n;
-        s->cap_accs = cap;
+        *arr = grown;
+        *cap = c;
     }
-    struct acc *a = &s->accs[s->naccs++];
+    struct acc *a = &(*arr)[(*n)++];
     memset(a, 0, sizeof *a);
     a->hourly = hourly;
     a->pack = pack;
@@ -51,6 +54,11 @@ static struct acc *acc_get(struct store *s, int hourly, int64_t pack, int64_t bu
     a->v_min = a->i_min = a->soc_min = a->cell_min = a->temp_min = INT64_MAX;
     a->v_max = a->i_max = a->soc_max = a->cell_max = a->temp_max = INT64_MIN;
     return a;
+}
+
+static struct acc *acc_get(struct store *s, int hourly, int64_t pack, int64_t bucket)
+{
+    return acc_find(&s->accs, &s->naccs, &s->cap_accs, hourly, pack, bucket);
 }
 
 #define MIN_INTO(dst, v) ((dst) = (v) < (dst) ? (v) : (dst))
@@ -98,6 +106,28 @@ static void acc_add(struct acc *a, const struct sample *smp, double charge, doub
     a->discharge += discharge;
 }
 
+/* src's deltas added to dst's (the same bucket) */
+static void acc_merge(struct acc *dst, const struct acc *src)
+{
+    dst->n += src->n;
+    dst->v_sum += src->v_sum;
+    dst->i_sum += src->i_sum;
+    dst->soc_n += src->soc_n;
+    dst->soc_sum += src->soc_sum;
+    MIN_INTO(dst->v_min, src->v_min);
+    MAX_INTO(dst->v_max, src->v_max);
+    MIN_INTO(dst->i_min, src->i_min);
+    MAX_INTO(dst->i_max, src->i_max);
+    MIN_INTO(dst->soc_min, src->soc_min);
+    MAX_INTO(dst->soc_max, src->soc_max);
+    MIN_INTO(dst->cell_min, src->cell_min);
+    MAX_INTO(dst->cell_max, src->cell_max);
+    MIN_INTO(dst->temp_min, src->temp_min);
+    MAX_INTO(dst->temp_max, src->temp_max);
+    dst->charge += src->charge;
+    dst->discharge += src->discharge;
+}
+
 static int write_acc(struct store *s, const struct acc *a)
 {
     sqlite3_stmt *st = a->hourly ? s->up_1h : s->up_1m;
@@ -122,6 +152,44 @@ static int write_acc(struct store *s, const struct acc *a)
     sqlite3_bind_double(st, 18, a->charge);
     sqlite3_bind_double(st, 19, a->discharge);
     return step_done(st);
+}
+
+/* The waiting hourly deltas (s->hacc) and this batch's (s->accs) into rollup_1h, and the mark
+ * of the samples they hold: upto, the newest (0: no sample, the mark stays). In the caller's
+ * transaction. */
+static int write_rollups(struct store *s, int64_t upto)
+{
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < s->nhacc && rc == SQLITE_OK; i++)
+        rc = write_acc(s, &s->hacc[i]);
+    for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++)
+        rc = write_acc(s, &s->accs[i]);
+    if (rc == SQLITE_OK && upto > 0) {
+        sqlite3_bind_int64(s->up_upto, 1, upto);
+        rc = step_done(s->up_upto);
+    }
+    return rc;
+}
+
+/* The waiting hourly deltas alone, in a transaction of their own (before retention, at the
+ * end); they stay waiting if it fails (a start would fold their samples anyway). */
+static int flush_rollups(struct store *s)
+{
+    if (s->nhacc == 0 || s->db == NULL)
+        return SQLITE_OK;
+    s->naccs = 0;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = write_rollups(s, s->hacc_upto);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    s->nhacc = 0;
+    s->rollup_written_mono = now_mono_ms();
+    return SQLITE_OK;
 }
 
 static int write_event(struct store *s, int64_t pack, int64_t ts, const char *kind,
@@ -254,9 +322,9 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
     return flag_events(s, ps, r);
 }
 
-/* The daemon's row in daemon_runs: inserted at its first write, then its last write at every
- * commit and heartbeat, and at the end its stop, so readers can tell a running daemon from a
- * stopped or vanished one. *id is 0 until the row exists. */
+/* The daemon's row in daemon_runs: inserted at its first write, then its last write once per
+ * heartbeat (with a commit, or alone when idle), and at the end its stop, so readers can tell
+ * a running daemon from a stopped or vanished one. *id is 0 until the row exists. */
 static int run_mark(struct store *s, int64_t *id, int64_t now_ms, int stopping)
 {
     sqlite3_stmt *st = *id ? s->up_run : s->ins_run;
@@ -305,8 +373,18 @@ static int write_batch(struct store *s)
             rc = write_sample(s, ps, r);
         }
     }
-    for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++)
-        rc = write_acc(s, &s->accs[i]);
+    /* the hourly deltas wait in memory for ROLLUP_FLUSH_MS (in the writer's thread), then go
+     * with a commit: each pack's current hour is a row of rollup_1h, every commit rewrote its
+     * pages */
+    int64_t newest = 0;
+    for (size_t i = 0; i < s->cfg->nports; i++)
+        for (size_t k = 0; k < s->cfg->ports[i].npacks; k++)
+            if (s->scratch[i][k].batch_last_id > newest)
+                newest = s->scratch[i][k].batch_last_id;
+    int64_t mono = now_mono_ms();
+    int flush = !s->defer_rollups || mono - s->rollup_written_mono >= ROLLUP_FLUSH_MS;
+    if (rc == SQLITE_OK && flush)
+        rc = write_rollups(s, newest > s->hacc_upto ? newest : s->hacc_upto);
     /* once per pack and batch: first/last seen and the newest sample (for v_latest) */
     for (size_t i = 0; i < s->cfg->nports && rc == SQLITE_OK; i++) {
         for (size_t k = 0; k < s->cfg->ports[i].npacks && rc == SQLITE_OK; k++) {
@@ -334,8 +412,11 @@ static int write_batch(struct store *s)
             rc = step_done(s->up_energy);
         }
     }
+    /* the run's row once per heartbeat, not at every commit: its page would be one more
+     * written to the WAL and checkpointed at every commit (v_daemon allows two heartbeats) */
     int64_t run_id = s->run_id; /* kept only if the batch commits */
-    if (rc == SQLITE_OK && s->daemon)
+    int mark = s->daemon && (run_id == 0 || mono - s->run_written_mono >= HEARTBEAT_S * 1000);
+    if (rc == SQLITE_OK && mark)
         rc = run_mark(s, &run_id, now_wall_ms(), 0);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
@@ -344,8 +425,26 @@ static int write_batch(struct store *s)
         return rc;
     }
     memcpy(s->packs, s->scratch, packs_bytes);
+    if (flush) {
+        s->nhacc = 0;
+        s->rollup_written_mono = mono;
+    } else {
+        for (size_t i = 0; i < s->naccs; i++) {
+            const struct acc *b = &s->accs[i];
+            struct acc *a = acc_find(&s->hacc, &s->nhacc, &s->cap_hacc, 1, b->pack, b->bucket);
+            if (a == NULL) { /* out of memory: a start folds these samples from the rows */
+                log_warn("history: out of memory for the hourly rollups: %s gets them at the "
+                         "next start", s->path);
+                break;
+            }
+            acc_merge(a, b);
+        }
+        if (newest > s->hacc_upto)
+            s->hacc_upto = newest;
+    }
     s->run_id = run_id;
-    s->run_written_mono = now_mono_ms();
+    if (mark)
+        s->run_written_mono = mono;
     return SQLITE_OK;
 }
 
@@ -544,19 +643,20 @@ static int write_fold(struct store *s, int64_t pack, int64_t cut, int64_t n)
     return rc;
 }
 
-/* One transaction: folds a batch of one pack's samples older than cut (ms, a whole minute)
- * into rollup_1m and deletes exactly them. The batch ends on a minute boundary when it can, so
- * a reader between two batches never sees a minute half in rollup_1m and half in samples. A
- * minute's energy is the sum of its rows' increments (charge_uwh, discharge_uwh, written by
- * the writer's energy_step), as v_minutely sums them, so the minutes keep the energy the view
- * showed. (energy.prune_ts / prune_power_mw only served migration 004's backfill.) Minutes
- * older than min_cut (s) are not written: the 1-minute retention would delete them at once.
- * Returns the samples deleted (*lost: of them, not yet delivered to MQTT), or -1. */
+/* One savepoint of the step's transaction: folds a batch of one pack's samples older than cut
+ * (ms, a whole minute) into rollup_1m and deletes exactly them. The batch ends on a minute
+ * boundary when it can, so a reader between two steps never sees a minute half in rollup_1m
+ * and half in samples. A minute's energy is the sum of its rows' increments (charge_uwh,
+ * discharge_uwh, written by the writer's energy_step), as v_minutely sums them, so the minutes
+ * keep the energy the view showed. (energy.prune_ts / prune_power_mw only served migration
+ * 004's backfill.) Minutes older than min_cut (s) are not written: the 1-minute retention
+ * would delete them at once. Returns the samples deleted (*lost: of them, not yet delivered to
+ * MQTT), or -1. */
 static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_t min_cut,
                               int64_t *lost)
 {
     int64_t n = 0;
-    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = sqlite3_exec(s->db, "SAVEPOINT fold", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return -1;
     cut = batch_cut(s, pack, cut);
@@ -569,9 +669,10 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
     if (rc == SQLITE_OK)
         rc = write_fold(s, pack, cut, n);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        rc = sqlite3_exec(s->db, "RELEASE fold", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "ROLLBACK TO fold", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "RELEASE fold", NULL, NULL, NULL);
         log_warn("history: retention could not fold old samples into rollup_1m: %s",
                  sqlite3_errstr(rc));
         return -1;
@@ -590,6 +691,11 @@ static int64_t retention_step(struct store *s, int64_t now, int *more)
     int64_t min_cut = now / 1000 - (int64_t)c->minute_days * 86400;
     int64_t deleted = 0, lost = 0;
     *more = 0;
+    /* every pack's batch in one transaction: a leaf of samples holds rows of every pack (they
+     * are in time order), so a transaction per pack wrote each leaf once per pack, to the WAL
+     * and again at the checkpoint */
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return 0;
     for (size_t i = 0; i < s->cfg->nports; i++) {
         for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
             int64_t l = 0, n = retention_fold(s, s->packs[i][k].db_id, raw_cut, min_cut, &l);
@@ -599,15 +705,6 @@ static int64_t retention_step(struct store *s, int64_t now, int *more)
                 *more = 1; /* the next step finds out whether there is more */
             }
         }
-    }
-    /* samples MQTT has not delivered yet (an outage longer than raw_days) are lost: say so */
-    if (lost) {
-        pthread_mutex_lock(&s->lock);
-        s->stats.pruned_undelivered += (uint64_t)lost;
-        pthread_mutex_unlock(&s->lock);
-        log_warn("history: retention deletes %lld sample(s) older than %d days that were "
-                 "never delivered to MQTT (the broker has been unreachable that long)",
-                 (long long)lost, c->raw_days);
     }
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
@@ -627,6 +724,21 @@ static int64_t retention_step(struct store *s, int64_t now, int *more)
             }
         }
         sqlite3_finalize(st);
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        log_warn("history: retention could not commit: %s", sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        *more = 0;
+        return 0;
+    }
+    /* samples MQTT has not delivered yet (an outage longer than raw_days) are lost: say so */
+    if (lost) {
+        pthread_mutex_lock(&s->lock);
+        s->stats.pruned_undelivered += (uint64_t)lost;
+        pthread_mutex_unlock(&s->lock);
+        log_warn("history: retention deletes %lld sample(s) older than %d days that were "
+                 "never delivered to MQTT (the broker has been unreachable that long)",
+                 (long long)lost, c->raw_days);
     }
     if (deleted) {
         sqlite3_exec(s->db, "PRAGMA incremental_vacuum(" VACUUM_PAGES_STR ")", NULL, NULL, NULL);
@@ -703,7 +815,8 @@ static void *writer_main(void *arg)
             run_mark(s, &s->run_id, now_wall_ms(), 0);
             s->run_written_mono = now;
         }
-        if (!s->failing && s->db && (s->retention_busy || now >= s->next_retention_ms)) {
+        if (!s->failing && s->db && (s->retention_busy || now >= s->next_retention_ms) &&
+            flush_rollups(s) == SQLITE_OK) { /* a sample is in rollup_1h before it can go */
             int more;
             retention_step(s, now_wall_ms(), &more);
             s->retention_busy = more;
@@ -715,6 +828,9 @@ static void *writer_main(void *arg)
     if (s->npending)
         log_error("history: %zu reading(s) could not be written to %s before exit",
                   s->npending, s->path);
+    if (flush_rollups(s) != SQLITE_OK && !s->failing)
+        log_warn("history: cannot write the hourly rollups to %s (the next start folds their "
+                 "samples): %s", s->path, sqlite3_errmsg(s->db));
     if (s->db && run_mark(s, &s->run_id, now_wall_ms(), 1) != SQLITE_OK && !s->failing)
         log_warn("history: cannot record the daemon's stop in %s: %s", s->path,
                  sqlite3_errmsg(s->db));
@@ -729,6 +845,8 @@ int store_start(struct store *s, struct queue *q)
     progress_init(&s->progress, "history writer", WRITER_TURN_LIMIT_MS, now_mono_ms());
     /* the run is recorded at once when the database is open, else at its first commit */
     s->daemon = 1;
+    s->defer_rollups = 1;
+    s->rollup_written_mono = now_mono_ms();
     s->run_started_ms = now_wall_ms();
     if (s->db && run_mark(s, &s->run_id, s->run_started_ms, 0) == SQLITE_OK)
         s->run_written_mono = now_mono_ms();
@@ -750,5 +868,65 @@ void store_stop(struct store *s)
         pthread_join(s->thread, NULL);
         s->running = 0;
         s->daemon = 0; /* its stop is recorded: later tool writes leave the row alone */
+        s->defer_rollups = 0;
     }
+}
+
+int store_rollup_recover(struct store *s, char *err, size_t cap)
+{
+    sqlite3_stmt *sel = NULL;
+    int64_t last = 0;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db,
+                                "SELECT id, ts, pack, charge_uwh, discharge_uwh, "
+                                STORE_SAMPLE_COLUMNS " FROM samples WHERE id > coalesce((SELECT"
+                                " value FROM meta WHERE key = 'rollup_1h_upto'), 0) ORDER BY id",
+                                -1, &sel, NULL);
+    s->naccs = 0;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        struct sample m;
+        last = sqlite3_column_int64(sel, 0);
+        if (store_sample_from_row(sel, 5, NULL, &m) != 0) {
+            rc = SQLITE_OK;
+            continue; /* not a row this writer wrote: nothing to fold */
+        }
+        int64_t sec = sqlite3_column_int64(sel, 1) / 1000;
+        struct acc *a = acc_get(s, 1, sqlite3_column_int64(sel, 2), sec - sec % 3600);
+        if (a == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        /* the steps as the rows keep them, rounded to µWh: the hours of a run that ended
+         * without writing them differ from the energy counters by that rounding (at most
+         * 0.5 µWh per sample; the writer's own deltas are not rounded) */
+        acc_add(a, &m, (double)sqlite3_column_int64(sel, 3) / 1000.0,
+                (double)sqlite3_column_int64(sel, 4) / 1000.0);
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    sqlite3_finalize(sel);
+    size_t folded = s->naccs;
+    for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++)
+        rc = write_acc(s, &s->accs[i]);
+    if (rc == SQLITE_OK && last > 0) {
+        sqlite3_bind_int64(s->up_upto, 1, last);
+        rc = step_done(s->up_upto);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    s->naccs = 0;
+    if (rc != SQLITE_OK) {
+        snprintf(err, cap, "cannot fold the samples after the hourly rollups: %s",
+                 sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (folded)
+        log_info("history: %zu hourly rollup(s) completed from the samples written after them "
+                 "(the last run ended without writing them)", folded);
+    s->nhacc = 0;
+    s->hacc_upto = 0;
+    return 0;
 }
