@@ -67,6 +67,7 @@ struct store {
     size_t nhacc, cap_hacc;
     int64_t hacc_upto, rollup_written_mono;
     int defer_rollups; /* the writer's thread runs: rollups every ROLLUP_FLUSH_MS */
+    int rollups_stopped; /* out of memory and unwritable: rollup_1h waits for the next start */
     int failing;
     uint64_t outage_dropped; /* readings dropped since writing began to fail */
     struct progress progress;

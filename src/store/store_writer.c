@@ -192,6 +192,45 @@ static int flush_rollups(struct store *s)
     return SQLITE_OK;
 }
 
+/* This batch's hourly deltas (s->accs, its samples committed up to newest) added to the waiting
+ * ones. Room is made first, so that either all of them wait or none does: without memory they
+ * go at once, with the waiting ones, in a transaction of their own; should that fail as well,
+ * rollup_1h and its mark are left alone from then on (the mark must never pass a sample whose
+ * deltas are not in rollup_1h), and the next start folds every sample after the mark. */
+static void defer_rollups(struct store *s, int64_t newest)
+{
+    size_t need = s->nhacc + s->naccs + 1; /* acc_find grows the array when it is full */
+    if (need > s->cap_hacc) {
+        struct acc *grown = realloc(s->hacc, need * 2 * sizeof *grown);
+        if (grown == NULL) {
+            int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+            if (rc == SQLITE_OK)
+                rc = write_rollups(s, newest > s->hacc_upto ? newest : s->hacc_upto);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+            if (rc != SQLITE_OK) {
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+                s->rollups_stopped = 1;
+                log_warn("history: out of memory for the hourly rollups and they cannot be "
+                         "written (%s): rollup_1h of %s stops here until the next start, which "
+                         "completes it from the samples",
+                         sqlite3_errstr(rc), s->path);
+            }
+            s->nhacc = 0;
+            s->rollup_written_mono = now_mono_ms();
+            return;
+        }
+        s->hacc = grown;
+        s->cap_hacc = need * 2;
+    }
+    for (size_t i = 0; i < s->naccs; i++) {
+        const struct acc *b = &s->accs[i];
+        acc_merge(acc_find(&s->hacc, &s->nhacc, &s->cap_hacc, 1, b->pack, b->bucket), b);
+    }
+    if (newest > s->hacc_upto)
+        s->hacc_upto = newest;
+}
+
 static int write_event(struct store *s, int64_t pack, int64_t ts, const char *kind,
                        const char *detail)
 {
@@ -383,6 +422,10 @@ static int write_batch(struct store *s)
                 newest = s->scratch[i][k].batch_last_id;
     int64_t mono = now_mono_ms();
     int flush = !s->defer_rollups || mono - s->rollup_written_mono >= ROLLUP_FLUSH_MS;
+    if (s->rollups_stopped) { /* until the next start: see defer_rollups() */
+        s->nhacc = 0;
+        flush = 0;
+    }
     if (rc == SQLITE_OK && flush)
         rc = write_rollups(s, newest > s->hacc_upto ? newest : s->hacc_upto);
     /* once per pack and batch: first/last seen and the newest sample (for v_latest) */
@@ -428,19 +471,8 @@ static int write_batch(struct store *s)
     if (flush) {
         s->nhacc = 0;
         s->rollup_written_mono = mono;
-    } else {
-        for (size_t i = 0; i < s->naccs; i++) {
-            const struct acc *b = &s->accs[i];
-            struct acc *a = acc_find(&s->hacc, &s->nhacc, &s->cap_hacc, 1, b->pack, b->bucket);
-            if (a == NULL) { /* out of memory: a start folds these samples from the rows */
-                log_warn("history: out of memory for the hourly rollups: %s gets them at the "
-                         "next start", s->path);
-                break;
-            }
-            acc_merge(a, b);
-        }
-        if (newest > s->hacc_upto)
-            s->hacc_upto = newest;
+    } else if (!s->rollups_stopped) {
+        defer_rollups(s, newest);
     }
     s->run_id = run_id;
     if (mark)
@@ -928,5 +960,6 @@ int store_rollup_recover(struct store *s, char *err, size_t cap)
                  "(the last run ended without writing them)", folded);
     s->nhacc = 0;
     s->hacc_upto = 0;
+    s->rollups_stopped = 0; /* every sample after the mark is in rollup_1h again */
     return 0;
 }
