@@ -70,15 +70,22 @@ static void check_rollups(sqlite3 *db, const struct reading *r, size_t n, int pr
     free(b);
 }
 
+/* The rollup tests' samples: RS_N steps of two packs, n = 2 * RS_N readings. Caller frees. */
+static struct reading *rollup_readings(size_t n)
+{
+    struct reading *r = calloc(n, sizeof *r);
+    assert_non_null(r);
+    for (size_t i = 0; i < n / 2; i++)
+        for (uint16_t p = 0; p < 2; p++)
+            rollup_reading(&r[2 * i + p], p, (int)i);
+    return r;
+}
+
 static void test_rollups(void **state)
 {
     struct fx *f = *state;
     size_t n = 2 * RS_N;
-    struct reading *r = calloc(n, sizeof *r);
-    assert_non_null(r);
-    for (int i = 0; i < RS_N; i++)
-        for (uint16_t p = 0; p < 2; p++)
-            rollup_reading(&r[2 * i + p], p, i);
+    struct reading *r = rollup_readings(n);
 
     /* all in one call (244 buckets; the writer's bucket array grows at minute buckets here,
      * never at a new hour, so test_bucket_realloc's bug does not strike; nor in the split
@@ -722,11 +729,7 @@ static void test_rollups_recovered(void **state)
 {
     struct fx *f = *state;
     size_t n = 2 * RS_N;
-    struct reading *r = calloc(n, sizeof *r);
-    assert_non_null(r);
-    for (int i = 0; i < RS_N; i++)
-        for (uint16_t p = 0; p < 2; p++)
-            rollup_reading(&r[2 * i + p], p, i);
+    struct reading *r = rollup_readings(n);
     f->st = open_store(f->cfg);
     write_ok(f->st, r, n);
     sqlite3 *db = store_db(f->st);
