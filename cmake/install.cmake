@@ -63,7 +63,7 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr) # the unit's ExecStart is /usr/bin/bmsf
 set(CPACK_STRIP_FILES ON)
 # Depends from the linked libraries (dpkg-shlibdeps, from dpkg-dev) ...
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# ... which cannot see paho: src/mqtt/mqtt.c dlopen()s libpaho-mqtt3as.so.1 when a configuration has
+# ... which cannot see paho: src/mqtt/mqtt.c dlopen()s libpaho-mqtt3a.so.1 (3as.so.1 for TLS) when a configuration has
 # an mqtt section. Without MQTT the daemon runs without it, hence Recommends (installed by
 # default by apt), not Depends. The same for libmicrohttpd.so.12 (src/http/http.c, `http:`).
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libpaho-mqtt1.3, libmicrohttpd12")

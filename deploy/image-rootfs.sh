@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/image-rootfs.sh BIN OUT: assembles the container's whole file set in OUT from a built
 # (stripped) bmsfleet: the binary, the shared libraries it loads (its ldd closure, plus
-# libpaho-mqtt3as.so.1, which src/mqtt/mqtt.c dlopen()s by name, with its OpenSSL), libgcc_s
+# libpaho-mqtt3a.so.1 and libpaho-mqtt3as.so.1, which src/mqtt/mqtt.c dlopen()s by name, the
+# latter with its OpenSSL), libgcc_s
 # (glibc loads it for thread cancellation), /etc/passwd and /etc/group with the non-root user
 # bmsfleet (uid 10001) in dialout (gid 20, which owns the serial adapters on Debian hosts),
 # the CA bundle for MQTT over TLS, /data for the history and an empty /etc/bmsfleet for the
@@ -11,7 +12,9 @@ set -euo pipefail
 
 BMSFLEET_UID="${BMSFLEET_UID:-10001}"
 BMSFLEET_GID_DIALOUT="${BMSFLEET_GID_DIALOUT:-20}"
-PAHO_SONAME=libpaho-mqtt3as.so.1
+# src/mqtt/mqtt.c loads the plain one for a broker without TLS (no OpenSSL in memory), the TLS
+# one for TLS
+PAHO_SONAMES="libpaho-mqtt3a.so.1 libpaho-mqtt3as.so.1"
 
 die() {
     printf 'image-rootfs: %s\n' "$*" >&2
@@ -82,11 +85,15 @@ find_lib() {
     return 1
 }
 
-paho="$(find_lib "$PAHO_SONAME")" ||
-    die "$PAHO_SONAME not found: install libpaho-mqtt1.3 (MQTT would not load in the image)"
+paho=()
+for soname in $PAHO_SONAMES; do
+    lib="$(find_lib "$soname")" ||
+        die "$soname not found: install libpaho-mqtt1.3 (MQTT would not load in the image)"
+    paho+=("$lib")
+done
 gcc_s="$(find_lib libgcc_s.so.1)" || die "libgcc_s.so.1 not found (libgcc-s1)"
 
-for obj in "$bin" "$paho" "$gcc_s"; do
+for obj in "$bin" "${paho[@]}" "$gcc_s"; do
     [[ "$obj" == "$bin" ]] || copy_lib "$obj"
     while read -r lib; do
         copy_lib "$lib"

@@ -58,6 +58,7 @@ struct config_port {
     int timeout_ms;    /* default 1000 */
     int gap_ms;        /* default 50 */
     int interval_s;    /* default 30 */
+    int alarms_every;  /* Service 42: the 0x44 alarm read every Nth poll (and on a change); default 4 */
     int rs485;         /* default 0 */
     int rs485_delay_before_us, rs485_delay_after_us;
     int connect_timeout_ms; /* tcp:// and modbus-tcp:// devices; default 3000 */

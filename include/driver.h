@@ -37,7 +37,27 @@ const char *driver_status_name(enum driver_status st);
 /* What a poller remembers about one pack's alarm command (0x44) between polls. Many firmwares
  * answer 0x42 only: their readings are kept, the flags are unknown, and 0x44 is asked again
  * only every retry_ms, so a silent 0x44 does not cost a timeout every poll. */
+/* What the last 0x44 answer said and the analog values it was read with: the flags carried
+ * into the polls between reads, and what a change is measured against. */
+struct driver_alarms_last {
+    uint32_t has; /* SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE of that answer */
+    uint32_t alarms, protection, state, balancing;
+    uint16_t raw_status[8];
+    uint8_t nraw_status, ncells, ntemps;
+    int32_t voltage_mv, current_ma, soc_cpct, cell_min_mv, cell_max_mv, cell_diff_mv;
+    int32_t temp_min_dc, temp_max_dc;
+};
+
 struct driver_alarms {
+    /* the cadence (ports[].alarms_every): 0x44 at every Nth poll, and at once on a change */
+    int every;            /* 1: every poll (driver_alarms_init's) */
+    int since;            /* polls since the last read */
+    int stagger;          /* added to since at the first read, then 0 */
+    int have_last;        /* last holds an answer; 0 after a failed read: read next poll */
+    struct driver_alarms_last last;
+    int64_t analog_ms;    /* the bus time of the last 0x42 exchange */
+    int64_t alarm_ms;     /* the bus time of the last 0x44 exchange; 0 before the first */
+    uint64_t carried;     /* polls whose flags were carried, not read */
     int64_t retry_ms;     /* DRIVER_ALARMS_RETRY_MS; tests shorten it */
     int timeouts_to_mark; /* DRIVER_ALARMS_TIMEOUTS; 1 for a one-shot read */
     int unsupported;      /* the pack refused (RTN error) or ignored (timeouts) 0x44 */
@@ -50,6 +70,12 @@ struct driver_alarms {
 };
 
 void driver_alarms_init(struct driver_alarms *a, int64_t retry_ms);
+/* The cadence: 0x44 at every `every`th poll, the first regular read after `stagger` polls (so
+ * that the packs of a port do not all read it in the same round). */
+void driver_alarms_cadence(struct driver_alarms *a, int every, int stagger);
+/* Whether this poll, with the analog values s just read, asks 0x44 (1) or carries the last
+ * answer's flags (0). Pure; the rules are in driver.c. */
+int driver_alarms_due(const struct driver_alarms *a, const struct sample *s);
 
 /* Why a 0x44 failed, short (for logs, `read` and `scan`): the RTN sentence, or the silence. */
 void driver_alarms_why(const struct driver_error *e, int timeout_ms, char *buf, size_t cap);

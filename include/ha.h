@@ -54,16 +54,19 @@ int ha_node_discovery(const struct config *cfg, ha_emit_fn emit, void *ctx);
 /* The replaced program's 11 discovery configs (when mqtt.compat). */
 int ha_compat_discovery(const struct config *cfg, ha_emit_fn emit, void *ctx);
 
-/* State JSON of a pack: the values of `bmsfleet read --json` plus energy counters (NAN =
- * unknown, left out), "last_seen" (ISO 8601 UTC) and the error counters. Caller frees. */
+/* State JSON of a pack into buf: the values of `bmsfleet read --json` plus energy counters
+ * (NAN = unknown, left out), "last_seen" (ISO 8601 UTC) and the error counters. No allocation:
+ * it is written for every sample. Its length, or -1 when it does not fit (REPORT_JSON_MAX
+ * always does). */
 struct ha_pack_extra {
     double charged_kwh, discharged_kwh;
     long long ts_ms;
     unsigned long long polls, timeouts, checksum_errors, malformed;
 };
-char *ha_pack_state(const struct sample *s, const char *protocol, const struct ha_pack_extra *x);
-/* State JSON of a bank. Caller frees. */
-char *ha_bank_state(const struct bank_state *b);
+int ha_pack_state(char *buf, size_t cap, const struct sample *s, const char *protocol,
+                  const struct ha_pack_extra *x);
+/* State JSON of a bank into buf, the same way. */
+int ha_bank_state(char *buf, size_t cap, const struct bank_state *b);
 /* State JSON of the history writer: {"state": "ok" | "failing", "error", "waiting",
  * "dropped"}. Caller frees. */
 struct ha_storage {

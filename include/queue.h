@@ -47,7 +47,13 @@ int queue_push(struct queue *q, const struct reading *r);
 /* Takes the oldest reading; waits up to timeout_ms (-1 = forever). 0, -ETIMEDOUT, or
  * -ESHUTDOWN when the queue is closed and empty. */
 int queue_pop(struct queue *q, struct reading *out, int timeout_ms);
-/* Ends the consumer's current (or next) wait in queue_pop early with -ETIMEDOUT: something
+/* Waits up to timeout_ms (-1 = forever) until n readings (at most half the capacity: the
+ * pushes that come while it wakes must fit) are waiting, the queue is closed or
+ * woken: a consumer that takes readings in batches (the history writer, once per commit)
+ * then sleeps through the pushes instead of waking for each. 0 when readings are waiting (take
+ * them with queue_pop(q, r, 0)), -ETIMEDOUT when none, -ESHUTDOWN when closed and empty. */
+int queue_wait(struct queue *q, size_t n, int timeout_ms);
+/* Ends the consumer's current (or next) wait in queue_pop or queue_wait early with -ETIMEDOUT: something
  * other than a reading needs it (the MQTT thread: the broker acknowledged history). */
 void queue_wake(struct queue *q);
 /* No more pushes; the consumer drains what is left and then gets -ESHUTDOWN. */

@@ -89,6 +89,11 @@ struct s42_identity {
 uint16_t s42_length_field(uint16_t lenid);
 /* CHKSUM over the chars after SOI up to the end of INFO. */
 uint16_t s42_checksum(const char *p, size_t n);
+/* How many chars the frame that starts at buf[0] ('~') will have, from its first len chars:
+ * the header's 13 while they are not all there yet, then 18 + LENID once LENGTH (with its
+ * LCHKSUM) is read; 0 when the header is not one (the reader then takes bytes as they come).
+ * Lets a reader sleep through a frame's wire time instead of waking for every few bytes. */
+size_t s42_frame_chars(const char *buf, size_t len);
 
 /* Writes a complete frame (SOI .. EOI '\r', then a NUL) into buf. cid2 is the command, or the
  * RTN code when encoding a response. Returns the length without the NUL, -S42_E_BUFFER, or

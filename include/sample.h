@@ -82,6 +82,9 @@ enum {
     /* the pack refused or ignored the alarm command (0x44): alarm/prot/state flags are
      * unknown, not zero (SAMPLE_HAS_ALARMS is not set) */
     SAMPLE_ALARMS_UNSUPPORTED = 1u << 3,
+    /* the alarm/prot/state/balancing flags (SAMPLE_HAS_ALARMS set) are not from this poll but
+     * carried from the pack's last 0x44 answer, alarms_age polls before (ports[].alarms_every) */
+    SAMPLE_ALARMS_CARRIED = 1u << 4,
 };
 
 struct sample {
@@ -115,6 +118,8 @@ struct sample {
     /* raw status words as the BMS sent them, for the variants that have them (0 otherwise) */
     uint16_t raw_status[8];
     uint8_t nraw_status;
+
+    uint16_t alarms_age; /* SAMPLE_ALARMS_CARRIED: polls since the flags were read; else 0 */
 };
 
 void sample_init(struct sample *s);

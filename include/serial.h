@@ -36,6 +36,7 @@ struct serial_stats {
     uint64_t flushed;       /* stale bytes found and dropped before a request */
     uint64_t rx_bytes;      /* bytes read for frames and by listening (flushed: above) */
     uint64_t tx_bytes;      /* every byte written to it (0 on a port that only listens) */
+    uint64_t guessed;       /* answers slept through to the length the same request's had */
 };
 
 struct serial_port;
@@ -63,6 +64,13 @@ int serial_baud_supported(int baud);
 /* A descriptor that, once readable, makes every wait of this port return -ECANCELED (the
  * daemon's shutdown eventfd), so a long timeout never delays a stop. -1 = none. */
 void serial_set_cancel_fd(struct serial_port *p, int fd);
+
+/* How many chars the frame begun in buf (len chars, buf[0] the start byte) will have, as far as
+ * its first chars tell (see s42_frame_chars); 0 when they do not. */
+typedef size_t serial_frame_chars_fn(const char *buf, size_t len);
+/* With fn, serial_read_frame() sleeps through the wire time of what a frame still lacks
+ * instead of waking for every few bytes; NULL (the default) takes bytes as they come. */
+void serial_set_frame_chars(struct serial_port *p, serial_frame_chars_fn *fn);
 
 /* Drops whatever is waiting in the input buffer; returns the number of bytes dropped. */
 int serial_flush_input(struct serial_port *p);

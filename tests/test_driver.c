@@ -253,12 +253,152 @@ static void test_no_memory(void **state)
     stop(&b);
 }
 
+/* ports[].alarms_every: 0x44 at every 4th poll of an unchanging pack, staggered, and the polls
+ * between carry the flags of the last read, marked with their age. Counted on the wire. */
+static void test_alarms_cadence(void **state)
+{
+    (void)state;
+    const char *const faults[] = {NULL};
+    struct bench b;
+    start(&b, faults, 300);
+    struct driver_alarms a1, a2;
+    driver_alarms_init(&a1, RETRY_MS);
+    driver_alarms_init(&a2, RETRY_MS);
+    driver_alarms_cadence(&a1, 4, 0);
+    driver_alarms_cadence(&a2, 4, 1); /* the second pack of the port: one poll earlier */
+    struct sample s, read1 = {0}, read2 = {0};
+    /* requests per poll: 0x42 + 0x44 (2) or 0x42 alone (1) */
+    static const uint64_t want1[] = {2, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 1};
+    static const uint64_t want2[] = {2, 1, 1, 2, 1, 1, 1, 2, 1, 1, 1, 2};
+    for (int i = 0; i < 12; i++) {
+        int64_t now = i * 1000;
+        assert_int_equal(poll_at(&b, 1, &a1, now, &s), want1[i]);
+        assert_true(s.has & SAMPLE_HAS_ALARMS);
+        if (want1[i] == 2) {
+            assert_false(s.has & SAMPLE_ALARMS_CARRIED);
+            assert_int_equal(s.alarms_age, 0);
+            read1 = s;
+        } else {
+            assert_true(s.has & SAMPLE_ALARMS_CARRIED);
+            assert_int_equal(s.alarms_age, i % 4); /* polls since the read */
+            assert_int_equal(s.alarms, read1.alarms);
+            assert_int_equal(s.protection, read1.protection);
+            assert_int_equal(s.state, read1.state);
+            assert_int_equal(s.balancing, read1.balancing);
+            assert_int_equal(s.nraw_status, read1.nraw_status);
+            assert_int_equal(s.voltage_mv, read1.voltage_mv); /* the analog values are fresh */
+        }
+        assert_int_equal(poll_at(&b, 2, &a2, now, &s), want2[i]);
+        if (want2[i] == 2)
+            read2 = s;
+        else
+            assert_int_equal(s.state, read2.state);
+        assert_int_equal(!!(s.has & SAMPLE_ALARMS_CARRIED), want2[i] == 1);
+    }
+    assert_int_equal(a1.asked, 3);
+    assert_int_equal(a1.carried, 9);
+    assert_int_equal(a2.asked, 4);
+    assert_true(a1.analog_ms >= 0 && a1.alarm_ms >= 0);
+    /* every 1 (driver_alarms_init's, and `read`'s): both commands at every poll */
+    struct driver_alarms every;
+    driver_alarms_init(&every, RETRY_MS);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(poll_at(&b, 1, &every, i * 1000, &s), 2);
+        assert_false(s.has & SAMPLE_ALARMS_CARRIED);
+    }
+    stop(&b);
+}
+
+/* What makes a poll read 0x44 before its turn: each rule alone, from an unchanged sample. */
+static void test_alarms_due_rules(void **state)
+{
+    (void)state;
+    struct sample base;
+    fixture_wire_sample("pace", SEED, 1, &base);
+    base.current_ma = -12000;
+    /* as a PACE 0x42 answer decodes: no flags of its own */
+    base.has &= ~(uint32_t)(SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE);
+    base.alarms = base.protection = base.state = base.balancing = 0;
+    struct driver_alarms a;
+    driver_alarms_init(&a, RETRY_MS);
+    driver_alarms_cadence(&a, 4, 0);
+    assert_true(driver_alarms_due(&a, &base)); /* nothing read yet */
+    a.have_last = 1;
+    a.last = (struct driver_alarms_last){
+        .has = SAMPLE_HAS_ALARMS, .ncells = base.ncells, .ntemps = base.ntemps,
+        .voltage_mv = base.voltage_mv, .current_ma = base.current_ma, .soc_cpct = base.soc_cpct,
+        .cell_min_mv = base.cell_min_mv, .cell_max_mv = base.cell_max_mv,
+        .cell_diff_mv = base.cell_diff_mv};
+    a.last.temp_min_dc = a.last.temp_max_dc = base.temp_dc[0];
+    for (unsigned i = 0; i < base.ntemps; i++) {
+        if (base.temp_dc[i] < a.last.temp_min_dc)
+            a.last.temp_min_dc = base.temp_dc[i];
+        if (base.temp_dc[i] > a.last.temp_max_dc)
+            a.last.temp_max_dc = base.temp_dc[i];
+    }
+    a.since = 0;
+    assert_false(driver_alarms_due(&a, &base)); /* unchanged: carried */
+    a.since = 2;
+    assert_false(driver_alarms_due(&a, &base));
+    a.since = 3; /* the 4th poll after the read */
+    assert_true(driver_alarms_due(&a, &base));
+    a.since = 0;
+
+    struct sample s = base;
+    s.current_ma = -11000; /* 1 A less, same direction: small */
+    s.cell_min_mv = base.cell_min_mv + 29;
+    s.soc_cpct = base.soc_cpct - 499;
+    assert_false(driver_alarms_due(&a, &s));
+#define DUE_WHEN(field, value)                                                                    \
+    do {                                                                                          \
+        s = base;                                                                                 \
+        s.field = (value);                                                                        \
+        if (!driver_alarms_due(&a, &s))                                                           \
+            fail_msg("%s = %d should ask 0x44", #field, (int)(value));                            \
+    } while (0)
+    DUE_WHEN(current_ma, 0);           /* a FET opened: no current */
+    DUE_WHEN(current_ma, 2000);        /* charging now */
+    DUE_WHEN(current_ma, -17000);      /* a 5 A step */
+    DUE_WHEN(cell_min_mv, base.cell_min_mv - 30);
+    DUE_WHEN(cell_max_mv, base.cell_max_mv + 30);
+    DUE_WHEN(cell_diff_mv, base.cell_diff_mv + 20);
+    DUE_WHEN(soc_cpct, base.soc_cpct - 500);
+    DUE_WHEN(voltage_mv, base.voltage_mv + 500);
+    DUE_WHEN(voltage_mv, SAMPLE_ABSENT);
+    DUE_WHEN(ncells, (uint8_t)(base.ncells - 1));
+    DUE_WHEN(temp_dc[0], a.last.temp_max_dc + 20);
+    DUE_WHEN(temp_dc[0], a.last.temp_min_dc - 20);
+    /* status words in the analog answer itself (Daren) that differ from the last read's */
+    s = base;
+    s.has |= SAMPLE_HAS_ALARMS;
+    assert_false(driver_alarms_due(&a, &s));
+    s.protection = SAMPLE_PROT_DSG_OC;
+    assert_true(driver_alarms_due(&a, &s));
+#undef DUE_WHEN
+    /* anything raised at the last read: asked at every poll until it clears */
+    a.last.alarms = SAMPLE_ALARM_CELL_UV;
+    assert_true(driver_alarms_due(&a, &base));
+    a.last.alarms = 0;
+    a.last.protection = SAMPLE_PROT_CHG_HT;
+    assert_true(driver_alarms_due(&a, &base));
+    a.last.protection = 0;
+    assert_false(driver_alarms_due(&a, &base));
+    /* a failed read leaves nothing to carry */
+    a.have_last = 0;
+    assert_true(driver_alarms_due(&a, &base));
+    /* every poll */
+    driver_alarms_cadence(&a, 1, 0);
+    a.have_last = 1;
+    assert_true(driver_alarms_due(&a, &base));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused),    cmocka_unit_test(test_refused_then_answers),
         cmocka_unit_test(test_ignored),    cmocka_unit_test(test_late_answer),
-        cmocka_unit_test(test_no_memory),
+        cmocka_unit_test(test_no_memory),  cmocka_unit_test(test_alarms_cadence),
+        cmocka_unit_test(test_alarms_due_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

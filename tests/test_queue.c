@@ -62,27 +62,77 @@ static void *produce(void *arg)
     return NULL;
 }
 
-/* Four producers, one consumer: everything arrives, in order per producer. */
-static void test_many_producers(void **state)
+/* n producers of 10 000 readings each, one consumer taking them one by one (batch 0) or in
+ * batches (queue_wait, then queue_pop without waiting): everything arrives, in order per
+ * producer (a full queue makes a producer here retry). */
+static void run_producers(uint16_t n, size_t batch)
 {
-    (void)state;
     struct queue *q;
     assert_int_equal(queue_new(64, &q), 0);
     pthread_t th[4];
     struct producer pr[4];
-    for (uint16_t i = 0; i < 4; i++) {
-        pr[i] = (struct producer){q, i};
-        pthread_create(&th[i], NULL, produce, &pr[i]);
-    }
     uint64_t next[4] = {0};
-    struct reading r;
-    for (int n = 0; n < 40000; n++) {
-        assert_int_equal(queue_pop(q, &r, -1), 0);
-        assert_int_equal(r.seq, next[r.port_idx]);
-        next[r.port_idx]++;
+    assert_true(n <= 4);
+    for (uint16_t i = 0; i < n; i++) {
+        pr[i] = (struct producer){q, i};
+        assert_int_equal(pthread_create(&th[i], NULL, produce, &pr[i]), 0);
     }
-    for (int i = 0; i < 4; i++)
+    struct reading r;
+    for (int got = 0; got < n * 10000;) {
+        if (batch) {
+            int w = queue_wait(q, batch, 1000);
+            assert_true(w == 0 || w == -ETIMEDOUT);
+        }
+        while (queue_pop(q, &r, batch ? 0 : -1) == 0) {
+            assert_int_equal(r.seq, next[r.port_idx]);
+            next[r.port_idx]++;
+            if (++got == n * 10000 || !batch)
+                break;
+        }
+    }
+    for (uint16_t i = 0; i < n; i++)
         pthread_join(th[i], NULL);
+    queue_free(q);
+}
+
+static void test_many_producers(void **state)
+{
+    (void)state;
+    run_producers(4, 0);
+}
+
+static void test_batches_from_producers(void **state)
+{
+    (void)state;
+    run_producers(2, 16);
+}
+
+/* A consumer gathering a batch (queue_wait): its wait ends with n readings, at a close or a
+ * wake; n is capped at half the queue, so pushes made while it wakes still fit. */
+static void test_wait_for_batch(void **state)
+{
+    (void)state;
+    struct queue *q;
+    assert_int_equal(queue_new(8, &q), 0);
+    struct reading r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(queue_wait(q, 3, 0), -ETIMEDOUT); /* nothing */
+    assert_int_equal(queue_push(q, &r), 0);
+    assert_int_equal(queue_wait(q, 3, 0), 0); /* one is waiting: the deadline passed */
+    assert_int_equal(queue_wait(q, 3, 20), 0);
+    assert_int_equal(queue_push(q, &r), 0);
+    assert_int_equal(queue_push(q, &r), 0);
+    assert_int_equal(queue_wait(q, 3, -1), 0); /* three: no wait */
+    assert_int_equal(queue_push(q, &r), 0);
+    assert_int_equal(queue_wait(q, 100, -1), 0); /* 100 is 4 here, half of 8: no wait */
+    queue_wake(q);
+    assert_int_equal(queue_pop(q, &r, 0), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(queue_pop(q, &r, 0), 0);
+    queue_wake(q);
+    assert_int_equal(queue_wait(q, 3, -1), -ETIMEDOUT); /* woken, none waiting */
+    queue_close(q);
+    assert_int_equal(queue_wait(q, 3, -1), -ESHUTDOWN);
     queue_free(q);
 }
 
@@ -102,6 +152,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo_and_drop),
         cmocka_unit_test(test_many_producers),
+        cmocka_unit_test(test_wait_for_batch),
+        cmocka_unit_test(test_batches_from_producers),
         cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

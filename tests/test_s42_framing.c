@@ -51,6 +51,26 @@ static void test_length_field_examples(void **state)
     assert_int_equal(s42_length_field(0xF002), 0xE002); /* the LCHKSUM bits of the input go */
 }
 
+/* What a reader learns of a frame's length from its first chars (s42_frame_chars). */
+static void test_frame_chars(void **state)
+{
+    (void)state;
+    char f[S42_MAX_FRAME + 2];
+    uint8_t info[61] = {0};
+    int n = s42_build(f, sizeof f, 0x25, 1, 0x46, 0x00, info, sizeof info);
+    assert_int_equal(n, 18 + 122);
+    for (size_t len = 1; len < 13; len++)
+        EXPECT_EQ(s42_frame_chars(f, len), 13, "after %zu chars: the header's 13", len);
+    for (size_t len = 13; len <= (size_t)n; len++)
+        EXPECT_EQ(s42_frame_chars(f, len), (size_t)n, "after %zu chars: LENGTH says", len);
+    assert_int_equal(s42_frame_chars("", 0), 0);
+    assert_int_equal(s42_frame_chars("x25014600F07A", 13), 0); /* not a start */
+    assert_int_equal(s42_frame_chars("~25014600E07A", 13), 0); /* LCHKSUM does not match */
+    assert_int_equal(s42_frame_chars("~25014600F07a", 13), 0); /* not uppercase hex */
+    assert_int_equal(s42_frame_chars("~250146000000", 13), 18); /* no INFO */
+    assert_int_equal(s42_frame_chars("~250146003FFF", 13), 18 + 0xFFF);
+}
+
 static void test_checksum_worked_example(void **state)
 {
     (void)state;
@@ -411,6 +431,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         /* 1. §1 examples */
         cmocka_unit_test(test_length_field_examples),
+        cmocka_unit_test(test_frame_chars),
         cmocka_unit_test(test_checksum_worked_example),
         /* 2. §7 pitfalls of the framing */
         cmocka_unit_test(test_pitfall_7_4_wrong_or_echoed_address),

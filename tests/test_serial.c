@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "s42.h"
 #include "serial.h"
 
 #define PEER_WAIT_MS 5000 /* a generous bound so a broken test fails instead of hanging */
@@ -424,6 +425,7 @@ struct peer {
     int fd;
     int n;              /* exchanges to serve */
     const char *answer; /* sent in two halves */
+    int split_ms;       /* between the halves; 0: 2 ms */
     char got[4][64];    /* requests as received */
     int ok;
 };
@@ -437,7 +439,8 @@ static void *peer_main(void *arg)
         size_t len = strlen(pe->answer), half = len / 2;
         if (write(pe->fd, pe->answer, half) != (ssize_t)half)
             return NULL;
-        struct timespec ms = {0, 2000000};
+        long ns = (pe->split_ms ? pe->split_ms : 2) * 1000000L;
+        struct timespec ms = {ns / 1000000000L, ns % 1000000000L};
         nanosleep(&ms, NULL);
         if (write(pe->fd, pe->answer + half, len - half) != (ssize_t)(len - half))
             return NULL;
@@ -465,6 +468,46 @@ static void test_transact_end_to_end(void **state)
         assert_string_equal(pe.got[i], "~20014A420000FDA2\r");
     assert_int_equal(serial_get_stats(p)->frames, 3);
     assert_int_equal(serial_get_stats(p)->timeouts, 0);
+    serial_close(p);
+}
+
+/* The same request's answer, read again: after its first chars, one sleep through the length
+ * it had last time (stats.guessed), and the frame is exact whether it is as long as then,
+ * shorter or longer. */
+static void test_transact_expected_length(void **state)
+{
+    struct pty *t = *state;
+    struct serial_port *p = open_port(t, 2000);
+    serial_set_frame_chars(p, s42_frame_chars);
+    char answer[S42_MAX_FRAME + 2], shorter[S42_MAX_FRAME + 2], resp[S42_MAX_FRAME + 2];
+    uint8_t info[40];
+    for (size_t i = 0; i < sizeof info; i++)
+        info[i] = (uint8_t)(i * 5);
+    int n = s42_build(answer, sizeof answer, 0x20, 1, 0x46, 0x00, info, sizeof info);
+    int k = s42_build(shorter, sizeof shorter, 0x20, 1, 0x46, 0x00, info, 30); /* > n / 2 */
+    static const char req[] = "~20014A420000FDA2\r";
+    const char *answers[] = {answer, answer, answer, shorter, answer};
+    for (int i = 0; i < 5; i++) {
+        /* the halves far apart: the reader has the first chars alone when it guesses */
+        struct peer pe = {.fd = t->master, .n = 1, .answer = answers[i], .split_ms = 50};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, peer_main, &pe), 0);
+        int r = serial_transact(p, req, strlen(req), resp, sizeof resp);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_true(pe.ok);
+        assert_int_equal(r, answers[i] == answer ? n : k);
+        assert_string_equal(resp, answers[i]);
+        /* the first answer was not known yet; every later one was expected */
+        assert_int_equal(serial_get_stats(p)->guessed, (uint64_t)i);
+    }
+    /* another request: its answer is not known, nothing is guessed */
+    struct peer pe = {.fd = t->master, .n = 1, .answer = answer};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, peer_main, &pe), 0);
+    assert_int_equal(serial_transact(p, "~20024A420000FDA1\r", 18, resp, sizeof resp), n);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(serial_get_stats(p)->guessed, 4);
+    assert_int_equal(serial_get_stats(p)->frames, 6);
     serial_close(p);
 }
 
@@ -568,6 +611,103 @@ static void test_peer_closes_while_waiting(void **state)
 
 /* ---- pure helpers ---- */
 
+/* ---- reading paced by the frame's announced length (serial_set_frame_chars) ---- */
+
+struct dribble {
+    int fd;
+    const char *bytes;
+    size_t n;
+    int ok;
+};
+
+/* Writes 8 bytes at a time, one millisecond apart: what a pty paced at the baud rate, or a USB
+ * adapter, hands over. */
+static void *dribble_main(void *arg)
+{
+    struct dribble *d = arg;
+    for (size_t sent = 0; sent < d->n;) {
+        size_t k = d->n - sent < 8 ? d->n - sent : 8;
+        if (write(d->fd, d->bytes + sent, k) != (ssize_t)k)
+            return NULL;
+        sent += k;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    d->ok = 1;
+    return NULL;
+}
+
+static int read_dribbled(struct serial_port *p, int fd, const char *bytes, size_t n, char *buf,
+                         size_t cap, int timeout_ms)
+{
+    struct dribble d = {.fd = fd, .bytes = bytes, .n = n};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, dribble_main, &d), 0);
+    int r = serial_read_frame(p, '~', '\r', buf, cap, timeout_ms);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(d.ok);
+    return r;
+}
+
+static void test_paced_frame(void **state)
+{
+    struct pty *t = *state;
+    struct serial_port *p = open_port(t, 2000);
+    serial_set_frame_chars(p, s42_frame_chars);
+    char f[S42_MAX_FRAME + 2], buf[S42_MAX_FRAME + 2];
+    uint8_t info[61];
+    for (size_t i = 0; i < sizeof info; i++)
+        info[i] = (uint8_t)(i * 7);
+    int n = s42_build(f, sizeof f, 0x25, 1, 0x46, 0x00, info, sizeof info);
+    /* noise first, then the frame: the hunt for '~' is unchanged */
+    char line[sizeof f + 8];
+    int m = snprintf(line, sizeof line, "zz%s", f);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(read_dribbled(p, t->master, line, (size_t)m, buf, sizeof buf, 2000), n);
+        assert_string_equal(buf, f);
+    }
+    assert_int_equal(serial_get_stats(p)->frames, 3);
+    assert_int_equal(serial_get_stats(p)->discarded, 6);
+    serial_close(p);
+}
+
+/* A frame that is not what its header announces is read as the bytes come, as without pacing:
+ * shorter (ends early at CR), longer (read to its CR), a LENGTH that fails its LCHKSUM. */
+static void test_paced_frame_not_as_announced(void **state)
+{
+    struct pty *t = *state;
+    struct serial_port *p = open_port(t, 2000);
+    serial_set_frame_chars(p, s42_frame_chars);
+    char buf[256];
+    static const char *const frames[] = {
+        "~25014600F07A0102FD00\r",                          /* says 122 INFO chars, has 4 */
+        "~25014600E00201020304050607080910111213141516FD00\r", /* says 2, has 36 */
+        "~25014600E07A0102FD00\r",                          /* LCHKSUM wrong: no pacing */
+    };
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+        size_t n = strlen(frames[i]);
+        assert_int_equal(read_dribbled(p, t->master, frames[i], n, buf, sizeof buf, 2000),
+                         (int)n);
+        assert_string_equal(buf, frames[i]);
+    }
+    serial_close(p);
+}
+
+/* A frame cut off before its announced end still ends at the deadline, its bytes discarded. */
+static void test_paced_frame_truncated(void **state)
+{
+    struct pty *t = *state;
+    struct serial_port *p = open_port(t, 100);
+    serial_set_frame_chars(p, s42_frame_chars);
+    char buf[256];
+    static const char cut[] = "~25014600F07A01020304";
+    assert_int_equal(read_dribbled(p, t->master, cut, strlen(cut), buf, sizeof buf, 100),
+                     -ETIMEDOUT);
+    assert_int_equal(serial_get_stats(p)->timeouts, 1);
+    assert_int_equal(serial_get_stats(p)->discarded, strlen(cut));
+    serial_close(p);
+}
+
 static void test_wire_ms(void **state)
 {
     (void)state;
@@ -621,11 +761,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_timeout_when_peer_never_reads, pty_setup,
                                         pty_teardown),
         cmocka_unit_test_setup_teardown(test_transact_end_to_end, pty_setup, pty_teardown),
+        cmocka_unit_test_setup_teardown(test_transact_expected_length, pty_setup, pty_teardown),
         cmocka_unit_test_setup_teardown(test_transact_flushes_stale, pty_setup, pty_teardown),
         cmocka_unit_test_setup_teardown(test_transact_timeout, pty_setup, pty_teardown),
         cmocka_unit_test_setup_teardown(test_peer_closed, pty_setup, pty_teardown),
         cmocka_unit_test_setup_teardown(test_peer_closed_mid_frame, pty_setup, pty_teardown),
         cmocka_unit_test_setup_teardown(test_peer_closes_while_waiting, pty_setup, pty_teardown),
+        cmocka_unit_test_setup_teardown(test_paced_frame, pty_setup, pty_teardown),
+        cmocka_unit_test_setup_teardown(test_paced_frame_not_as_announced, pty_setup,
+                                        pty_teardown),
+        cmocka_unit_test_setup_teardown(test_paced_frame_truncated, pty_setup, pty_teardown),
         cmocka_unit_test(test_wire_ms),
         cmocka_unit_test(test_strerror),
     };

@@ -99,6 +99,8 @@ static void test_schema_fresh_and_reopen(void **state)
      * with the sqlite3 shell: "PRAGMA journal_mode=WAL; PRAGMA auto_vacuum=INCREMENTAL;
      * CREATE TABLE t(x); PRAGMA auto_vacuum;" prints 0.) */
     assert_int_equal(q_int(db, "PRAGMA auto_vacuum"), 2);
+    /* 1 KiB pages for a new database: a commit writes whole pages (issue 15, SD-card wear) */
+    assert_int_equal(q_int(db, "PRAGMA page_size"), 1024);
     char mode[32];
     q_text(db, mode, sizeof mode, "PRAGMA journal_mode");
     assert_string_equal(mode, "wal");
@@ -328,7 +330,7 @@ static void test_schema_v4_staleness_migrated(void **state)
     sqlite3_close(db);
 
     db = open_migrated(f);
-    assert_int_equal(store_schema_version(), 6);
+    assert_int_equal(store_schema_version(), 7);
     char *samples_after = rows_text(db, "SELECT * FROM v_samples ORDER BY id");
     char *events_after = rows_text(db, "SELECT * FROM v_events ORDER BY id");
     assert_string_equal(samples_after, samples_before);
@@ -345,6 +347,95 @@ static void test_schema_v4_staleness_migrated(void **state)
     assert_int_equal(q_int(db, "SELECT count(*) FROM daemon_runs"), 0);
 }
 
+/* The query plan of sql (every row's detail, joined by ';'); the caller frees it. */
+static char *plan_of(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    char eqp[1024];
+    snprintf(eqp, sizeof eqp, "EXPLAIN QUERY PLAN %s", sql);
+    assert_int_equal(sqlite3_prepare_v2(db, eqp, -1, &st, NULL), SQLITE_OK);
+    size_t cap = 4096, n = 0;
+    char *out = calloc(1, cap);
+    assert_non_null(out);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s;",
+                              (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* A version-6 database with samples and hourly rollups (4 KiB pages, as databases made before
+ * 007 have): 007 puts the samples' index time first and orders rollup_1h by hour, then pack,
+ * every view shows the same rows, the queries by time and by pack use the new indexes, and the
+ * writer's UPSERT still merges into an hour that is already there. */
+static void test_schema_v6_write_locality_migrated(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db = old_database(
+        f->path, 6,
+        TWO_PACKS "INSERT INTO samples (pack, ts, voltage_mv, current_ma, soc_cpct) VALUES"
+                  " (1, 1767225600000, 52000, 1000, 5000),"
+                  " (2, 1767225600000, 51000, -3000, 4000),"
+                  " (1, 1767229200000, 52100, 1000, 5100);" LAST_SAMPLES
+                  "INSERT INTO rollup_1h (pack, bucket, n, v_sum, v_min, v_max, i_sum, soc_sum,"
+                  " soc_n, charge_mwh, discharge_mwh) VALUES"
+                  " (1, 1767225600, 720, 37440000, 51000, 53000, 720000, 3600000, 720, 52000, 0),"
+                  " (1, 1767229200, 1, 52100, 52100, 52100, 1000, 5100, 1, 14.5, 0),"
+                  " (2, 1767225600, 720, 36720000, 50000, 52000, -2160000, 2880000, 720, 0,"
+                  " 153000);");
+    assert_int_equal(q_int(db, "PRAGMA page_size"), 4096);
+    static const char *const views[] = {
+        "SELECT * FROM v_hourly ORDER BY pack, bucket",
+        "SELECT * FROM v_daily_energy ORDER BY pack, day",
+        "SELECT * FROM v_bank_daily_energy ORDER BY bank, day",
+        "SELECT * FROM v_samples ORDER BY id",
+        "SELECT * FROM rollup_1h ORDER BY pack, bucket",
+    };
+    char *before[sizeof views / sizeof views[0]];
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++)
+        before[i] = rows_text(db, views[i]);
+    sqlite3_close(db);
+
+    db = open_migrated(f);
+    assert_int_equal(q_int(db, "PRAGMA page_size"), 4096); /* an existing file keeps its pages */
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
+        char *after = rows_text(db, views[i]);
+        assert_string_equal(after, before[i]);
+        free(after);
+        free(before[i]);
+    }
+    /* the index, time first; rollup_1h's key, hour first; the old index is gone */
+    expect_rows(db, "SELECT name FROM pragma_index_info('samples_ts_pack') ORDER BY seqno",
+                "ts\npack\n");
+    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'samples_pack_ts'"),
+                     0);
+    expect_rows(db,
+                "SELECT i.name FROM pragma_index_list('rollup_1h') l,"
+                " pragma_index_info(l.name) i WHERE l.origin = 'pk' ORDER BY i.seqno",
+                "bucket\npack\n");
+    expect_rows(db, "SELECT name FROM pragma_index_info('rollup_1h_pack') ORDER BY seqno",
+                "pack\nbucket\n");
+    /* one pack over a time range, a time range alone, and one pack's hours use the indexes */
+    char *plan = plan_of(db, "SELECT * FROM v_samples WHERE pack = 'p1'"
+                             " AND ts >= 1767225600000 AND ts < 1767229200000");
+    assert_non_null(strstr(plan, "samples_ts_pack (ts>? AND ts<?)"));
+    free(plan);
+    plan = plan_of(db, "SELECT count(*) FROM samples WHERE ts >= 1767225600000");
+    assert_non_null(strstr(plan, "samples_ts_pack (ts>?)"));
+    free(plan);
+    plan = plan_of(db, "SELECT * FROM v_hourly WHERE pack = 'p1'");
+    assert_non_null(strstr(plan, "rollup_1h_pack (pack=?)"));
+    free(plan);
+    /* the writer's hourly UPSERT merges into the hour already there */
+    struct reading r;
+    reading_sample(&r, 0, 1767229205000);
+    fill_full(&r.s, 52000, 1000, 5000, 100000, 3300);
+    assert_int_equal(store_write_now(f->st, &r, 1), 0);
+    expect_rows(db, "SELECT n, v_sum FROM rollup_1h WHERE pack = 1 AND bucket = 1767229200",
+                "2|104100\n");
+    assert_int_equal(q_int(db, "SELECT count(*) FROM rollup_1h"), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_schema_v2_minutes_migrated),
         cmocka_unit_test(test_schema_v3_sample_energy_migrated),
         cmocka_unit_test(test_schema_v4_staleness_migrated),
+        cmocka_unit_test(test_schema_v6_write_locality_migrated),
     };
     return store_tests_run("test_store_schema", tests, sizeof tests / sizeof tests[0]);
 }

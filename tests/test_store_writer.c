@@ -70,15 +70,22 @@ static void check_rollups(sqlite3 *db, const struct reading *r, size_t n, int pr
     free(b);
 }
 
+/* The rollup tests' samples: RS_N steps of two packs, n = 2 * RS_N readings. Caller frees. */
+static struct reading *rollup_readings(size_t n)
+{
+    struct reading *r = calloc(n, sizeof *r);
+    assert_non_null(r);
+    for (size_t i = 0; i < n / 2; i++)
+        for (uint16_t p = 0; p < 2; p++)
+            rollup_reading(&r[2 * i + p], p, (int)i);
+    return r;
+}
+
 static void test_rollups(void **state)
 {
     struct fx *f = *state;
     size_t n = 2 * RS_N;
-    struct reading *r = calloc(n, sizeof *r);
-    assert_non_null(r);
-    for (int i = 0; i < RS_N; i++)
-        for (uint16_t p = 0; p < 2; p++)
-            rollup_reading(&r[2 * i + p], p, i);
+    struct reading *r = rollup_readings(n);
 
     /* all in one call (244 buckets; the writer's bucket array grows at minute buckets here,
      * never at a new hour, so test_bucket_realloc's bug does not strike; nor in the split
@@ -476,6 +483,52 @@ static void test_flags_unknown(void **state)
                      0);
 }
 
+/* Flags carried from an earlier 0x44 read (ports[].alarms_every): stored as flags_known 1 +
+ * their age, shown in v_samples like read ones, raising nothing new, and read back (the
+ * replay's path) as carried with their age. */
+static void test_flags_carried(void **state)
+{
+    struct fx *f = *state;
+    f->st = open_store(f->cfg);
+    struct reading r[4];
+    flags_reading(&r[0], 0, T0, SAMPLE_ALARM_CELL_OV, 0);
+    for (int i = 1; i < 4; i++) {
+        r[i] = r[0];
+        r[i].ts_ms = T0 + 30000 * i;
+        r[i].s.has |= SAMPLE_ALARMS_CARRIED;
+        r[i].s.alarms_age = (uint16_t)i;
+    }
+    write_ok(f->st, r, 4);
+    sqlite3 *db = store_db(f->st);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT flags_known FROM samples ORDER BY id", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 1 + i);
+    }
+    sqlite3_finalize(st);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM v_samples WHERE alarms = %u",
+                           (unsigned)SAMPLE_ALARM_CELL_OV),
+                     4);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM events WHERE kind = 'alarm_raised'"), 1);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT " STORE_SAMPLE_COLUMNS " FROM samples"
+                                            " ORDER BY id",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        struct sample s;
+        assert_int_equal(store_sample_from_row(st, 0, NULL, &s), 0);
+        assert_true(s.has & SAMPLE_HAS_ALARMS);
+        assert_int_equal((s.has & SAMPLE_ALARMS_CARRIED) != 0, i > 0);
+        assert_int_equal(s.alarms_age, i);
+        assert_int_equal(s.alarms, SAMPLE_ALARM_CELL_OV);
+    }
+    sqlite3_finalize(st);
+}
+
 /* ======================= 4. the writer thread ======================= */
 
 /* A read-only connection, as another program opens the history (waits up to 5 s for a lock). */
@@ -521,6 +574,10 @@ static void test_writer_thread(void **state)
         assert_int_equal(queue_push(q, &r), 0);
     }
     assert_int_equal(wait_samples(reader, 10), 10);
+    /* the hourly rollups wait in the writer's memory (ROLLUP_FLUSH_MS, a minute): the commits
+     * of the samples leave rollup_1h alone; the stop writes them (below) */
+    assert_int_equal(q_int(reader, "SELECT count(*) FROM rollup_1h"), 0);
+    assert_int_equal(q_int(reader, "SELECT value FROM meta WHERE key = 'rollup_1h_upto'"), 0);
 
     size_t pushed = 10;
     for (int i = 10; i < 200; i++) {
@@ -552,6 +609,8 @@ static void test_writer_thread(void **state)
                      1);
     assert_int_equal(q_int(reader, "SELECT count(*) FROM samples"), pushed - 1);
     assert_int_equal(q_int(db, "SELECT sum(n) FROM rollup_1h"), pushed - 1);
+    assert_int_equal(q_int(db, "SELECT value FROM meta WHERE key = 'rollup_1h_upto'"),
+                     q_int(db, "SELECT max(id) FROM samples"));
     struct store_stats stats;
     store_get_stats(f->st, &stats);
     assert_int_equal(stats.committed, pushed);
@@ -620,14 +679,16 @@ static void test_writer_records_run(void **state)
     assert_true(started >= before && started <= wall_ms());
     int64_t first_write = q_int(reader, "SELECT last_write_ts FROM v_daemon");
 
-    /* a commit moves last_write */
+    /* a commit within the heartbeat leaves the row alone (one page less per commit for the
+     * WAL and the checkpoint); the run is still writing */
     struct timespec ms20 = {0, 20000000};
     nanosleep(&ms20, NULL);
     reading_sample(&r, 1, wall_ms());
     fill_full(&r.s, 52000, 1000, 5000, 100000, 3300);
     assert_int_equal(queue_push(q, &r), 0);
     assert_int_equal(wait_samples(reader, 2), 2);
-    assert_true(q_int(reader, "SELECT last_write_ts FROM v_daemon") > first_write);
+    assert_int_equal(q_int(reader, "SELECT last_write_ts FROM v_daemon"), first_write);
+    expect_rows(reader, "SELECT state FROM v_daemon", "writing\n");
     assert_int_equal(q_int(reader, "SELECT count(*) FROM v_daemon WHERE stopped_ts IS NULL"), 1);
 
     queue_close(q);
@@ -660,15 +721,79 @@ static void test_writer_records_run(void **state)
     sqlite3_close(reader);
 }
 
+/* A run that ended (kill -9, a power cut) while its hourly deltas waited in memory: the samples
+ * after meta.rollup_1h_upto are committed, their rollup_1h rows are not. The next open folds
+ * them, and rollup_1h is again exactly the samples grouped by hour; a second open folds nothing
+ * twice. */
+static void test_rollups_recovered(void **state)
+{
+    struct fx *f = *state;
+    size_t n = 2 * RS_N;
+    struct reading *r = rollup_readings(n);
+    f->st = open_store(f->cfg);
+    write_ok(f->st, r, n);
+    sqlite3 *db = store_db(f->st);
+    int64_t newest = q_int(db, "SELECT max(id) FROM samples");
+    assert_int_equal(q_int(db, "SELECT value FROM meta WHERE key = 'rollup_1h_upto'"), newest);
+    /* every column but the energy exactly; the energy a start folds is the rows' steps,
+     * rounded to µWh (the writer's own deltas are not): within 0.5 µWh per sample */
+#define HOURS_EXACT                                                                                \
+    "SELECT pack, bucket, n, v_sum, v_min, v_max, i_sum, i_min, i_max, soc_sum, soc_min,"         \
+    " soc_max, soc_n, cell_min, cell_max, temp_min, temp_max FROM rollup_1h ORDER BY pack, bucket"
+#define HOURS_ENERGY_OFF                                                                           \
+    "SELECT count(*) FROM rollup_1h r WHERE abs(r.charge_mwh - (SELECT total(charge_uwh) / 1000.0"  \
+    " FROM samples s WHERE s.pack = r.pack AND s.ts / 3600000 * 3600 = r.bucket)) > 0.0005 * r.n" \
+    " OR abs(r.discharge_mwh - (SELECT total(discharge_uwh) / 1000.0 FROM samples s"               \
+    " WHERE s.pack = r.pack AND s.ts / 3600000 * 3600 = r.bucket)) > 0.0005 * r.n"
+    char *want = rows_text(db, HOURS_EXACT);
+    assert_int_equal(q_int(db, HOURS_ENERGY_OFF), 0);
+    assert_true(q_dbl(db, "SELECT sum(charge_mwh) + sum(discharge_mwh) FROM rollup_1h") > 1000);
+
+    /* the second hour's deltas never written, and then nothing at all */
+    const char *crashes[] = {
+        "DELETE FROM rollup_1h WHERE bucket >= 1767229200;"
+        "UPDATE meta SET value = (SELECT max(id) FROM samples WHERE ts < 1767229200000)"
+        " WHERE key = 'rollup_1h_upto'",
+        "DELETE FROM rollup_1h; UPDATE meta SET value = 0 WHERE key = 'rollup_1h_upto'",
+    };
+    for (size_t c = 0; c < 2; c++) {
+        assert_int_equal(sqlite3_exec(store_db(f->st), crashes[c], NULL, NULL, NULL), SQLITE_OK);
+        assert_true(q_int(store_db(f->st), "SELECT count(*) FROM rollup_1h") < 4);
+        reopen(f);
+        db = store_db(f->st);
+        char *got = rows_text(db, HOURS_EXACT);
+        assert_string_equal(got, want);
+        free(got);
+        assert_int_equal(q_int(db, HOURS_ENERGY_OFF), 0);
+        assert_int_equal(q_int(db, "SELECT value FROM meta WHERE key = 'rollup_1h_upto'"),
+                         newest);
+        char *energy = rows_text(db, "SELECT charge_mwh, discharge_mwh FROM rollup_1h"
+                                     " ORDER BY pack, bucket");
+        reopen(f); /* nothing folded twice */
+        got = rows_text(store_db(f->st), HOURS_EXACT);
+        assert_string_equal(got, want);
+        free(got);
+        got = rows_text(store_db(f->st), "SELECT charge_mwh, discharge_mwh FROM rollup_1h"
+                                         " ORDER BY pack, bucket");
+        assert_string_equal(got, energy);
+        free(got);
+        free(energy);
+    }
+    free(want);
+    free(r);
+}
+
 int main(void)
 {
     /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rollups),
+        cmocka_unit_test(test_rollups_recovered),
         cmocka_unit_test(test_bucket_realloc),
         cmocka_unit_test(test_energy_counters),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_flags_unknown),
+        cmocka_unit_test(test_flags_carried),
         cmocka_unit_test(test_writer_thread),
         cmocka_unit_test(test_write_many),
         cmocka_unit_test(test_writer_records_run),

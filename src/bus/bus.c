@@ -62,6 +62,8 @@ int bus_open(const char *device, const char *protocol, const struct serial_opts 
             e->status = DRIVER_PORT;
             e->err = err;
             serial_describe_open(device, o, err, e->msg, sizeof e->msg);
+        } else {
+            serial_set_frame_chars(b->sp, s42_frame_chars); /* one wake-up per header and body */
         }
     }
     if (err) {

@@ -104,8 +104,124 @@ static int decode_fail(struct driver_error *e, struct serial_port *port, uint8_t
 void driver_alarms_init(struct driver_alarms *a, int64_t retry_ms)
 {
     memset(a, 0, sizeof *a);
+    a->every = 1;
     a->retry_ms = retry_ms;
     a->timeouts_to_mark = DRIVER_ALARMS_TIMEOUTS;
+}
+
+void driver_alarms_cadence(struct driver_alarms *a, int every, int stagger)
+{
+    a->every = every < 1 ? 1 : every;
+    a->stagger = stagger > 0 ? stagger % a->every : 0;
+}
+
+/* What counts as a change of the analog values since the last 0x44 read: below these, a
+ * pack's flags do not change without the analog frame showing it first, except through the
+ * BMS's own timers, which the every-Nth read bounds. */
+enum {
+    IDLE_MA = 300,       /* |current| below: neither charging nor discharging */
+    STEP_MA = 5000,      /* a current step (a load, a charger, a FET opening) */
+    CELL_STEP_MV = 30,   /* the lowest or highest cell */
+    SPREAD_STEP_MV = 20, /* the cell spread (balancing, a weak cell) */
+    TEMP_STEP_DC = 20,   /* 2 °C, the coldest or hottest probe */
+    SOC_STEP_CPCT = 500, /* 5 % */
+    PACK_STEP_MV = 500,
+};
+
+static void temp_range(const struct sample *s, int32_t *min, int32_t *max)
+{
+    *min = *max = SAMPLE_ABSENT;
+    for (unsigned i = 0; i < s->ntemps && i < SAMPLE_MAX_TEMPS; i++) {
+        int32_t t = s->temp_dc[i];
+        if (t == SAMPLE_ABSENT)
+            continue;
+        if (*min == SAMPLE_ABSENT || t < *min)
+            *min = t;
+        if (*max == SAMPLE_ABSENT || t > *max)
+            *max = t;
+    }
+}
+
+static int moved(int32_t was, int32_t now, int32_t by)
+{
+    if (was == SAMPLE_ABSENT || now == SAMPLE_ABSENT)
+        return was != now;
+    int64_t d = (int64_t)now - was;
+    return d >= by || d <= -by;
+}
+
+static int direction(int32_t ma)
+{
+    return ma == SAMPLE_ABSENT ? 2 : ma > IDLE_MA ? 1 : ma < -IDLE_MA ? -1 : 0;
+}
+
+/* The flags a 0x42 answer carries itself (variants with status in the analog frame). */
+static int analog_flags_differ(const struct driver_alarms_last *l, const struct sample *s)
+{
+    return (s->has & SAMPLE_HAS_ALARMS) &&
+           (s->alarms != l->alarms || s->protection != l->protection || s->state != l->state);
+}
+
+int driver_alarms_due(const struct driver_alarms *a, const struct sample *s)
+{
+    const struct driver_alarms_last *l = &a->last;
+    if (a->every <= 1 || !a->have_last || a->since + 1 >= a->every)
+        return 1;
+    if (l->alarms || l->protection) /* raised: watched at every poll until it clears */
+        return 1;
+    int32_t tmin, tmax;
+    temp_range(s, &tmin, &tmax);
+    return analog_flags_differ(l, s) || s->ncells != l->ncells || s->ntemps != l->ntemps ||
+           direction(s->current_ma) != direction(l->current_ma) ||
+           moved(l->current_ma, s->current_ma, STEP_MA) ||
+           moved(l->cell_min_mv, s->cell_min_mv, CELL_STEP_MV) ||
+           moved(l->cell_max_mv, s->cell_max_mv, CELL_STEP_MV) ||
+           moved(l->cell_diff_mv, s->cell_diff_mv, SPREAD_STEP_MV) ||
+           moved(l->temp_min_dc, tmin, TEMP_STEP_DC) || moved(l->temp_max_dc, tmax, TEMP_STEP_DC) ||
+           moved(l->soc_cpct, s->soc_cpct, SOC_STEP_CPCT) ||
+           moved(l->voltage_mv, s->voltage_mv, PACK_STEP_MV);
+}
+
+/* A 0x44 answer merged into *s: kept as what later polls carry and measure against. */
+static void remember(struct driver_alarms *a, const struct sample *s)
+{
+    struct driver_alarms_last *l = &a->last;
+    l->has = s->has & (SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE);
+    l->alarms = s->alarms;
+    l->protection = s->protection;
+    l->state = s->state;
+    l->balancing = s->balancing;
+    memcpy(l->raw_status, s->raw_status, sizeof l->raw_status);
+    l->nraw_status = s->nraw_status;
+    l->ncells = s->ncells;
+    l->ntemps = s->ntemps;
+    l->voltage_mv = s->voltage_mv;
+    l->current_ma = s->current_ma;
+    l->soc_cpct = s->soc_cpct;
+    l->cell_min_mv = s->cell_min_mv;
+    l->cell_max_mv = s->cell_max_mv;
+    l->cell_diff_mv = s->cell_diff_mv;
+    temp_range(s, &l->temp_min_dc, &l->temp_max_dc);
+    a->have_last = 1;
+    a->since = a->stagger;
+    a->stagger = 0;
+}
+
+/* A poll without 0x44: the last answer's flags, marked as carried and how old. */
+static void carry(struct driver_alarms *a, struct sample *s)
+{
+    const struct driver_alarms_last *l = &a->last;
+    a->since++;
+    a->carried++;
+    s->has = (s->has & ~(uint32_t)(SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE)) | l->has |
+             SAMPLE_ALARMS_CARRIED;
+    s->alarms = l->alarms;
+    s->protection = l->protection;
+    s->state = l->state;
+    s->balancing = l->balancing;
+    memcpy(s->raw_status, l->raw_status, sizeof s->raw_status);
+    s->nraw_status = l->nraw_status;
+    s->alarms_age = (uint16_t)(a->since > UINT16_MAX ? UINT16_MAX : a->since);
 }
 
 static int read_alarms_via(struct serial_port *port, const struct s42_variant *v, uint8_t via,
@@ -165,11 +281,20 @@ static int poll_alarms(struct serial_port *port, const struct s42_variant *v, ui
         s->has |= SAMPLE_ALARMS_UNSUPPORTED;
         return 0;
     }
+    if (!al->unsupported && !driver_alarms_due(al, s)) {
+        carry(al, s);
+        return 0;
+    }
     al->asked++;
-    if (read_alarms_via(port, v, via, adr, s, &ae) == 0) {
+    al->have_last = 0; /* until this read succeeds: a failed one is tried again next poll */
+    int64_t t0 = now_mono_ms();
+    int rc = read_alarms_via(port, v, via, adr, s, &ae);
+    al->alarm_ms = now_mono_ms() - t0;
+    if (rc == 0) {
         al->changed = al->unsupported;
         al->unsupported = 0;
         al->timeouts_in_row = 0;
+        remember(al, s);
         return 0;
     }
     if (ae.status == DRIVER_PORT || ae.err == -ECANCELED) {
@@ -205,7 +330,10 @@ int driver_poll_via(struct serial_port *port, const struct s42_variant *v, uint8
         al = &every_poll;
     }
     al->changed = 0;
-    if (driver_exchange_via(port, v, via, adr, S42_CID2_ANALOG, &f, e))
+    int64_t t0 = now_mono_ms();
+    int rc = driver_exchange_via(port, v, via, adr, S42_CID2_ANALOG, &f, e);
+    al->analog_ms = now_mono_ms() - t0;
+    if (rc)
         return -1;
     int err = s42_decode_analog(v, &f, &s, &d);
     if (err)

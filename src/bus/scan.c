@@ -76,7 +76,10 @@ static int use_serial(struct scan *sc)
     bus_close(sc->mb);
     sc->mb = NULL;
     wait_gap(sc);
-    return serial_open(sc->a->port, &sc->a->so, &sc->port);
+    int err = serial_open(sc->a->port, &sc->a->so, &sc->port);
+    if (err == 0)
+        serial_set_frame_chars(sc->port, s42_frame_chars); /* the Service 42 families' framing */
+    return err;
 }
 
 static int use_modbus(struct scan *sc)

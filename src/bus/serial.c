@@ -33,6 +33,10 @@
 
 #define SERIAL_RX_CAP    256        /* one read(2) chunk; what is left after a frame stays here */
 #define SERIAL_FLUSH_MAX (1L << 20) /* a flush on a bus that never stops talking still ends */
+/* The most chars slept through at once: the tty's line discipline holds 4096 bytes, and a
+ * longer frame is taken in parts rather than risk it filling up while we sleep. */
+#define SERIAL_PACE_MAX_CHARS 1024
+#define SERIAL_EXPECT_SLOTS 128 /* requests whose answer length is remembered (32 packs x 3 commands fit) */
 
 struct serial_port {
     int fd;
@@ -43,9 +47,27 @@ struct serial_port {
     int64_t last_frame_ns; /* CLOCK_MONOTONIC end of the last frame read or written */
     int have_last;
     int cancel_fd; /* readable = give up waiting (-ECANCELED); -1 = none */
+    serial_frame_chars_fn *frame_chars; /* NULL: frames are taken as the bytes come */
+    /* How long the answer to each request was the last time (a pack answers the same request
+     * with a frame of the same length): keyed by a hash of the request, direct mapped. */
+    struct {
+        uint32_t key;
+        uint16_t chars;
+    } expect[SERIAL_EXPECT_SLOTS];
+    size_t expect_now; /* the answer being read: its length last time, 0 when not known */
+    int rx_full;           /* the last read filled rx: more bytes may be waiting already */
     size_t rx_off, rx_len; /* unread bytes are rx[rx_off .. rx_len) */
     unsigned char rx[SERIAL_RX_CAP];
 };
+
+/* FNV-1a of the request, never 0 (0 marks an empty slot) */
+static uint32_t request_key(const char *req, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)req[i]) * 16777619u;
+    return h ? h : 1;
+}
 
 static const struct {
     int baud;
@@ -313,13 +335,18 @@ int serial_flush_input(struct serial_port *p)
 }
 
 /* Waits for events on the port until deadline_ns; returns revents, 0 on timeout, -ECANCELED
- * when the cancel descriptor became readable, or -errno. fd < 0 just waits (for the gap). */
+ * when the cancel descriptor became readable, or -errno. fd < 0 just waits (for the gap, or
+ * through a frame's wire time). ppoll: to the nanosecond, where poll() would add up to 1 ms. */
 static int wait_fd(int fd, short events, int64_t deadline_ns, int cancel_fd)
 {
     for (;;) {
         struct pollfd pfd[2] = {{.fd = fd, .events = events}, {.fd = cancel_fd, .events = POLLIN}};
-        int left = ms_left(deadline_ns);
-        int k = poll(pfd, 2, left);
+        int64_t left = deadline_ns - now_mono_ns();
+        if (left < 0)
+            left = 0;
+        struct timespec ts = {.tv_sec = (time_t)(left / 1000000000),
+                              .tv_nsec = (long)(left % 1000000000)};
+        int k = ppoll(pfd, 2, &ts, NULL);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -332,7 +359,7 @@ static int wait_fd(int fd, short events, int64_t deadline_ns, int cancel_fd)
                 return -EBADF;
             return pfd[0].revents;
         }
-        if (left == 0 || ms_left(deadline_ns) == 0)
+        if (left == 0 || deadline_ns <= now_mono_ns())
             return 0;
     }
 }
@@ -340,6 +367,11 @@ static int wait_fd(int fd, short events, int64_t deadline_ns, int cancel_fd)
 void serial_set_cancel_fd(struct serial_port *p, int fd)
 {
     p->cancel_fd = fd;
+}
+
+void serial_set_frame_chars(struct serial_port *p, serial_frame_chars_fn *fn)
+{
+    p->frame_chars = fn;
 }
 
 int serial_write(struct serial_port *p, const void *buf, size_t n)
@@ -384,24 +416,34 @@ int serial_write(struct serial_port *p, const void *buf, size_t n)
 }
 
 /* Refills rx from the port, waiting until deadline_ns. Returns bytes read, 0 on timeout, or
- * -EIO / -ENODEV when the adapter or the pty peer went away. */
-static int fill_rx(struct serial_port *p, int64_t deadline_ns)
+ * -EIO / -ENODEV when the adapter or the pty peer went away. read_first: the bytes are most
+ * likely there already (after sleeping through their wire time): read before waiting, one
+ * system call instead of two. */
+static int fill_rx(struct serial_port *p, int64_t deadline_ns, int read_first)
 {
     for (;;) {
-        int ev = wait_fd(p->fd, POLLIN, deadline_ns, p->cancel_fd);
-        if (ev <= 0)
-            return ev;
+        int ev = POLLIN;
+        if (!read_first) {
+            ev = wait_fd(p->fd, POLLIN, deadline_ns, p->cancel_fd);
+            if (ev <= 0)
+                return ev;
+        }
         ssize_t k = read(p->fd, p->rx, sizeof p->rx);
         if (k > 0) {
             p->stats.rx_bytes += (uint64_t)k;
             p->rx_off = 0;
             p->rx_len = (size_t)k;
+            p->rx_full = (size_t)k == sizeof p->rx;
             return (int)k;
         }
         if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return gone_errno(p, errno);
         if (k == 0 && p->sock)
             return -ECONNRESET; /* end of file: the server closed the connection */
+        if (read_first) { /* not there yet: wait for it as usual */
+            read_first = 0;
+            continue;
+        }
         /* No data although poll() woke us: a hangup (read() gives 0 then), else spurious. */
         if (ev & (POLLHUP | POLLERR))
             return -EIO;
@@ -410,12 +452,36 @@ static int fill_rx(struct serial_port *p, int64_t deadline_ns)
     }
 }
 
+/* Sleeps through the wire time of the chars the frame in buf still lacks, as far as its header
+ * announces them (with one char's time of slack), so that one read takes them all: without it
+ * the reader wakes for every few bytes the adapter hands over (a pty or a USB chip: ~20 times
+ * per answer). Bytes that come late are waited for as before; the deadline is kept. Returns 1
+ * when it slept (the bytes should be there now), 0 when it did not, or -ECANCELED. */
+static int sleep_chars(struct serial_port *p, size_t missing, int64_t deadline_ns)
+{
+    if (missing > SERIAL_PACE_MAX_CHARS)
+        missing = SERIAL_PACE_MAX_CHARS;
+    int64_t until = now_mono_ns() + (int64_t)(serial_wire_ms(p->opts.baud, missing + 1) * 1e6);
+    int r = wait_fd(-1, 0, until < deadline_ns ? until : deadline_ns, p->cancel_fd);
+    return r < 0 ? r : 1;
+}
+
+static int pace_frame(struct serial_port *p, const char *buf, size_t len, int64_t deadline_ns)
+{
+    if (p->frame_chars == NULL || len == 0 || p->rx_full)
+        return 0;
+    size_t want = p->frame_chars(buf, len);
+    if (want <= len)
+        return 0;
+    return sleep_chars(p, want - len, deadline_ns);
+}
+
 int serial_read_frame(struct serial_port *p, char start, char end, char *buf, size_t cap,
                       int timeout_ms)
 {
     int64_t deadline;
     size_t len = 0; /* bytes of the frame being assembled in buf; 0 = hunting for start */
-    int overflowed = 0;
+    int overflowed = 0, paced = 0, guessed = 0;
 
     if (!buf || cap < 3 || cap - 1 > INT_MAX || start == end || timeout_ms < 0)
         return -EINVAL;
@@ -446,7 +512,24 @@ int serial_read_frame(struct serial_port *p, char start, char end, char *buf, si
                 }
             }
         }
-        int r = fill_rx(p, deadline);
+        int r, read_first;
+        if (len > 0 && p->expect_now > len && !guessed && p->frame_chars && !p->rx_full) {
+            /* the answer's first chars are in: sleep through the rest of the length this
+             * request's answer had last time, then read it whole (one wake-up, not one for the
+             * header and one for the rest) */
+            guessed = 1;
+            p->stats.guessed++;
+            r = sleep_chars(p, p->expect_now - len, deadline);
+            read_first = r > 0;
+        } else {
+            /* the first sleep is for the header, whose bytes an adapter hands over in chunks
+             * of its own; after the second, for the frame's announced rest, they are there */
+            r = pace_frame(p, buf, len, deadline);
+            paced += r > 0;
+            read_first = r > 0 && (paced >= 2 || guessed);
+        }
+        if (r >= 0)
+            r = fill_rx(p, deadline, read_first);
         if (r < 0) {
             p->stats.discarded += len;
             return r;
@@ -466,7 +549,7 @@ int serial_read_some(struct serial_port *p, void *buf, size_t cap, int timeout_m
     if (!buf || cap == 0 || timeout_ms < 0)
         return -EINVAL;
     if (p->rx_off == p->rx_len) {
-        int r = fill_rx(p, now_mono_ns() + (int64_t)timeout_ms * 1000000);
+        int r = fill_rx(p, now_mono_ns() + (int64_t)timeout_ms * 1000000, 0);
         if (r <= 0)
             return r;
     }
@@ -480,9 +563,9 @@ int serial_transact(struct serial_port *p, const char *req, size_t req_len, char
 {
     if (!req || !resp)
         return -EINVAL;
-    if (p->have_last) {
-        int w = wait_fd(-1, 0, p->last_frame_ns + (int64_t)p->opts.gap_ms * 1000000,
-                        p->cancel_fd);
+    int64_t gap_end = p->last_frame_ns + (int64_t)p->opts.gap_ms * 1000000;
+    if (p->have_last && gap_end > now_mono_ns()) { /* a gap already over costs no system call */
+        int w = wait_fd(-1, 0, gap_end, p->cancel_fd);
         if (w < 0)
             return w;
     }
@@ -492,7 +575,16 @@ int serial_transact(struct serial_port *p, const char *req, size_t req_len, char
     r = serial_write(p, req, req_len);
     if (r < 0)
         return r;
-    return serial_read_frame(p, '~', '\r', resp, cap, serial_answer_ms(p, req_len));
+    uint32_t key = request_key(req, req_len);
+    size_t slot = key % SERIAL_EXPECT_SLOTS;
+    p->expect_now = p->expect[slot].key == key ? p->expect[slot].chars : 0;
+    r = serial_read_frame(p, '~', '\r', resp, cap, serial_answer_ms(p, req_len));
+    p->expect_now = 0;
+    if (r > 0 && r <= UINT16_MAX) {
+        p->expect[slot].key = key;
+        p->expect[slot].chars = (uint16_t)r;
+    }
+    return r;
 }
 
 int serial_answer_ms(const struct serial_port *p, size_t req_len)

@@ -82,6 +82,24 @@ static int hexval(char c)
     return -1;
 }
 
+size_t s42_frame_chars(const char *buf, size_t len)
+{
+    if (len == 0 || buf[0] != '~')
+        return 0;
+    if (len < S42_HEADER_CHARS)
+        return S42_HEADER_CHARS;
+    unsigned length = 0;
+    for (size_t i = 9; i < S42_HEADER_CHARS; i++) {
+        int v = hexval(buf[i]);
+        if (v < 0)
+            return 0;
+        length = length << 4 | (unsigned)v;
+    }
+    if (s42_length_field((uint16_t)(length & 0x0FFFu)) != length)
+        return 0; /* a damaged LENGTH announces nothing we could trust */
+    return S42_MIN_FRAME + (length & 0x0FFFu);
+}
+
 static unsigned get_hex(const char *p, size_t ndig)
 {
     unsigned v = 0;

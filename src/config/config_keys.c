@@ -47,6 +47,7 @@ static const struct config_key port_keys[] = {
     {"timeout_ms", K_INT, FIELD(struct config_port, timeout_ms), 10, 60000, "1000"},
     {"gap_ms", K_INT, FIELD(struct config_port, gap_ms), 0, 10000, "50"},
     {"interval_s", K_INT, FIELD(struct config_port, interval_s), 1, 86400, "30"},
+    {"alarms_every", K_INT, FIELD(struct config_port, alarms_every), 1, 1000, "4"},
     {"rs485", K_BOOL, FIELD(struct config_port, rs485), .def = "false"},
     {"rs485_delay_before_us", K_INT, FIELD(struct config_port, rs485_delay_before_us), 0, 100000,
      "0"},

@@ -144,6 +144,7 @@ static void write_ports(FILE *f, const struct config *c)
         kv_int(f, "    ", "timeout_ms", p->timeout_ms);
         kv_int(f, "    ", "gap_ms", p->gap_ms);
         kv_int(f, "    ", "interval_s", p->interval_s);
+        kv_int(f, "    ", "alarms_every", p->alarms_every);
         kv_bool(f, "    ", "rs485", p->rs485);
         kv_int(f, "    ", "rs485_delay_before_us", p->rs485_delay_before_us);
         kv_int(f, "    ", "rs485_delay_after_us", p->rs485_delay_after_us);

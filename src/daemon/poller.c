@@ -28,6 +28,7 @@
 #include "driver.h"
 #include "log.h"
 #include "progress.h"
+#include "thread_name.h"
 #include "serial.h"
 
 #define SILENT_POLLS_PER_PACK 3
@@ -283,6 +284,18 @@ static void check_silent_server(struct poller *p, const struct driver_error *e, 
     poller_close_port(p, why);
 }
 
+/* The bus time a poll of pack i takes on average as planned: its 0x42 exchange and 1/every of
+ * its 0x44 exchange, as measured (the first poll reads both, later ones mostly the 0x42 alone),
+ * or the last poll's whole time where the exchanges are not timed apart (Modbus, all-packs). */
+int64_t poller_planned_poll_ms(const struct pack_state *ps)
+{
+    const struct driver_alarms *al = &ps->alarms;
+    if (al->analog_ms <= 0)
+        return ps->last_poll_ms;
+    int64_t alarm = al->unsupported ? 0 : al->alarm_ms;
+    return al->analog_ms + (alarm + al->every - 1) / al->every;
+}
+
 /* Warns once when the packs of this port take longer per round than the interval. */
 static void check_round_time(struct poller *p)
 {
@@ -292,15 +305,15 @@ static void check_round_time(struct poller *p)
     for (size_t i = 0; i < p->port->npacks; i++) {
         if (p->packs[i].st.polls == 0)
             return;
-        round += p->packs[i].last_poll_ms;
+        round += poller_planned_poll_ms(&p->packs[i]);
     }
     if (round <= (int64_t)p->port->interval_s * 1000)
         return;
     p->slow_warned = 1;
-    log_warn("port %s: %zu pack(s) take %.1f s per round at %d baud; interval_s %d cannot be "
-             "met, achievable about %lld s",
+    log_warn("port %s: %zu pack(s) take %.1f s per round at %d baud (0x44 every %d poll(s)); "
+             "interval_s %d cannot be met, achievable about %lld s",
              p->port->name, p->port->npacks, (double)round / 1000.0, p->port->baud,
-             p->port->interval_s, (long long)((round + 999) / 1000));
+             p->port->alarms_every, p->port->interval_s, (long long)((round + 999) / 1000));
 }
 
 /* Once when a pack is found not to answer the alarm command, once when it answers again. */
@@ -501,6 +514,10 @@ static int polled_once(const struct poller *p)
 static void *poller_main(void *arg)
 {
     struct poller *p = arg;
+    int rc = thread_name_set(p->port->mode == CONFIG_MODE_LISTEN ? "hear:" : "poll:",
+                             p->port->name);
+    if (rc)
+        log_debug("port %s: cannot name the thread (%d)", p->port->name, rc);
     if (p->port->mode == CONFIG_MODE_LISTEN) {
         poller_listen_main(p);
         return NULL;
@@ -581,6 +598,8 @@ int poller_start(const struct config *cfg, size_t port_idx, const struct poller_
     for (size_t i = 0; i < port->npacks; i++) {
         p->packs[i].cfg = &port->packs[i];
         driver_alarms_init(&p->packs[i].alarms, DRIVER_ALARMS_RETRY_MS);
+        /* staggered: the packs of a round do not all read 0x44 in the same round */
+        driver_alarms_cadence(&p->packs[i].alarms, port->alarms_every, (int)i);
     }
     p->all_gapped = via_addresses_gapped(port);
     if (p->all_gapped)

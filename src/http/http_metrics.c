@@ -288,7 +288,8 @@ static void daemon_metrics(struct http *h, FILE *f)
           "1 while the newest daemon run of the history writes to it.",
           s->have_daemon && strcmp(s->daemon_state, "writing") == 0);
     if (s->have_daemon)
-        gauge(f, "bmsfleet_history_last_write_age_seconds", "Since the writer's last commit.",
+        gauge(f, "bmsfleet_history_last_write_age_seconds",
+              "Since the writer's last write to its run row (a heartbeat every 60 s).",
               s->daemon_age_s);
     if (l->history) {
         const struct store_stats *st = &l->store;

@@ -115,7 +115,7 @@ struct chart {
 };
 
 /* Per pack and 5-minute bucket of the last 24 h: its mean state of charge, capacity and power,
- * from the raw samples (retention keeps them at least a day), through the (pack, ts) index. */
+ * from the raw samples (retention keeps them at least a day), through the (ts, pack) index. */
 static const char chart_sql[] =
     "SELECT p.bank, s.ts / 1000 / ?2 AS b, avg(s.soc_cpct) / 100.0, avg(s.full_mah),"
     " avg(s.voltage_mv * s.current_ma) / 1e6"

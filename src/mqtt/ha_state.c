@@ -1,112 +1,148 @@
 /* ha_state: the JSON state payloads Home Assistant's templates read: a pack's (the sample as
- * report.c renders it, plus energy, last seen and counters) and a bank's aggregates. Pure. */
+ * report.c renders it, plus energy, last seen and counters) and a bank's aggregates. Pure.
+ * Written for every sample, so straight into the caller's buffer (jsonw.h): no allocation, no
+ * float formatting. */
 #include "ha.h"
 #include "ha_internal.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
-
+#include "jsonw.h"
 #include "report.h"
 
-/* v rounded to dec decimals (JSON numbers keep what the unit needs, no float noise) */
-static double rnd(double v, int dec)
+/* energy in kWh to the Wh (3 decimals), left out when unknown */
+static void put_kwh(struct jsonw *w, const char *key, double kwh)
 {
-    double p = pow(10.0, dec);
-    return round(v * p) / p;
+    if (isnan(kwh))
+        return;
+    jsonw_key(w, key);
+    jsonw_round(w, kwh, 3);
 }
 
-static char *print_free(cJSON *o, int err)
+static void put_count(struct jsonw *w, const char *key, unsigned long long v)
 {
-    char *text = err ? NULL : cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return text;
+    jsonw_key(w, key);
+    jsonw_int(w, v > INT64_MAX ? INT64_MAX : (int64_t)v);
 }
 
-char *ha_pack_state(const struct sample *s, const char *protocol, const struct ha_pack_extra *x)
+static void put_last_seen(struct jsonw *w, long long ts_ms)
 {
-    cJSON *o = report_sample_json(s, protocol, x ? x->ts_ms : 0);
-    int err = o == NULL;
-    if (o && x) {
-        if (!isnan(x->charged_kwh))
-            ha_put_num(o, "charged_kwh", rnd(x->charged_kwh, 3), &err);
-        if (!isnan(x->discharged_kwh))
-            ha_put_num(o, "discharged_kwh", rnd(x->discharged_kwh, 3), &err);
-        if (x->ts_ms > 0) {
-            time_t t = (time_t)(x->ts_ms / 1000);
-            struct tm tm;
-            char iso[40];
-            if (gmtime_r(&t, &tm) && strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S+00:00", &tm))
-                ha_put_str(o, "last_seen", iso, &err);
-        }
-        ha_put_num(o, "polls", (double)x->polls, &err);
-        ha_put_num(o, "timeouts", (double)x->timeouts, &err);
-        ha_put_num(o, "checksum_errors", (double)x->checksum_errors, &err);
-        ha_put_num(o, "malformed", (double)x->malformed, &err);
+    time_t t = (time_t)(ts_ms / 1000);
+    struct tm tm;
+    char iso[40];
+    if (gmtime_r(&t, &tm) && strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S+00:00", &tm)) {
+        jsonw_key(w, "last_seen");
+        jsonw_str(w, iso);
     }
-    return print_free(o, err);
 }
 
-static void put_fixed(cJSON *o, const char *key, int32_t v, double div, int dec, int *err)
+int ha_pack_state(char *buf, size_t cap, const struct sample *s, const char *protocol,
+                  const struct ha_pack_extra *x)
 {
-    if (v != SAMPLE_ABSENT)
-        ha_put_num(o, key, rnd(v / div, dec), err);
+    struct jsonw w;
+    jsonw_init(&w, buf, cap);
+    jsonw_open(&w, '{');
+    report_sample_json_members(&w, s, protocol, x ? x->ts_ms : 0, 0);
+    if (x) {
+        put_kwh(&w, "charged_kwh", x->charged_kwh);
+        put_kwh(&w, "discharged_kwh", x->discharged_kwh);
+        if (x->ts_ms > 0)
+            put_last_seen(&w, x->ts_ms);
+        put_count(&w, "polls", x->polls);
+        put_count(&w, "timeouts", x->timeouts);
+        put_count(&w, "checksum_errors", x->checksum_errors);
+        put_count(&w, "malformed", x->malformed);
+    }
+    jsonw_close(&w, '}');
+    return jsonw_end(&w);
 }
 
-static void put_cell_pack(cJSON *o, const char *key, const char *pack, int idx, int32_t mv,
-                          int *err)
+static void put_milli(struct jsonw *w, const char *key, int64_t v)
 {
-    char buf[CONFIG_ID_LEN + 16];
+    jsonw_key(w, key);
+    jsonw_fixed(w, v, 3);
+}
+
+/* v in units of 10^-dec, left out when absent */
+static void put_fixed(struct jsonw *w, const char *key, int32_t v, unsigned dec)
+{
+    if (v == SAMPLE_ABSENT)
+        return;
+    jsonw_key(w, key);
+    jsonw_fixed(w, v, dec);
+}
+
+static void put_cell_pack(struct jsonw *w, const char *key, const char *pack, int idx, int32_t mv)
+{
+    char text[CONFIG_ID_LEN + 16];
     if (pack == NULL || mv == SAMPLE_ABSENT)
         return;
-    snprintf(buf, sizeof buf, "%s #%d", pack, idx);
-    ha_put_str(o, key, buf, err);
+    snprintf(text, sizeof text, "%s #%d", pack, idx);
+    jsonw_key(w, key);
+    jsonw_str(w, text);
 }
 
+/* Not per sample (at most every few seconds), so it is allocated: the caller frees. */
 char *ha_storage_state(const struct ha_storage *st)
 {
-    cJSON *o = cJSON_CreateObject();
-    int err = o == NULL;
-    ha_put_str(o, "state", st->failing ? "failing" : "ok", &err);
-    ha_put_str(o, "error", st->error ? st->error : "", &err);
-    ha_put_num(o, "waiting", (double)st->waiting, &err);
-    ha_put_num(o, "dropped", (double)st->dropped, &err);
-    return print_free(o, err);
+    enum { CAP = 2048 }; /* the error (< 256 bytes) escaped at worst 6 bytes a byte, cut */
+    char *buf = malloc(CAP);
+    if (buf == NULL)
+        return NULL;
+    struct jsonw w;
+    jsonw_init(&w, buf, CAP);
+    jsonw_open(&w, '{');
+    jsonw_key(&w, "state");
+    jsonw_str(&w, st->failing ? "failing" : "ok");
+    jsonw_key(&w, "error");
+    jsonw_str(&w, st->error ? st->error : "");
+    put_count(&w, "waiting", st->waiting);
+    put_count(&w, "dropped", st->dropped);
+    jsonw_close(&w, '}');
+    if (jsonw_end(&w) < 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
-char *ha_bank_state(const struct bank_state *b)
+int ha_bank_state(char *buf, size_t cap, const struct bank_state *b)
 {
-    cJSON *o = cJSON_CreateObject();
-    int err = o == NULL;
+    struct jsonw w;
     char online[32];
+    jsonw_init(&w, buf, cap);
+    jsonw_open(&w, '{');
     snprintf(online, sizeof online, "%u/%u", b->packs_online, b->packs_total);
-    ha_put_str(o, "packs_online", online, &err);
-    put_fixed(o, "soc", b->soc_cpct, 100.0, 2, &err);
-    put_fixed(o, "soc_min", b->soc_min_cpct, 100.0, 2, &err);
-    put_fixed(o, "soc_max", b->soc_max_cpct, 100.0, 2, &err);
-    if (b->soc_min_cpct != SAMPLE_ABSENT &&
-        !cJSON_AddBoolToObject(o, "soc_diverged", b->soc_diverged))
-        err = 1;
+    jsonw_key(&w, "packs_online");
+    jsonw_str(&w, online);
+    put_fixed(&w, "soc", b->soc_cpct, 2);
+    put_fixed(&w, "soc_min", b->soc_min_cpct, 2);
+    put_fixed(&w, "soc_max", b->soc_max_cpct, 2);
+    if (b->soc_min_cpct != SAMPLE_ABSENT) {
+        jsonw_key(&w, "soc_diverged");
+        jsonw_bool(&w, b->soc_diverged);
+    }
     if (b->current_ma != INT64_MIN)
-        ha_put_num(o, "current", rnd((double)b->current_ma / 1000.0, 3), &err);
-    if (!isnan(b->power_w))
-        ha_put_num(o, "power", rnd(b->power_w, 1), &err);
+        put_milli(&w, "current", b->current_ma);
+    if (!isnan(b->power_w)) {
+        jsonw_key(&w, "power");
+        jsonw_round(&w, b->power_w, 1);
+    }
     if (b->remaining_mah >= 0)
-        ha_put_num(o, "remaining_ah", rnd((double)b->remaining_mah / 1000.0, 3), &err);
+        put_milli(&w, "remaining_ah", b->remaining_mah);
     if (b->full_mah >= 0)
-        ha_put_num(o, "full_ah", rnd((double)b->full_mah / 1000.0, 3), &err);
-    put_fixed(o, "cell_min", b->cell_min_mv, 1000.0, 3, &err);
-    put_cell_pack(o, "cell_min_pack", b->cell_min_pack, b->cell_min_idx, b->cell_min_mv, &err);
-    put_fixed(o, "cell_max", b->cell_max_mv, 1000.0, 3, &err);
-    put_cell_pack(o, "cell_max_pack", b->cell_max_pack, b->cell_max_idx, b->cell_max_mv, &err);
-    put_fixed(o, "cell_spread", b->cell_spread_mv, 1.0, 0, &err);
-    put_fixed(o, "temp_max", b->temp_max_dc, 10.0, 1, &err);
-    if (!isnan(b->charged_kwh))
-        ha_put_num(o, "charged_kwh", rnd(b->charged_kwh, 3), &err);
-    if (!isnan(b->discharged_kwh))
-        ha_put_num(o, "discharged_kwh", rnd(b->discharged_kwh, 3), &err);
-    return print_free(o, err);
+        put_milli(&w, "full_ah", b->full_mah);
+    put_fixed(&w, "cell_min", b->cell_min_mv, 3);
+    put_cell_pack(&w, "cell_min_pack", b->cell_min_pack, b->cell_min_idx, b->cell_min_mv);
+    put_fixed(&w, "cell_max", b->cell_max_mv, 3);
+    put_cell_pack(&w, "cell_max_pack", b->cell_max_pack, b->cell_max_idx, b->cell_max_mv);
+    put_fixed(&w, "cell_spread", b->cell_spread_mv, 0);
+    put_fixed(&w, "temp_max", b->temp_max_dc, 1);
+    put_kwh(&w, "charged_kwh", b->charged_kwh);
+    put_kwh(&w, "discharged_kwh", b->discharged_kwh);
+    jsonw_close(&w, '}');
+    return jsonw_end(&w);
 }
-

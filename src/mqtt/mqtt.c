@@ -5,8 +5,10 @@
  *
  * mqtt: the session (see mqtt.h): paho loaded on demand, the connection with its backoff, the
  * thread's loop and its start and stop. Paho's asynchronous client runs its own network thread;
- * its callbacks only record events under a mutex, and everything else (connecting, publishing,
- * replay, the cursor) happens on our thread, which owns the client. */
+ * its callbacks only record events under a mutex and wake our thread, and everything else
+ * (connecting, publishing, replay, the cursor) happens on our thread, which owns the client.
+ * Connected and caught up, our thread sleeps until a reading, an event or the replay's next
+ * look at the history (REPLAY_IDLE_MS), not at a fixed tick. */
 #include "mqtt.h"
 #include "mqtt_internal.h"
 
@@ -20,6 +22,7 @@
 #include "ha.h"
 #include "log.h"
 #include "now.h"
+#include "thread_name.h"
 
 /* ---- paho callbacks: record, never act ---- */
 
@@ -30,6 +33,7 @@ static void on_connect(void *ctx, MQTTAsync_successData *resp)
     pthread_mutex_lock(&m->lock);
     m->ev_connected = 1;
     pthread_mutex_unlock(&m->lock);
+    queue_wake(m->q); /* our thread sleeps until a reading or the replay's next look */
 }
 
 static const char *connack_text(int code)
@@ -58,6 +62,7 @@ static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
                            "handshake refused",
              m->fail_code);
     pthread_mutex_unlock(&m->lock);
+    queue_wake(m->q);
 }
 
 static void on_lost(void *ctx, char *cause)
@@ -67,6 +72,7 @@ static void on_lost(void *ctx, char *cause)
     m->ev_lost = 1;
     snprintf(m->fail_msg, sizeof m->fail_msg, "%s", cause ? cause : "connection lost");
     pthread_mutex_unlock(&m->lock);
+    queue_wake(m->q);
 }
 
 static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *msg)
@@ -77,6 +83,7 @@ static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *msg)
         pthread_mutex_lock(&m->lock);
         m->ev_birth = 1; /* Home Assistant restarted: send discovery again */
         pthread_mutex_unlock(&m->lock);
+        queue_wake(m->q);
     }
     m->api.freeMessage(&msg);
     m->api.free(topic);
@@ -97,6 +104,12 @@ void mqtt_on_history_acked(void *ctx, MQTTAsync_successData *resp)
         queue_wake(m->q); /* the window has room again: replay goes on without a poll delay */
 }
 /* ---- connection ---- */
+
+/* A CA or a client certificate configured: the broker is spoken to over TLS. */
+static int wants_tls(const struct config_mqtt *c)
+{
+    return c->tls_ca_file[0] || c->tls_cert_file[0];
+}
 
 static void start_connect(struct mqtt *m)
 {
@@ -122,7 +135,7 @@ static void start_connect(struct mqtt *m)
         co.username = c->username;
     if (c->password[0])
         co.password = c->password;
-    if (c->tls_ca_file[0] || c->tls_cert_file[0]) {
+    if (wants_tls(c)) {
         ssl.trustStore = c->tls_ca_file[0] ? c->tls_ca_file : NULL;
         ssl.keyStore = c->tls_cert_file[0] ? c->tls_cert_file : NULL;
         ssl.privateKey = c->tls_key_file[0] ? c->tls_key_file : NULL;
@@ -156,6 +169,7 @@ static void handle_events(struct mqtt *m)
         /* unacknowledged history is sent again after the next connection */
         m->ring_len = 0;
         m->sent_upto = m->cursor;
+        m->replay_next_ms = 0; /* the backlog from the cursor on, at once */
         if (lost || strcmp(why, m->last_error) != 0)
             log_warn("mqtt: %s %s: %s; retrying in %d s", lost ? "lost" : "cannot connect to",
                      m->uri, why, m->backoff_ms / 1000);
@@ -184,6 +198,7 @@ static void handle_events(struct mqtt *m)
                      "Home Assistant restarts until the next connection", topic, rc);
         m->ring_len = 0;
         m->sent_upto = m->cursor;
+        m->replay_next_ms = 0; /* the backlog from the cursor on, at once */
         mqtt_publish_all(m);
     } else if (birth && m->connected) {
         log_info("mqtt: Home Assistant is online: sending discovery again");
@@ -212,6 +227,9 @@ static void publish_status(struct mqtt *m)
 static void *mqtt_main(void *arg)
 {
     struct mqtt *m = arg;
+    int named = thread_name_set("mqtt", NULL);
+    if (named)
+        log_debug("mqtt: cannot name the thread (%d)", named);
     while (!mqtt_stopping(m)) {
         handle_events(m);
         if (!m->connected && !m->connecting && now_mono_ms() >= m->next_attempt_ms)
@@ -219,6 +237,10 @@ static void *mqtt_main(void *arg)
         struct reading r;
         /* how long depends on the replay (see mqtt_replay()); an acknowledgement ends the wait */
         int got = queue_pop(m->q, &r, m->connected ? m->replay_wait_ms : TICK_MS);
+        /* the readings of the next moment go out with this one: paho's send thread then wakes
+         * once for the burst, not once per message (a pack's state waits m->batch_ms at most) */
+        if (got == 0 && m->connected && m->batch_ms > 0)
+            (void)queue_wait(m->q, LIVE_BATCH_MAX, m->batch_ms);
         while (got == 0) {
             int64_t t0 = now_mono_ns();
             mqtt_take_reading(m, &r);
@@ -282,16 +304,36 @@ static void mqtt_free(struct mqtt *m)
     free(m);
 }
 
-/* Resolves every paho function we call; 0, or -ENOENT with a log line saying what to install. */
-static int paho_load(struct paho *p)
+/* The paho library for this broker: the plain variant unless TLS is configured or the plain
+ * one cannot be loaded. NULL, with a log line saying what to install. */
+static void *paho_open(int tls, const char **name)
 {
     /* never unloaded: paho's own threads may outlive MQTTAsync_destroy */
-    p->lib = dlopen(PAHO_LIBRARY, RTLD_NOW | RTLD_NODELETE);
-    if (p->lib == NULL) {
-        log_error("mqtt: cannot load %s (%s): install the Debian package libpaho-mqtt1.3",
-                  PAHO_LIBRARY, dlerror());
-        return -ENOENT;
+    void *lib = NULL;
+    if (!tls) {
+        *name = PAHO_LIBRARY_PLAIN;
+        lib = dlopen(*name, RTLD_NOW | RTLD_NODELETE);
+        if (lib == NULL)
+            log_info("mqtt: cannot load %s (%s); using %s, which carries OpenSSL", *name,
+                     dlerror(), PAHO_LIBRARY_TLS);
     }
+    if (lib == NULL) {
+        *name = PAHO_LIBRARY_TLS;
+        lib = dlopen(*name, RTLD_NOW | RTLD_NODELETE);
+    }
+    if (lib == NULL)
+        log_error("mqtt: cannot load %s (%s): install the Debian package libpaho-mqtt1.3", *name,
+                  dlerror());
+    return lib;
+}
+
+/* Resolves every paho function we call; 0, or -ENOENT with a log line saying what to install. */
+static int paho_load(struct paho *p, int tls)
+{
+    const char *name = NULL;
+    p->lib = paho_open(tls, &name);
+    if (p->lib == NULL)
+        return -ENOENT;
     struct {
         const char *name;
         void **slot;
@@ -304,8 +346,7 @@ static int paho_load(struct paho *p)
     };
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         if ((*syms[i].slot = dlsym(p->lib, syms[i].name)) == NULL) {
-            log_error("mqtt: %s has no %s: a paho.mqtt.c older than 1.3?", PAHO_LIBRARY,
-                      syms[i].name);
+            log_error("mqtt: %s has no %s: a paho.mqtt.c older than 1.3?", name, syms[i].name);
             return -ENOENT;
         }
     }
@@ -318,7 +359,9 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
     struct mqtt *m = calloc(1, sizeof *m);
     if (m == NULL)
         return -ENOMEM;
-    if (paho_load(&m->api) != 0) {
+    const struct config_mqtt *c = &cfg->mqtt;
+    int tls = wants_tls(c);
+    if (paho_load(&m->api, tls) != 0) {
         free(m);
         return -ENOENT;
     }
@@ -327,13 +370,20 @@ int mqtt_start(const struct config *cfg, struct queue *q, int cancel_fd, struct 
     m->cancel_fd = cancel_fd;
     m->writer = writer;
     m->backoff_ms = 1000;
+    /* a quarter of the shortest interval, at most LIVE_BATCH_MS: a state is never late by much
+     * against how often it comes */
+    m->batch_ms = LIVE_BATCH_MS;
+    for (size_t i = 0; i < cfg->nports; i++) {
+        if (cfg->ports[i].interval_s * 1000 / 4 < m->batch_ms)
+            m->batch_ms = cfg->ports[i].interval_s * 1000 / 4;
+    }
     pthread_mutex_init(&m->lock, NULL);
-    for (size_t i = 0; i < CONFIG_MAX_PORTS; i++) {
-        for (size_t k = 0; k < CONFIG_MAX_PACKS_PER_PORT; k++)
+    /* the configured packs only: the table has room for the largest fleet (about 340 kB),
+     * and what is never written stays zero pages, not resident memory */
+    for (size_t i = 0; i < cfg->nports; i++) {
+        for (size_t k = 0; k < cfg->ports[i].npacks; k++)
             m->packs[i][k].available = -1;
     }
-    const struct config_mqtt *c = &cfg->mqtt;
-    int tls = c->tls_ca_file[0] || c->tls_cert_file[0];
     int v6 = strchr(c->host, ':') != NULL;
     snprintf(m->uri, sizeof m->uri, "%s://%s%s%s:%d", tls ? "ssl" : "tcp", v6 ? "[" : "", c->host,
              v6 ? "]" : "", c->port);

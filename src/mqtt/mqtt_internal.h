@@ -29,21 +29,30 @@ struct store_backlog;
 #define STORAGE_EVERY_MS 10000
 #define STORAGE_CHECK_MS 500 /* how often the history's state is looked at */
 #define PUBLISH_WAIT_MS 10000 /* a message waits this long at most for room in that buffer */
+#define REPLAY_IDLE_MS 250   /* caught up with the history: look for new rows this often */
+#define LIVE_BATCH_MS 1000   /* live states gathered this long at most, sent as one burst */
+#define LIVE_BATCH_MAX 64    /* or until this many readings wait */
 
 struct live_pack {
     struct sample s;
     int have;
     int64_t ts_ms;
     int available;        /* -1 unknown, 0 offline, 1 online */
+    int bank_round;       /* a state published since its bank's last state */
     unsigned discovered_cells; /* cells in the discovery published so far */
     struct s42_identity id;    /* valid when have_id */
     int have_id;
     uint64_t polls, timeouts, checksum_errors, malformed;
+    double charged_kwh, discharged_kwh; /* from the history, read at energy_ms (0: never) */
+    int64_t energy_ms;
 };
 
 /* paho is loaded when MQTT is configured (dlopen), not linked: a daemon without MQTT does not
- * carry paho and the OpenSSL libraries it pulls in (about 2 MB of resident pages). */
-#define PAHO_LIBRARY "libpaho-mqtt3as.so.1"
+ * carry paho. The variant with TLS pulls in OpenSSL (about 2 MB of resident pages), so it is
+ * loaded only for a broker with TLS; the plain one otherwise, the TLS one when the plain one is
+ * missing (it speaks plain TCP as well). */
+#define PAHO_LIBRARY_TLS "libpaho-mqtt3as.so.1"
+#define PAHO_LIBRARY_PLAIN "libpaho-mqtt3a.so.1"
 
 struct paho {
     void *lib;
@@ -101,11 +110,14 @@ struct mqtt {
     struct flight ring[WINDOW];
     size_t ring_head, ring_len;
     int replay_wait_ms;
+    int batch_ms; /* how long the first reading of a burst waits for the others */
+    int64_t replay_next_ms; /* caught up: the next look at the history, not before */
     int cursor_save_failing;
     uint64_t cursor_save_failures; /* failed saves, each retried */
     char cursor_error[160];        /* why the last save failed; "" once it is saved */
 
     struct live_pack packs[CONFIG_MAX_PORTS][CONFIG_MAX_PACKS_PER_PORT];
+    int64_t bank_sent_ms[CONFIG_MAX_BANKS]; /* monotonic: each bank's last state */
 
     /* mqtt_get_status(): copies the thread publishes once per turn for the daemon's status */
     _Atomic int st_connected, st_history;

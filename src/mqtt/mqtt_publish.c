@@ -14,6 +14,7 @@
 #include "ha.h"
 #include "log.h"
 #include "now.h"
+#include "report.h"
 #include "store.h"
 #include "store_backlog.h"
 
@@ -119,11 +120,28 @@ void mqtt_set_availability(struct mqtt *m, size_t port, size_t pack, int online)
         lp->available = online;
 }
 
-static void energy_of(struct mqtt *m, const char *pack_id, double *charged, double *discharged)
+/* The energy counters of a pack as the history has them. The history changes only when the
+ * writer commits, every commit_interval_s: a value read less than that ago is at most one
+ * commit behind, as a fresh read could be, so it is kept instead of asking SQLite again for
+ * every pack of the bank at every poll (a read, its locks and allocations: most of the MQTT
+ * thread's cost per poll before). */
+static void energy_of(struct mqtt *m, size_t port, size_t pack, double *charged,
+                      double *discharged)
 {
-    *charged = *discharged = NAN;
-    if (m->history)
-        store_backlog_energy(m->history, pack_id, charged, discharged);
+    struct live_pack *lp = &m->packs[port][pack];
+    int64_t now = now_mono_ms();
+    if (m->history == NULL) {
+        *charged = *discharged = NAN;
+        return;
+    }
+    int64_t keep_ms = (int64_t)m->cfg->storage.commit_interval_s * 1000;
+    if (lp->energy_ms == 0 || now - lp->energy_ms >= keep_ms) {
+        store_backlog_energy(m->history, m->cfg->ports[port].packs[pack].id, &lp->charged_kwh,
+                             &lp->discharged_kwh);
+        lp->energy_ms = now;
+    }
+    *charged = lp->charged_kwh;
+    *discharged = lp->discharged_kwh;
 }
 
 void mqtt_discover_pack(struct mqtt *m, size_t port, size_t pack)
@@ -143,22 +161,33 @@ void mqtt_discover_pack(struct mqtt *m, size_t port, size_t pack)
     lp->discovered_cells = info.ncells;
 }
 
+static size_t bank_index(const struct config *cfg, const char *bank_id)
+{
+    for (size_t b = 0; b < cfg->nbanks; b++) {
+        if (strcmp(cfg->banks[b].id, bank_id) == 0)
+            return b;
+    }
+    return 0; /* cannot be: the configuration checks every pack's bank */
+}
+
 void mqtt_publish_bank(struct mqtt *m, const char *bank_id)
 {
     struct bank_input in[CONFIG_MAX_PORTS * CONFIG_MAX_PACKS_PER_PORT];
     size_t n = 0;
     int64_t now = now_wall_ms();
+    m->bank_sent_ms[bank_index(m->cfg, bank_id)] = now_mono_ms();
     for (size_t i = 0; i < m->cfg->nports; i++) {
         const struct config_port *port = &m->cfg->ports[i];
         for (size_t k = 0; k < port->npacks; k++) {
             if (strcmp(port->packs[k].bank, bank_id) != 0)
                 continue;
             struct live_pack *lp = &m->packs[i][k];
+            lp->bank_round = 0;
             in[n].pack_id = port->packs[k].id;
             in[n].s = lp->have ? &lp->s : NULL;
             in[n].fresh = lp->have && lp->available != 0 &&
                           now - lp->ts_ms < (int64_t)port->interval_s * 1000 * FRESH_INTERVALS;
-            energy_of(m, port->packs[k].id, &in[n].charged_kwh, &in[n].discharged_kwh);
+            energy_of(m, i, k, &in[n].charged_kwh, &in[n].discharged_kwh);
             n++;
         }
     }
@@ -169,12 +198,39 @@ void mqtt_publish_bank(struct mqtt *m, const char *bank_id)
     }
     struct bank_state bs;
     bank_aggregate(in, n, margin, &bs);
-    char *json = ha_bank_state(&bs);
+    char json[REPORT_JSON_MAX];
     char topic[256];
-    if (json)
-        mqtt_publish_wait(m, ha_topic_bank(m->cfg, bank_id, topic, sizeof topic), json, 0,
-                     m->cfg->mqtt.qos);
-    free(json);
+    ha_topic_bank(m->cfg, bank_id, topic, sizeof topic);
+    if (ha_bank_state(json, sizeof json, &bs) >= 0)
+        mqtt_publish_wait(m, topic, json, 0, m->cfg->mqtt.qos);
+    else
+        mqtt_drop(m, topic, MQTTASYNC_FAILURE); /* cannot be: the buffer holds any state */
+}
+
+/* A bank's state once per round of its packs, not after each of them (one message instead of
+ * one per pack): when every pack of the bank that answers has published its state since the
+ * bank's last one, or when the shortest interval of its packs has passed since then (a pack
+ * that stopped answering does not hold it back). */
+static void bank_after_pack(struct mqtt *m, size_t port, size_t pack)
+{
+    const char *bank = m->cfg->ports[port].packs[pack].bank;
+    m->packs[port][pack].bank_round = 1;
+    int all = 1;
+    int64_t every = INT64_MAX;
+    for (size_t i = 0; i < m->cfg->nports; i++) {
+        const struct config_port *cp = &m->cfg->ports[i];
+        for (size_t k = 0; k < cp->npacks; k++) {
+            if (strcmp(cp->packs[k].bank, bank) != 0)
+                continue;
+            const struct live_pack *lp = &m->packs[i][k];
+            if (lp->have && lp->available != 0 && !lp->bank_round)
+                all = 0;
+            if ((int64_t)cp->interval_s * 1000 < every)
+                every = (int64_t)cp->interval_s * 1000;
+        }
+    }
+    if (all || now_mono_ms() - m->bank_sent_ms[bank_index(m->cfg, bank)] >= every)
+        mqtt_publish_bank(m, bank);
 }
 
 void mqtt_publish_pack(struct mqtt *m, size_t port, size_t pack)
@@ -191,17 +247,18 @@ void mqtt_publish_pack(struct mqtt *m, size_t port, size_t pack)
                               .timeouts = lp->timeouts,
                               .checksum_errors = lp->checksum_errors,
                               .malformed = lp->malformed};
-    energy_of(m, pk->id, &x.charged_kwh, &x.discharged_kwh);
-    char *json = ha_pack_state(&lp->s, config_protocol_name(cp->protocol), &x);
+    energy_of(m, port, pack, &x.charged_kwh, &x.discharged_kwh);
+    char json[REPORT_JSON_MAX];
     char topic[256];
-    if (json)
-        mqtt_publish_wait(m, ha_topic_pack(m->cfg, pk->id, "state", topic, sizeof topic), json, 0,
-                     m->cfg->mqtt.qos);
-    free(json);
+    ha_topic_pack(m->cfg, pk->id, "state", topic, sizeof topic);
+    if (ha_pack_state(json, sizeof json, &lp->s, config_protocol_name(cp->protocol), &x) >= 0)
+        mqtt_publish_wait(m, topic, json, 0, m->cfg->mqtt.qos);
+    else
+        mqtt_drop(m, topic, MQTTASYNC_FAILURE); /* cannot be: the buffer holds any state */
     /* the replaced program had one pack: its topics follow the first pack of the first port */
     if (m->cfg->mqtt.compat && port == 0 && pack == 0)
         ha_compat_states(m->cfg, &lp->s, mqtt_emit, m);
-    mqtt_publish_bank(m, pk->bank);
+    bank_after_pack(m, port, pack);
 }
 
 /* The history's state as <base>/<node>/storage shows it: the writer's, and failing as well

@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
+#include "jsonw.h"
 
 #include "ha.h"
 #include "log.h"
 #include "now.h"
 #include "report.h"
+#include "store.h"
 #include "store_backlog.h"
 
 void mqtt_save_cursor(struct mqtt *m)
@@ -91,18 +92,22 @@ static int send_history(void *u, int64_t id, const char *pack, const char *proto
         log_warn("mqtt: history sample %lld cannot be decoded; skipped", (long long)id);
         return 0;
     }
-    cJSON *o = report_sample_json(s, protocol, ts_ms);
-    char *json = NULL;
-    if (o && cJSON_AddNumberToObject(o, "seq", (double)id) &&
-        cJSON_AddStringToObject(o, "pack", pack))
-        json = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
+    char json[REPORT_JSON_MAX];
+    struct jsonw w;
+    jsonw_init(&w, json, sizeof json);
+    jsonw_open(&w, '{');
+    report_sample_json_members(&w, s, protocol, ts_ms, 0);
+    jsonw_key(&w, "seq");
+    jsonw_int(&w, id);
+    jsonw_key(&w, "pack");
+    jsonw_str(&w, pack);
+    jsonw_close(&w, '}');
     char topic[256];
     MQTTAsync_token tok = 0;
-    int rc = json ? mqtt_publish(m, ha_topic_pack(m->cfg, pack, "history", topic, sizeof topic),
-                                 json, 0, 1, &tok)
-                  : MQTTASYNC_FAILURE;
-    free(json);
+    int rc = jsonw_end(&w) >= 0
+                 ? mqtt_publish(m, ha_topic_pack(m->cfg, pack, "history", topic, sizeof topic),
+                                json, 0, 1, &tok)
+                 : MQTTASYNC_FAILURE;
     if (rc != MQTTASYNC_SUCCESS) {
         m->replay_rc = rc;
         return 1;
@@ -119,14 +124,36 @@ static int send_history(void *u, int64_t id, const char *pack, const char *proto
 
 /* Sends the backlog after sent_upto while the window has room, at most REPLAY_PER_TICK rows a
  * turn so that live readings go first. Sets replay_wait_ms, how long the loop may then wait
- * for a reading: TICK_MS when caught up or when the window is full (an acknowledgement ends
- * that wait, see mqtt_on_history_acked), 0 when the turn's budget ran out, 1 when paho's buffer
- * was full (it empties by itself within a millisecond or so). */
+ * for a reading: until the next look at the history when caught up (REPLAY_IDLE_MS), TICK_MS
+ * when the window is full (an acknowledgement ends that wait, see mqtt_on_history_acked), 0
+ * when the turn's budget ran out, 1 when paho's buffer was full (it empties by itself within a
+ * millisecond or so), CURSOR_SAVE_MS without a history (the loop's own timers). */
 void mqtt_replay(struct mqtt *m)
 {
     m->replay_wait_ms = TICK_MS;
-    if (m->history == NULL)
+    if (m->history == NULL) {
+        m->replay_wait_ms = CURSOR_SAVE_MS;
         return;
+    }
+    /* Caught up: new rows come only with the writer's commits, so the history is looked at
+     * every REPLAY_IDLE_MS, not at every reading (a read of SQLite, with its file locks). */
+    int64_t now = now_mono_ms();
+    if (now < m->replay_next_ms) {
+        m->replay_wait_ms = (int)(m->replay_next_ms - now);
+        return;
+    }
+    m->replay_next_ms = 0;
+    /* Nothing committed after what was sent: no read of SQLite (and its file locks). The
+     * writer knows the newest row: the database's at its start, then each commit's. */
+    if (m->writer) {
+        struct store_stats st;
+        store_get_stats(m->writer, &st);
+        if (st.last_sample_id > 0 && st.last_sample_id <= m->sent_upto) {
+            m->replay_next_ms = now + REPLAY_IDLE_MS;
+            m->replay_wait_ms = REPLAY_IDLE_MS;
+            return;
+        }
+    }
     int budget = REPLAY_PER_TICK;
     while (budget > 0 && m->ring_len < WINDOW) {
         int want = (int)(WINDOW - m->ring_len) < budget ? (int)(WINDOW - m->ring_len) : budget;
@@ -150,8 +177,11 @@ void mqtt_replay(struct mqtt *m)
                 m->replay_wait_ms = 1;
             return;
         }
-        if (got < want)
-            return; /* caught up */
+        if (got < want) {
+            m->replay_next_ms = now + REPLAY_IDLE_MS; /* caught up */
+            m->replay_wait_ms = REPLAY_IDLE_MS;
+            return;
+        }
     }
     if (budget == 0)
         m->replay_wait_ms = 0; /* the window has room: go on after the live readings */

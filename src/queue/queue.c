@@ -18,6 +18,7 @@ struct queue {
     uint64_t dropped;
     int closed;
     int woken; /* queue_wake: the consumer's wait ends early, once */
+    size_t want; /* readings that end the consumer's wait (queue_wait); 1 otherwise */
     struct reading items[];
 };
 
@@ -41,6 +42,7 @@ int queue_new(size_t capacity, struct queue **out)
     pthread_cond_init(&q->nonempty, &ca);
     pthread_condattr_destroy(&ca);
     q->cap = capacity;
+    q->want = 1;
     *out = q;
     return 0;
 }
@@ -66,13 +68,14 @@ int queue_push(struct queue *q, const struct reading *r)
     } else {
         q->items[(q->head + q->len) % q->cap] = *r;
         q->len++;
-        pthread_cond_signal(&q->nonempty);
+        if (q->len >= q->want) /* a consumer gathering a batch sleeps on */
+            pthread_cond_signal(&q->nonempty);
     }
     pthread_mutex_unlock(&q->lock);
     return rc;
 }
 
-int queue_pop(struct queue *q, struct reading *out, int timeout_ms)
+static struct timespec deadline(int timeout_ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -84,6 +87,34 @@ int queue_pop(struct queue *q, struct reading *out, int timeout_ms)
             until.tv_nsec -= 1000000000L;
         }
     }
+    return until;
+}
+
+int queue_wait(struct queue *q, size_t n, int timeout_ms)
+{
+    struct timespec until = deadline(timeout_ms);
+    int timed_out = 0;
+    pthread_mutex_lock(&q->lock);
+    /* never more than half the queue: the pushes that come while the consumer wakes must fit */
+    size_t most = q->cap / 2 ? q->cap / 2 : 1;
+    q->want = n == 0 ? 1 : n > most ? most : n;
+    while (q->len < q->want && !q->closed && !q->woken && !timed_out) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&q->nonempty, &q->lock);
+        else
+            timed_out = timeout_ms == 0 ||
+                        pthread_cond_timedwait(&q->nonempty, &q->lock, &until) == ETIMEDOUT;
+    }
+    q->want = 1;
+    q->woken = 0;
+    int rc = q->len > 0 ? 0 : q->closed ? -ESHUTDOWN : -ETIMEDOUT;
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+int queue_pop(struct queue *q, struct reading *out, int timeout_ms)
+{
+    struct timespec until = deadline(timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&q->lock);
     while (q->len == 0 && !q->closed && rc == 0) {
@@ -99,6 +130,11 @@ int queue_pop(struct queue *q, struct reading *out, int timeout_ms)
         *out = q->items[q->head];
         q->head = (q->head + 1) % q->cap;
         q->len--;
+        /* empty: start again at the first slot, so that a consumer that keeps up reuses the
+         * same few slots (pages) instead of walking the whole ring (capacity x about 1 KB of
+         * memory, resident once touched) */
+        if (q->len == 0)
+            q->head = 0;
         rc = 0;
     } else if (q->closed) {
         rc = -ESHUTDOWN;

@@ -1,11 +1,13 @@
 /* Part report (src/report/): how a sample is shown. Tables for people and JSON for programs
- * (report.c) and the table of named metrics every consumer reads values through (metrics.c:
+ * (report.c; the JSON text written by jsonw.c, into a buffer, for every sample) and the table
+ * of named metrics every consumer reads values through (metrics.c:
  * key, name, unit, classes, how to get it from a sample). It reaches only the codec, and sits
  * below the MQTT side, the HTTP server and the commands, which all use it.
  *
  * report: tables for people and JSON for programs, both from the same sample. Units shown:
  * V, A, W, Ah, °C, %; absent values print as "-" in tables and null in JSON. */
 #include "report.h"
+#include "jsonw.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -155,25 +157,141 @@ void report_identity_table(FILE *f, const struct s42_identity *id)
     }
 }
 
-/* Adds value/div rounded to dec decimals, or null. */
-static void add_num(cJSON *o, const char *key, int32_t v, double div, int dec)
+/* A value in exact units of 10^-dec (mV as V: dec 3), or null when absent. */
+static void put_num(struct jsonw *w, const char *key, int32_t v, unsigned dec)
 {
-    if (!present(v)) {
-        cJSON_AddNullToObject(o, key);
-        return;
-    }
-    double scale = pow(10.0, dec);
-    cJSON_AddNumberToObject(o, key, round(v / div * scale) / scale);
+    jsonw_key(w, key);
+    if (present(v))
+        jsonw_fixed(w, v, dec);
+    else
+        jsonw_null(w);
 }
 
-static void add_flags(cJSON *o, const char *key, uint32_t bits, const char *(*name)(unsigned),
-                      unsigned count)
+static void put_flags(struct jsonw *w, const char *key, uint32_t bits,
+                      const char *(*name)(unsigned), unsigned count)
 {
-    cJSON *arr = cJSON_AddArrayToObject(o, key);
+    jsonw_key(w, key);
+    jsonw_open(w, '[');
     for (unsigned b = 0; b < count; b++) {
         if (bits & (1u << b))
-            cJSON_AddItemToArray(arr, cJSON_CreateString(name(b)));
+            jsonw_str(w, name(b));
     }
+    jsonw_close(w, ']');
+}
+
+static void put_cells(struct jsonw *w, const struct sample *s)
+{
+    jsonw_key(w, "cells");
+    jsonw_open(w, '[');
+    for (unsigned i = 0; i < s->ncells; i++)
+        jsonw_fixed(w, s->cell_mv[i], 3);
+    jsonw_close(w, ']');
+    put_num(w, "cell_min", s->cell_min_mv, 3);
+    put_num(w, "cell_max", s->cell_max_mv, 3);
+    put_num(w, "cell_diff", s->cell_diff_mv, 3);
+    put_num(w, "cell_min_index", s->ncells ? s->cell_min_idx : SAMPLE_ABSENT, 0);
+    put_num(w, "cell_max_index", s->ncells ? s->cell_max_idx : SAMPLE_ABSENT, 0);
+}
+
+static void put_temps(struct jsonw *w, const struct sample *s)
+{
+    jsonw_key(w, "temperatures");
+    jsonw_open(w, '[');
+    for (unsigned i = 0; i < s->ntemps; i++) {
+        jsonw_open(w, '{');
+        jsonw_key(w, "role");
+        jsonw_str(w, sample_temp_role_name(s->temp_role[i]));
+        jsonw_key(w, "value");
+        jsonw_fixed(w, s->temp_dc[i], 1);
+        jsonw_close(w, '}');
+    }
+    jsonw_close(w, ']');
+    put_num(w, "temp_ambient", sample_temp(s, SAMPLE_TEMP_AMBIENT), 1);
+    put_num(w, "temp_mos", sample_temp(s, SAMPLE_TEMP_MOS), 1);
+}
+
+/* state, alarms, protection, raw status and balancing: present, unknown (null) or left out */
+static void put_status(struct jsonw *w, const struct sample *s, unsigned opts)
+{
+    if (s->has & SAMPLE_HAS_ALARMS) {
+        put_flags(w, "state", s->state, sample_state_name, SAMPLE_STATE_COUNT);
+        put_flags(w, "alarms", s->alarms, sample_alarm_name, SAMPLE_ALARM_COUNT);
+        put_flags(w, "protection", s->protection, sample_prot_name, SAMPLE_PROT_COUNT);
+        jsonw_key(w, "raw_status");
+        jsonw_open(w, '[');
+        for (unsigned i = 0; i < s->nraw_status; i++)
+            jsonw_int(w, s->raw_status[i]);
+        jsonw_close(w, ']');
+    } else if (opts & REPORT_JSON_UNKNOWN_NULL) {
+        static const char *const unknown[] = {"state", "alarms", "protection", "raw_status"};
+        for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+            jsonw_key(w, unknown[i]);
+            jsonw_null(w);
+        }
+    }
+    if (s->has & SAMPLE_ALARMS_UNSUPPORTED) {
+        jsonw_key(w, "alarms_supported");
+        jsonw_bool(w, 0);
+    }
+    if ((s->has & SAMPLE_HAS_ALARMS) && (s->has & SAMPLE_ALARMS_CARRIED)) {
+        /* the flags of the pack's last 0x44 read, not of this poll (ports[].alarms_every) */
+        jsonw_key(w, "alarms_age_polls");
+        jsonw_int(w, s->alarms_age);
+    }
+    if (s->has & SAMPLE_HAS_BALANCE) {
+        jsonw_key(w, "balancing");
+        jsonw_open(w, '[');
+        for (unsigned i = 0; i < SAMPLE_MAX_CELLS; i++) {
+            if (s->balancing & (1u << i))
+                jsonw_int(w, i + 1);
+        }
+        jsonw_close(w, ']');
+    } else if ((opts & REPORT_JSON_UNKNOWN_NULL) && !(s->has & SAMPLE_HAS_ALARMS)) {
+        jsonw_key(w, "balancing"); /* it would have come with the flags */
+        jsonw_null(w);
+    }
+}
+
+void report_sample_json_members(struct jsonw *w, const struct sample *s, const char *protocol,
+                                long long ts_ms, unsigned opts)
+{
+    if (ts_ms > 0) {
+        jsonw_key(w, "ts");
+        jsonw_fixed(w, ts_ms, 3);
+    }
+    jsonw_key(w, "address");
+    jsonw_int(w, s->address);
+    if (protocol) {
+        jsonw_key(w, "protocol");
+        jsonw_str(w, protocol);
+    }
+    put_num(w, "voltage", s->voltage_mv, 3);
+    put_num(w, "current", s->current_ma, 3);
+    jsonw_key(w, "power");
+    if (present(s->voltage_mv) && present(s->current_ma))
+        jsonw_round(w, power_w(s), 1);
+    else
+        jsonw_null(w);
+    put_num(w, "soc", s->soc_cpct, 2);
+    put_num(w, "soh", s->soh_cpct, 2);
+    put_num(w, "remaining_ah", s->remaining_mah, 3);
+    put_num(w, "full_ah", s->full_mah, 3);
+    put_num(w, "design_ah", s->design_mah, 3);
+    put_num(w, "cycles", s->cycles, 0);
+    put_cells(w, s);
+    put_temps(w, s);
+    put_status(w, s, opts);
+}
+
+int report_sample_json_text(char *buf, size_t cap, const struct sample *s, const char *protocol,
+                            long long ts_ms, unsigned opts)
+{
+    struct jsonw w;
+    jsonw_init(&w, buf, cap);
+    jsonw_open(&w, '{');
+    report_sample_json_members(&w, s, protocol, ts_ms, opts);
+    jsonw_close(&w, '}');
+    return jsonw_end(&w);
 }
 
 cJSON *report_sample_json(const struct sample *s, const char *protocol, long long ts_ms)
@@ -184,65 +302,11 @@ cJSON *report_sample_json(const struct sample *s, const char *protocol, long lon
 cJSON *report_sample_json_opts(const struct sample *s, const char *protocol, long long ts_ms,
                                unsigned opts)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (ts_ms > 0)
-        cJSON_AddNumberToObject(o, "ts", (double)ts_ms / 1000.0);
-    cJSON_AddNumberToObject(o, "address", s->address);
-    if (protocol)
-        cJSON_AddStringToObject(o, "protocol", protocol);
-    add_num(o, "voltage", s->voltage_mv, 1000.0, 3);
-    add_num(o, "current", s->current_ma, 1000.0, 3);
-    if (present(s->voltage_mv) && present(s->current_ma))
-        cJSON_AddNumberToObject(o, "power", round(power_w(s) * 10.0) / 10.0);
-    else
-        cJSON_AddNullToObject(o, "power");
-    add_num(o, "soc", s->soc_cpct, 100.0, 2);
-    add_num(o, "soh", s->soh_cpct, 100.0, 2);
-    add_num(o, "remaining_ah", s->remaining_mah, 1000.0, 3);
-    add_num(o, "full_ah", s->full_mah, 1000.0, 3);
-    add_num(o, "design_ah", s->design_mah, 1000.0, 3);
-    add_num(o, "cycles", s->cycles, 1.0, 0);
-    cJSON *cells = cJSON_AddArrayToObject(o, "cells");
-    for (unsigned i = 0; i < s->ncells; i++)
-        cJSON_AddItemToArray(cells, cJSON_CreateNumber(s->cell_mv[i] / 1000.0));
-    add_num(o, "cell_min", s->cell_min_mv, 1000.0, 3);
-    add_num(o, "cell_max", s->cell_max_mv, 1000.0, 3);
-    add_num(o, "cell_diff", s->cell_diff_mv, 1000.0, 3);
-    add_num(o, "cell_min_index", s->ncells ? s->cell_min_idx : SAMPLE_ABSENT, 1.0, 0);
-    add_num(o, "cell_max_index", s->ncells ? s->cell_max_idx : SAMPLE_ABSENT, 1.0, 0);
-    cJSON *temps = cJSON_AddArrayToObject(o, "temperatures");
-    for (unsigned i = 0; i < s->ntemps; i++) {
-        cJSON *t = cJSON_CreateObject();
-        cJSON_AddStringToObject(t, "role", sample_temp_role_name(s->temp_role[i]));
-        cJSON_AddNumberToObject(t, "value", s->temp_dc[i] / 10.0);
-        cJSON_AddItemToArray(temps, t);
-    }
-    add_num(o, "temp_ambient", sample_temp(s, SAMPLE_TEMP_AMBIENT), 10.0, 1);
-    add_num(o, "temp_mos", sample_temp(s, SAMPLE_TEMP_MOS), 10.0, 1);
-    if (s->has & SAMPLE_HAS_ALARMS) {
-        add_flags(o, "state", s->state, sample_state_name, SAMPLE_STATE_COUNT);
-        add_flags(o, "alarms", s->alarms, sample_alarm_name, SAMPLE_ALARM_COUNT);
-        add_flags(o, "protection", s->protection, sample_prot_name, SAMPLE_PROT_COUNT);
-        cJSON *raw = cJSON_AddArrayToObject(o, "raw_status");
-        for (unsigned i = 0; i < s->nraw_status; i++)
-            cJSON_AddItemToArray(raw, cJSON_CreateNumber(s->raw_status[i]));
-    } else if (opts & REPORT_JSON_UNKNOWN_NULL) {
-        static const char *const unknown[] = {"state", "alarms", "protection", "raw_status"};
-        for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
-            cJSON_AddNullToObject(o, unknown[i]);
-    }
-    if (s->has & SAMPLE_ALARMS_UNSUPPORTED)
-        cJSON_AddBoolToObject(o, "alarms_supported", 0);
-    if (s->has & SAMPLE_HAS_BALANCE) {
-        cJSON *bal = cJSON_AddArrayToObject(o, "balancing");
-        for (unsigned i = 0; i < SAMPLE_MAX_CELLS; i++) {
-            if (s->balancing & (1u << i))
-                cJSON_AddItemToArray(bal, cJSON_CreateNumber(i + 1));
-        }
-    } else if ((opts & REPORT_JSON_UNKNOWN_NULL) && !(s->has & SAMPLE_HAS_ALARMS)) {
-        cJSON_AddNullToObject(o, "balancing"); /* it would have come with the flags */
-    }
-    return o;
+    /* one writer for both forms: the tree is the text parsed (the commands add their keys) */
+    char text[REPORT_JSON_MAX];
+    if (report_sample_json_text(text, sizeof text, s, protocol, ts_ms, opts) < 0)
+        return NULL;
+    return cJSON_Parse(text);
 }
 
 cJSON *report_identity_json(const struct s42_identity *id)

@@ -72,8 +72,14 @@ int store_migrate(sqlite3 *db, char *err, size_t cap)
                  have, store_migration_count);
         return -1;
     }
-    if (have == 0 && exec(db, "PRAGMA auto_vacuum = INCREMENTAL", err, cap))
-        return -1; /* only effective before the first table: new databases */
+    /* only effective before the first table: new databases. 1 KiB pages: a commit writes
+     * whole pages (to the WAL, then again at the checkpoint), and most of the pages a commit
+     * touches get a few small rows each (the newest samples and index entries, each pack's
+     * rollup hour, packs, energy): with 4 KiB pages most of each page written is old data */
+    if (have == 0 &&
+        exec(db, "PRAGMA page_size = " STORE_PAGE_SIZE_STR "; PRAGMA auto_vacuum = INCREMENTAL",
+             err, cap))
+        return -1;
     for (int v = have + 1; v <= store_migration_count; v++) {
         const struct store_migration *m = &store_migrations[v - 1];
         char setv[64], why[256];
@@ -166,6 +172,7 @@ static int prepare(struct store *s, char *err, size_t cap)
         {&s->ins_run, "INSERT INTO daemon_runs (started, last_write, heartbeat_s, version)"
                       " VALUES (?1, ?2, ?3, ?4)"},
         {&s->up_run, "UPDATE daemon_runs SET last_write = ?2, stopped = ?3 WHERE id = ?1"},
+        {&s->up_upto, "INSERT OR REPLACE INTO meta (key, value) VALUES ('rollup_1h_upto', ?1)"},
     };
 #undef ROLLUP_UPSERT
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
@@ -360,7 +367,7 @@ static void disconnect(struct store *s)
 {
     sqlite3_stmt **all[] = {&s->ins_sample, &s->ins_event, &s->up_1m,     &s->up_1h,
                             &s->up_energy,  &s->up_seen,   &s->up_roles,  &s->up_serial,
-                            &s->ins_run,    &s->up_run};
+                            &s->ins_run,    &s->up_run,    &s->up_upto};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -432,9 +439,10 @@ int store_connect(struct store *s, char *err, size_t cap)
     if (store_migrate(s->db, why, sizeof why) ||
         exec(s->db,
              "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-             " PRAGMA cache_size = -1024", /* 1 MiB: the writer appends, it rarely rereads */
+             " PRAGMA cache_size = -256", /* 256 KiB: the writer appends, it rarely rereads */
              why, sizeof why) ||
-        prepare(s, why, sizeof why) || register_packs(s, why, sizeof why)) {
+        prepare(s, why, sizeof why) || register_packs(s, why, sizeof why) ||
+        store_rollup_recover(s, why, sizeof why)) {
         snprintf(err, cap, "%s: %s", s->path, why);
         disconnect(s);
         return transient_text(why) ? -EAGAIN : -EINVAL;
@@ -475,6 +483,7 @@ void store_close(struct store *s)
     disconnect(s);
     free(s->pending);
     free(s->accs);
+    free(s->hacc);
     free(s->scratch);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -510,10 +519,14 @@ int store_sample_from_row(sqlite3_stmt *st, int col, const char *temp_roles, str
     s.protection = (uint32_t)sqlite3_column_int64(st, col + 15);
     s.state = (uint32_t)sqlite3_column_int64(st, col + 16);
     s.balancing = (uint32_t)sqlite3_column_int64(st, col + 17);
-    /* flags_known 0: the pack did not answer the alarm command for this sample */
-    s.has = sqlite3_column_int(st, col + 20)
-                ? SAMPLE_HAS_ANALOG | SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE
-                : SAMPLE_HAS_ANALOG;
+    /* flags_known 0: the pack did not answer the alarm command for this sample; 1 + n: the
+     * flags were carried from its read n polls before (ports[].alarms_every) */
+    int known = sqlite3_column_int(st, col + 20);
+    s.has = known ? SAMPLE_HAS_ANALOG | SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE : SAMPLE_HAS_ANALOG;
+    if (known > 1) {
+        s.has |= SAMPLE_ALARMS_CARRIED;
+        s.alarms_age = (uint16_t)(known - 1 > UINT16_MAX ? UINT16_MAX : known - 1);
+    }
     const uint8_t *cells = sqlite3_column_blob(st, col + 18);
     int clen = sqlite3_column_bytes(st, col + 18);
     int32_t base = col_val(st, col + 8);

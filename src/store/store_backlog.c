@@ -66,7 +66,7 @@ int store_backlog_open(const char *path, struct store_backlog **out, char *why, 
     if (rc == SQLITE_OK)
         rc = sqlite3_busy_timeout(b->db, 5000);
     if (rc == SQLITE_OK) /* reads in id order: a small cache does */
-        rc = sqlite3_exec(b->db, "PRAGMA cache_size = -512", NULL, NULL, NULL);
+        rc = sqlite3_exec(b->db, "PRAGMA cache_size = -64", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = prepare(b,
                      "SELECT s.id, p.pack_id, p.protocol, p.temp_roles, s.ts, p.address, "

@@ -217,8 +217,8 @@ int store_read_range(sqlite3 *db, const struct store_read_range *r, enum store_r
     const struct store_read_resolution *res = r->res ? r->res : &resolutions[0];
     char sql[512];
     /* utc is the last column of the statement; it is printed after the local time. Without a
-     * pack, "pack IN (every pack)" changes no result but lets SQLite search each pack's range
-     * in the (pack, time) index instead of scanning the whole table. */
+     * pack, "pack IN (every pack)" changes no result; the time range is searched in the
+     * (time, pack) index, samples_ts_pack (schema 007; it was (pack, time) before). */
     snprintf(sql, sizeof sql,
              "SELECT *, strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', %s / %d, 'unixepoch') AS utc"
              " FROM %s WHERE %s >= ?1 AND %s < ?2%s%s ORDER BY %s, pack",

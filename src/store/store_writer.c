@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "store_internal.h"
+#include "thread_name.h"
 
 static int bind_opt(sqlite3_stmt *st, int i, int64_t v, int present)
 {
@@ -27,22 +28,25 @@ static int step_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static struct acc *acc_get(struct store *s, int hourly, int64_t pack, int64_t bucket)
+/* The accumulator of (hourly, pack, bucket) in the array *arr (*n used, *cap allocated), added
+ * when it is not there; NULL when memory is out. */
+static struct acc *acc_find(struct acc **arr, size_t *n, size_t *cap, int hourly, int64_t pack,
+                            int64_t bucket)
 {
-    for (size_t i = s->naccs; i-- > 0;) {
-        struct acc *a = &s->accs[i];
+    for (size_t i = *n; i-- > 0;) {
+        struct acc *a = &(*arr)[i];
         if (a->hourly == hourly && a->pack == pack && a->bucket == bucket)
             return a;
     }
-    if (s->naccs == s->cap_accs) {
-        size_t cap = s->cap_accs ? s->cap_accs * 2 : 64;
-        struct acc *n = realloc(s->accs, cap * sizeof *n);
-        if (n == NULL)
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        struct acc *grown = realloc(*arr, c * sizeof *grown);
+        if (grown == NULL)
             return NULL;
-        s->accs = n;
-        s->cap_accs = cap;
+        *arr = grown;
+        *cap = c;
     }
-    struct acc *a = &s->accs[s->naccs++];
+    struct acc *a = &(*arr)[(*n)++];
     memset(a, 0, sizeof *a);
     a->hourly = hourly;
     a->pack = pack;
@@ -50,6 +54,11 @@ static struct acc *acc_get(struct store *s, int hourly, int64_t pack, int64_t bu
     a->v_min = a->i_min = a->soc_min = a->cell_min = a->temp_min = INT64_MAX;
     a->v_max = a->i_max = a->soc_max = a->cell_max = a->temp_max = INT64_MIN;
     return a;
+}
+
+static struct acc *acc_get(struct store *s, int hourly, int64_t pack, int64_t bucket)
+{
+    return acc_find(&s->accs, &s->naccs, &s->cap_accs, hourly, pack, bucket);
 }
 
 #define MIN_INTO(dst, v) ((dst) = (v) < (dst) ? (v) : (dst))
@@ -97,6 +106,28 @@ static void acc_add(struct acc *a, const struct sample *smp, double charge, doub
     a->discharge += discharge;
 }
 
+/* src's deltas added to dst's (the same bucket) */
+static void acc_merge(struct acc *dst, const struct acc *src)
+{
+    dst->n += src->n;
+    dst->v_sum += src->v_sum;
+    dst->i_sum += src->i_sum;
+    dst->soc_n += src->soc_n;
+    dst->soc_sum += src->soc_sum;
+    MIN_INTO(dst->v_min, src->v_min);
+    MAX_INTO(dst->v_max, src->v_max);
+    MIN_INTO(dst->i_min, src->i_min);
+    MAX_INTO(dst->i_max, src->i_max);
+    MIN_INTO(dst->soc_min, src->soc_min);
+    MAX_INTO(dst->soc_max, src->soc_max);
+    MIN_INTO(dst->cell_min, src->cell_min);
+    MAX_INTO(dst->cell_max, src->cell_max);
+    MIN_INTO(dst->temp_min, src->temp_min);
+    MAX_INTO(dst->temp_max, src->temp_max);
+    dst->charge += src->charge;
+    dst->discharge += src->discharge;
+}
+
 static int write_acc(struct store *s, const struct acc *a)
 {
     sqlite3_stmt *st = a->hourly ? s->up_1h : s->up_1m;
@@ -121,6 +152,83 @@ static int write_acc(struct store *s, const struct acc *a)
     sqlite3_bind_double(st, 18, a->charge);
     sqlite3_bind_double(st, 19, a->discharge);
     return step_done(st);
+}
+
+/* The waiting hourly deltas (s->hacc) and this batch's (s->accs) into rollup_1h, and the mark
+ * of the samples they hold: upto, the newest (0: no sample, the mark stays). In the caller's
+ * transaction. */
+static int write_rollups(struct store *s, int64_t upto)
+{
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < s->nhacc && rc == SQLITE_OK; i++)
+        rc = write_acc(s, &s->hacc[i]);
+    for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++)
+        rc = write_acc(s, &s->accs[i]);
+    if (rc == SQLITE_OK && upto > 0) {
+        sqlite3_bind_int64(s->up_upto, 1, upto);
+        rc = step_done(s->up_upto);
+    }
+    return rc;
+}
+
+/* The waiting hourly deltas alone, in a transaction of their own (before retention, at the
+ * end); they stay waiting if it fails (a start would fold their samples anyway). */
+static int flush_rollups(struct store *s)
+{
+    if (s->nhacc == 0 || s->db == NULL)
+        return SQLITE_OK;
+    s->naccs = 0;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = write_rollups(s, s->hacc_upto);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    s->nhacc = 0;
+    s->rollup_written_mono = now_mono_ms();
+    return SQLITE_OK;
+}
+
+/* This batch's hourly deltas (s->accs, its samples committed up to newest) added to the waiting
+ * ones. Room is made first, so that either all of them wait or none does: without memory they
+ * go at once, with the waiting ones, in a transaction of their own; should that fail as well,
+ * rollup_1h and its mark are left alone from then on (the mark must never pass a sample whose
+ * deltas are not in rollup_1h), and the next start folds every sample after the mark. */
+static void defer_rollups(struct store *s, int64_t newest)
+{
+    size_t need = s->nhacc + s->naccs + 1; /* acc_find grows the array when it is full */
+    if (need > s->cap_hacc) {
+        struct acc *grown = realloc(s->hacc, need * 2 * sizeof *grown);
+        if (grown == NULL) {
+            int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+            if (rc == SQLITE_OK)
+                rc = write_rollups(s, newest > s->hacc_upto ? newest : s->hacc_upto);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+            if (rc != SQLITE_OK) {
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+                s->rollups_stopped = 1;
+                log_warn("history: out of memory for the hourly rollups and they cannot be "
+                         "written (%s): rollup_1h of %s stops here until the next start, which "
+                         "completes it from the samples",
+                         sqlite3_errstr(rc), s->path);
+            }
+            s->nhacc = 0;
+            s->rollup_written_mono = now_mono_ms();
+            return;
+        }
+        s->hacc = grown;
+        s->cap_hacc = need * 2;
+    }
+    for (size_t i = 0; i < s->naccs; i++) {
+        const struct acc *b = &s->accs[i];
+        acc_merge(acc_find(&s->hacc, &s->nhacc, &s->cap_hacc, 1, b->pack, b->bucket), b);
+    }
+    if (newest > s->hacc_upto)
+        s->hacc_upto = newest;
 }
 
 static int write_event(struct store *s, int64_t pack, int64_t ts, const char *kind,
@@ -222,7 +330,10 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
         sqlite3_bind_null(st, 22);
     bind_opt(st, 23, uwh(charge), integrated);
     bind_opt(st, 24, uwh(discharge), integrated);
-    sqlite3_bind_int(st, 25, (m->has & SAMPLE_HAS_ALARMS) != 0);
+    /* 0 unknown, 1 read with this sample, 1 + n carried from the read n polls before */
+    sqlite3_bind_int(st, 25, !(m->has & SAMPLE_HAS_ALARMS)        ? 0
+                             : (m->has & SAMPLE_ALARMS_CARRIED) ? 1 + m->alarms_age
+                                                                 : 1);
     int rc = step_done(st);
     if (rc != SQLITE_OK)
         return rc;
@@ -250,9 +361,9 @@ static int write_sample(struct store *s, struct pack_state *ps, const struct rea
     return flag_events(s, ps, r);
 }
 
-/* The daemon's row in daemon_runs: inserted at its first write, then its last write at every
- * commit and heartbeat, and at the end its stop, so readers can tell a running daemon from a
- * stopped or vanished one. *id is 0 until the row exists. */
+/* The daemon's row in daemon_runs: inserted at its first write, then its last write once per
+ * heartbeat (with a commit, or alone when idle), and at the end its stop, so readers can tell
+ * a running daemon from a stopped or vanished one. *id is 0 until the row exists. */
 static int run_mark(struct store *s, int64_t *id, int64_t now_ms, int stopping)
 {
     sqlite3_stmt *st = *id ? s->up_run : s->ins_run;
@@ -301,8 +412,22 @@ static int write_batch(struct store *s)
             rc = write_sample(s, ps, r);
         }
     }
-    for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++)
-        rc = write_acc(s, &s->accs[i]);
+    /* the hourly deltas wait in memory for ROLLUP_FLUSH_MS (in the writer's thread), then go
+     * with a commit: each pack's current hour is a row of rollup_1h, every commit rewrote its
+     * pages */
+    int64_t newest = 0;
+    for (size_t i = 0; i < s->cfg->nports; i++)
+        for (size_t k = 0; k < s->cfg->ports[i].npacks; k++)
+            if (s->scratch[i][k].batch_last_id > newest)
+                newest = s->scratch[i][k].batch_last_id;
+    int64_t mono = now_mono_ms();
+    int flush = !s->defer_rollups || mono - s->rollup_written_mono >= ROLLUP_FLUSH_MS;
+    if (s->rollups_stopped) { /* until the next start: see defer_rollups() */
+        s->nhacc = 0;
+        flush = 0;
+    }
+    if (rc == SQLITE_OK && flush)
+        rc = write_rollups(s, newest > s->hacc_upto ? newest : s->hacc_upto);
     /* once per pack and batch: first/last seen and the newest sample (for v_latest) */
     for (size_t i = 0; i < s->cfg->nports && rc == SQLITE_OK; i++) {
         for (size_t k = 0; k < s->cfg->ports[i].npacks && rc == SQLITE_OK; k++) {
@@ -330,8 +455,11 @@ static int write_batch(struct store *s)
             rc = step_done(s->up_energy);
         }
     }
+    /* the run's row once per heartbeat, not at every commit: its page would be one more
+     * written to the WAL and checkpointed at every commit (v_daemon allows two heartbeats) */
     int64_t run_id = s->run_id; /* kept only if the batch commits */
-    if (rc == SQLITE_OK && s->daemon)
+    int mark = s->daemon && (run_id == 0 || mono - s->run_written_mono >= HEARTBEAT_S * 1000);
+    if (rc == SQLITE_OK && mark)
         rc = run_mark(s, &run_id, now_wall_ms(), 0);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
@@ -340,8 +468,15 @@ static int write_batch(struct store *s)
         return rc;
     }
     memcpy(s->packs, s->scratch, packs_bytes);
+    if (flush) {
+        s->nhacc = 0;
+        s->rollup_written_mono = mono;
+    } else if (!s->rollups_stopped) {
+        defer_rollups(s, newest);
+    }
     s->run_id = run_id;
-    s->run_written_mono = now_mono_ms();
+    if (mark)
+        s->run_written_mono = mono;
     return SQLITE_OK;
 }
 
@@ -540,19 +675,20 @@ static int write_fold(struct store *s, int64_t pack, int64_t cut, int64_t n)
     return rc;
 }
 
-/* One transaction: folds a batch of one pack's samples older than cut (ms, a whole minute)
- * into rollup_1m and deletes exactly them. The batch ends on a minute boundary when it can, so
- * a reader between two batches never sees a minute half in rollup_1m and half in samples. A
- * minute's energy is the sum of its rows' increments (charge_uwh, discharge_uwh, written by
- * the writer's energy_step), as v_minutely sums them, so the minutes keep the energy the view
- * showed. (energy.prune_ts / prune_power_mw only served migration 004's backfill.) Minutes
- * older than min_cut (s) are not written: the 1-minute retention would delete them at once.
- * Returns the samples deleted (*lost: of them, not yet delivered to MQTT), or -1. */
+/* One savepoint of the step's transaction: folds a batch of one pack's samples older than cut
+ * (ms, a whole minute) into rollup_1m and deletes exactly them. The batch ends on a minute
+ * boundary when it can, so a reader between two steps never sees a minute half in rollup_1m
+ * and half in samples. A minute's energy is the sum of its rows' increments (charge_uwh,
+ * discharge_uwh, written by the writer's energy_step), as v_minutely sums them, so the minutes
+ * keep the energy the view showed. (energy.prune_ts / prune_power_mw only served migration
+ * 004's backfill.) Minutes older than min_cut (s) are not written: the 1-minute retention
+ * would delete them at once. Returns the samples deleted (*lost: of them, not yet delivered to
+ * MQTT), or -1. */
 static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_t min_cut,
                               int64_t *lost)
 {
     int64_t n = 0;
-    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = sqlite3_exec(s->db, "SAVEPOINT fold", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return -1;
     cut = batch_cut(s, pack, cut);
@@ -565,9 +701,10 @@ static int64_t retention_fold(struct store *s, int64_t pack, int64_t cut, int64_
     if (rc == SQLITE_OK)
         rc = write_fold(s, pack, cut, n);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        rc = sqlite3_exec(s->db, "RELEASE fold", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "ROLLBACK TO fold", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "RELEASE fold", NULL, NULL, NULL);
         log_warn("history: retention could not fold old samples into rollup_1m: %s",
                  sqlite3_errstr(rc));
         return -1;
@@ -586,6 +723,11 @@ static int64_t retention_step(struct store *s, int64_t now, int *more)
     int64_t min_cut = now / 1000 - (int64_t)c->minute_days * 86400;
     int64_t deleted = 0, lost = 0;
     *more = 0;
+    /* every pack's batch in one transaction: a leaf of samples holds rows of every pack (they
+     * are in time order), so a transaction per pack wrote each leaf once per pack, to the WAL
+     * and again at the checkpoint */
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return 0;
     for (size_t i = 0; i < s->cfg->nports; i++) {
         for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
             int64_t l = 0, n = retention_fold(s, s->packs[i][k].db_id, raw_cut, min_cut, &l);
@@ -595,15 +737,6 @@ static int64_t retention_step(struct store *s, int64_t now, int *more)
                 *more = 1; /* the next step finds out whether there is more */
             }
         }
-    }
-    /* samples MQTT has not delivered yet (an outage longer than raw_days) are lost: say so */
-    if (lost) {
-        pthread_mutex_lock(&s->lock);
-        s->stats.pruned_undelivered += (uint64_t)lost;
-        pthread_mutex_unlock(&s->lock);
-        log_warn("history: retention deletes %lld sample(s) older than %d days that were "
-                 "never delivered to MQTT (the broker has been unreachable that long)",
-                 (long long)lost, c->raw_days);
     }
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
@@ -623,6 +756,21 @@ static int64_t retention_step(struct store *s, int64_t now, int *more)
             }
         }
         sqlite3_finalize(st);
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        log_warn("history: retention could not commit: %s", sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        *more = 0;
+        return 0;
+    }
+    /* samples MQTT has not delivered yet (an outage longer than raw_days) are lost: say so */
+    if (lost) {
+        pthread_mutex_lock(&s->lock);
+        s->stats.pruned_undelivered += (uint64_t)lost;
+        pthread_mutex_unlock(&s->lock);
+        log_warn("history: retention deletes %lld sample(s) older than %d days that were "
+                 "never delivered to MQTT (the broker has been unreachable that long)",
+                 (long long)lost, c->raw_days);
     }
     if (deleted) {
         sqlite3_exec(s->db, "PRAGMA incremental_vacuum(" VACUUM_PAGES_STR ")", NULL, NULL, NULL);
@@ -669,15 +817,23 @@ int store_write_now(struct store *s, const struct reading *r, size_t n)
 static void *writer_main(void *arg)
 {
     struct store *s = arg;
+    int rc = thread_name_set("store", NULL);
+    if (rc)
+        log_debug("history: cannot name the writer thread (%d)", rc);
     int64_t interval = (int64_t)s->cfg->storage.commit_interval_s * 1000;
     int64_t last_commit = now_mono_ms();
     for (;;) {
-        progress_beat(&s->progress, now_mono_ms());
-        struct reading r;
-        int got = queue_pop(s->q, &r, 200);
-        if (got == 0)
-            add_pending(s, &r);
         int64_t now = now_mono_ms();
+        progress_beat(&s->progress, now);
+        /* The readings wait in the queue until the commit (or until a quarter of it is full):
+         * one wake-up per commit, not one per reading. At most a second asleep: the
+         * supervisor sees the thread turn, and a stop is noticed (the queue is closed). */
+        int64_t left = last_commit + interval - now;
+        int got = queue_wait(s->q, WRITER_BATCH, left <= 0 ? 0 : left > 1000 ? 1000 : (int)left);
+        struct reading r;
+        while (got == 0 && (got = queue_pop(s->q, &r, 0)) == 0)
+            add_pending(s, &r);
+        now = now_mono_ms();
         if (got == -ESHUTDOWN)
             break;
         if (now - last_commit >= interval) {
@@ -691,7 +847,8 @@ static void *writer_main(void *arg)
             run_mark(s, &s->run_id, now_wall_ms(), 0);
             s->run_written_mono = now;
         }
-        if (!s->failing && s->db && (s->retention_busy || now >= s->next_retention_ms)) {
+        if (!s->failing && s->db && (s->retention_busy || now >= s->next_retention_ms) &&
+            flush_rollups(s) == SQLITE_OK) { /* a sample is in rollup_1h before it can go */
             int more;
             retention_step(s, now_wall_ms(), &more);
             s->retention_busy = more;
@@ -703,6 +860,9 @@ static void *writer_main(void *arg)
     if (s->npending)
         log_error("history: %zu reading(s) could not be written to %s before exit",
                   s->npending, s->path);
+    if (flush_rollups(s) != SQLITE_OK && !s->failing)
+        log_warn("history: cannot write the hourly rollups to %s (the next start folds their "
+                 "samples): %s", s->path, sqlite3_errmsg(s->db));
     if (s->db && run_mark(s, &s->run_id, now_wall_ms(), 1) != SQLITE_OK && !s->failing)
         log_warn("history: cannot record the daemon's stop in %s: %s", s->path,
                  sqlite3_errmsg(s->db));
@@ -717,6 +877,8 @@ int store_start(struct store *s, struct queue *q)
     progress_init(&s->progress, "history writer", WRITER_TURN_LIMIT_MS, now_mono_ms());
     /* the run is recorded at once when the database is open, else at its first commit */
     s->daemon = 1;
+    s->defer_rollups = 1;
+    s->rollup_written_mono = now_mono_ms();
     s->run_started_ms = now_wall_ms();
     if (s->db && run_mark(s, &s->run_id, s->run_started_ms, 0) == SQLITE_OK)
         s->run_written_mono = now_mono_ms();
@@ -738,5 +900,66 @@ void store_stop(struct store *s)
         pthread_join(s->thread, NULL);
         s->running = 0;
         s->daemon = 0; /* its stop is recorded: later tool writes leave the row alone */
+        s->defer_rollups = 0;
     }
+}
+
+int store_rollup_recover(struct store *s, char *err, size_t cap)
+{
+    sqlite3_stmt *sel = NULL;
+    int64_t last = 0;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db,
+                                "SELECT id, ts, pack, charge_uwh, discharge_uwh, "
+                                STORE_SAMPLE_COLUMNS " FROM samples WHERE id > coalesce((SELECT"
+                                " value FROM meta WHERE key = 'rollup_1h_upto'), 0) ORDER BY id",
+                                -1, &sel, NULL);
+    s->naccs = 0;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        struct sample m;
+        last = sqlite3_column_int64(sel, 0);
+        if (store_sample_from_row(sel, 5, NULL, &m) != 0) {
+            rc = SQLITE_OK;
+            continue; /* not a row this writer wrote: nothing to fold */
+        }
+        int64_t sec = sqlite3_column_int64(sel, 1) / 1000;
+        struct acc *a = acc_get(s, 1, sqlite3_column_int64(sel, 2), sec - sec % 3600);
+        if (a == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        /* the steps as the rows keep them, rounded to µWh: the hours of a run that ended
+         * without writing them differ from the energy counters by that rounding (at most
+         * 0.5 µWh per sample; the writer's own deltas are not rounded) */
+        acc_add(a, &m, (double)sqlite3_column_int64(sel, 3) / 1000.0,
+                (double)sqlite3_column_int64(sel, 4) / 1000.0);
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    sqlite3_finalize(sel);
+    size_t folded = s->naccs;
+    for (size_t i = 0; i < s->naccs && rc == SQLITE_OK; i++)
+        rc = write_acc(s, &s->accs[i]);
+    if (rc == SQLITE_OK && last > 0) {
+        sqlite3_bind_int64(s->up_upto, 1, last);
+        rc = step_done(s->up_upto);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    s->naccs = 0;
+    if (rc != SQLITE_OK) {
+        snprintf(err, cap, "cannot fold the samples after the hourly rollups: %s",
+                 sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (folded)
+        log_info("history: %zu hourly rollup(s) completed from the samples written after them "
+                 "(the last run ended without writing them)", folded);
+    s->nhacc = 0;
+    s->hacc_upto = 0;
+    s->rollups_stopped = 0; /* every sample after the mark is in rollup_1h again */
+    return 0;
 }
