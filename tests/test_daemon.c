@@ -190,7 +190,7 @@ static void tally(struct counts *c, const char *proto_a, const char *proto_b)
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         cJSON *o = cJSON_Parse(line);
         assert_non_null(o);
-        char pack[16];
+        char pack[sizeof ((struct counts *)0)->id[0]]; /* the ids here are short: "a1" */
         snprintf(pack, sizeof pack, "%s", cJSON_GetObjectItem(o, "pack")->valuestring);
         int *offline;
         int *n = slot(c, pack, &offline);

@@ -384,18 +384,31 @@ static int run_mark(struct store *s, int64_t *id, int64_t now_ms, int stopping)
     return stopping ? run_mark(s, id, now_ms, 1) : SQLITE_OK;
 }
 
-/* The whole batch in one transaction; on any error the caller rolls back. */
-static int write_batch(struct store *s)
+/* scratch: the configured packs' state as the batch leaves it, from what was committed (the
+ * tables are sized for the largest fleet; the rest is never touched, nor resident) */
+static void batch_begin(struct store *s)
 {
-    size_t packs_bytes = sizeof s->packs;
-    memcpy(s->scratch, s->packs, packs_bytes);
-    for (size_t i = 0; i < CONFIG_MAX_PORTS; i++) {
-        for (size_t k = 0; k < CONFIG_MAX_PACKS_PER_PORT; k++)
+    for (size_t i = 0; i < s->cfg->nports; i++) {
+        size_t n = s->cfg->ports[i].npacks;
+        memcpy(s->scratch[i], s->packs[i], n * sizeof s->packs[i][0]);
+        for (size_t k = 0; k < n; k++)
             s->scratch[i][k].batch_last_id = s->scratch[i][k].batch_min_ts =
                 s->scratch[i][k].batch_max_ts = 0;
     }
     s->naccs = 0;
-    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
+/* The batch committed: its packs' state is theirs now. */
+static void batch_end(struct store *s)
+{
+    for (size_t i = 0; i < s->cfg->nports; i++)
+        memcpy(s->packs[i], s->scratch[i], s->cfg->ports[i].npacks * sizeof s->packs[i][0]);
+}
+
+/* The waiting readings: samples, health events, serial numbers. */
+static int write_readings(struct store *s)
+{
+    int rc = SQLITE_OK;
     for (size_t i = 0; i < s->npending && rc == SQLITE_OK; i++) {
         const struct reading *r = &s->pending[i];
         struct pack_state *ps = &s->scratch[r->port_idx][r->pack_idx];
@@ -412,23 +425,14 @@ static int write_batch(struct store *s)
             rc = write_sample(s, ps, r);
         }
     }
-    /* the hourly deltas wait in memory for ROLLUP_FLUSH_MS (in the writer's thread), then go
-     * with a commit: each pack's current hour is a row of rollup_1h, every commit rewrote its
-     * pages */
-    int64_t newest = 0;
-    for (size_t i = 0; i < s->cfg->nports; i++)
-        for (size_t k = 0; k < s->cfg->ports[i].npacks; k++)
-            if (s->scratch[i][k].batch_last_id > newest)
-                newest = s->scratch[i][k].batch_last_id;
-    int64_t mono = now_mono_ms();
-    int flush = !s->defer_rollups || mono - s->rollup_written_mono >= ROLLUP_FLUSH_MS;
-    if (s->rollups_stopped) { /* until the next start: see defer_rollups() */
-        s->nhacc = 0;
-        flush = 0;
-    }
-    if (rc == SQLITE_OK && flush)
-        rc = write_rollups(s, newest > s->hacc_upto ? newest : s->hacc_upto);
-    /* once per pack and batch: first/last seen and the newest sample (for v_latest) */
+    return rc;
+}
+
+/* Once per pack and batch: first/last seen and the newest sample (for v_latest), and the
+ * energy counters when they moved. */
+static int write_pack_rows(struct store *s)
+{
+    int rc = SQLITE_OK;
     for (size_t i = 0; i < s->cfg->nports && rc == SQLITE_OK; i++) {
         for (size_t k = 0; k < s->cfg->ports[i].npacks && rc == SQLITE_OK; k++) {
             const struct pack_state *ps = &s->scratch[i][k];
@@ -455,6 +459,43 @@ static int write_batch(struct store *s)
             rc = step_done(s->up_energy);
         }
     }
+    return rc;
+}
+
+/* The newest sample id of the batch: as written (scratch), or as committed (packs). */
+static int64_t newest_of(const struct store *s, int committed)
+{
+    int64_t newest = 0;
+    for (size_t i = 0; i < s->cfg->nports; i++) {
+        for (size_t k = 0; k < s->cfg->ports[i].npacks; k++) {
+            int64_t id = committed ? s->packs[i][k].batch_last_id : s->scratch[i][k].batch_last_id;
+            newest = id > newest ? id : newest;
+        }
+    }
+    return newest;
+}
+
+/* The whole batch in one transaction; on any error the caller rolls back. */
+static int write_batch(struct store *s)
+{
+    batch_begin(s);
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = write_readings(s);
+    /* the hourly deltas wait in memory for ROLLUP_FLUSH_MS (in the writer's thread), then go
+     * with a commit: each pack's current hour is a row of rollup_1h, every commit rewrote its
+     * pages */
+    int64_t newest = newest_of(s, 0);
+    int64_t mono = now_mono_ms();
+    int flush = !s->defer_rollups || mono - s->rollup_written_mono >= ROLLUP_FLUSH_MS;
+    if (s->rollups_stopped) { /* until the next start: see defer_rollups() */
+        s->nhacc = 0;
+        flush = 0;
+    }
+    if (rc == SQLITE_OK && flush)
+        rc = write_rollups(s, newest > s->hacc_upto ? newest : s->hacc_upto);
+    if (rc == SQLITE_OK)
+        rc = write_pack_rows(s);
     /* the run's row once per heartbeat, not at every commit: its page would be one more
      * written to the WAL and checkpointed at every commit (v_daemon allows two heartbeats) */
     int64_t run_id = s->run_id; /* kept only if the batch commits */
@@ -467,7 +508,7 @@ static int write_batch(struct store *s)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
-    memcpy(s->packs, s->scratch, packs_bytes);
+    batch_end(s);
     if (flush) {
         s->nhacc = 0;
         s->rollup_written_mono = mono;
@@ -524,12 +565,7 @@ static void note_commit(struct store *s, int rc, const char *why, uint64_t took,
 /* The newest sample id of the batch write_batch just committed. */
 static int64_t batch_newest(const struct store *s)
 {
-    int64_t newest = 0;
-    for (size_t i = 0; i < s->cfg->nports; i++)
-        for (size_t k = 0; k < s->cfg->ports[i].npacks; k++)
-            if (s->packs[i][k].batch_last_id > newest)
-                newest = s->packs[i][k].batch_last_id;
-    return newest;
+    return newest_of(s, 1);
 }
 
 static void commit_pending(struct store *s)
