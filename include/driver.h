@@ -37,24 +37,15 @@ const char *driver_status_name(enum driver_status st);
 /* What a poller remembers about one pack's alarm command (0x44) between polls. Many firmwares
  * answer 0x42 only: their readings are kept, the flags are unknown, and 0x44 is asked again
  * only every retry_ms, so a silent 0x44 does not cost a timeout every poll. */
-/* What the last 0x44 answer said and the analog values it was read with: the flags carried
- * into the polls between reads, and what a change is measured against. */
-struct driver_alarms_last {
-    uint32_t has; /* SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE of that answer */
-    uint32_t alarms, protection, state, balancing;
-    uint16_t raw_status[8];
-    uint8_t nraw_status, ncells, ntemps;
-    int32_t voltage_mv, current_ma, soc_cpct, cell_min_mv, cell_max_mv, cell_diff_mv;
-    int32_t temp_min_dc, temp_max_dc;
-};
-
 struct driver_alarms {
     /* the cadence (ports[].alarms_every): 0x44 at every Nth poll, and at once on a change */
     int every;            /* 1: every poll (driver_alarms_init's) */
     int since;            /* polls since the last read */
     int stagger;          /* added to since at the first read, then 0 */
     int have_last;        /* last holds an answer; 0 after a failed read: read next poll */
-    struct driver_alarms_last last;
+    /* the sample of the last 0x44 answer (merged into its 0x42 values): its flags are carried
+     * into the polls between reads, its values are what a change is measured against */
+    struct sample last;
     int64_t analog_ms;    /* the bus time of the last 0x42 exchange */
     int64_t alarm_ms;     /* the bus time of the last 0x44 exchange; 0 before the first */
     uint64_t carried;     /* polls whose flags were carried, not read */

@@ -324,17 +324,13 @@ static void test_alarms_due_rules(void **state)
     driver_alarms_cadence(&a, 4, 0);
     assert_true(driver_alarms_due(&a, &base)); /* nothing read yet */
     a.have_last = 1;
-    a.last = (struct driver_alarms_last){
-        .has = SAMPLE_HAS_ALARMS, .ncells = base.ncells, .ntemps = base.ntemps,
-        .voltage_mv = base.voltage_mv, .current_ma = base.current_ma, .soc_cpct = base.soc_cpct,
-        .cell_min_mv = base.cell_min_mv, .cell_max_mv = base.cell_max_mv,
-        .cell_diff_mv = base.cell_diff_mv};
-    a.last.temp_min_dc = a.last.temp_max_dc = base.temp_dc[0];
+    a.last = base;
+    int32_t tmin = base.temp_dc[0], tmax = base.temp_dc[0];
     for (unsigned i = 0; i < base.ntemps; i++) {
-        if (base.temp_dc[i] < a.last.temp_min_dc)
-            a.last.temp_min_dc = base.temp_dc[i];
-        if (base.temp_dc[i] > a.last.temp_max_dc)
-            a.last.temp_max_dc = base.temp_dc[i];
+        if (base.temp_dc[i] < tmin)
+            tmin = base.temp_dc[i];
+        if (base.temp_dc[i] > tmax)
+            tmax = base.temp_dc[i];
     }
     a.since = 0;
     assert_false(driver_alarms_due(&a, &base)); /* unchanged: carried */
@@ -366,8 +362,8 @@ static void test_alarms_due_rules(void **state)
     DUE_WHEN(voltage_mv, base.voltage_mv + 500);
     DUE_WHEN(voltage_mv, SAMPLE_ABSENT);
     DUE_WHEN(ncells, (uint8_t)(base.ncells - 1));
-    DUE_WHEN(temp_dc[0], a.last.temp_max_dc + 20);
-    DUE_WHEN(temp_dc[0], a.last.temp_min_dc - 20);
+    DUE_WHEN(temp_dc[0], tmax + 20);
+    DUE_WHEN(temp_dc[0], tmin - 20);
     /* status words in the analog answer itself (Daren) that differ from the last read's */
     s = base;
     s.has |= SAMPLE_HAS_ALARMS;

@@ -156,7 +156,7 @@ static int direction(int32_t ma)
 }
 
 /* The flags a 0x42 answer carries itself (variants with status in the analog frame). */
-static int analog_flags_differ(const struct driver_alarms_last *l, const struct sample *s)
+static int analog_flags_differ(const struct sample *l, const struct sample *s)
 {
     return (s->has & SAMPLE_HAS_ALARMS) &&
            (s->alarms != l->alarms || s->protection != l->protection || s->state != l->state);
@@ -164,20 +164,21 @@ static int analog_flags_differ(const struct driver_alarms_last *l, const struct 
 
 int driver_alarms_due(const struct driver_alarms *a, const struct sample *s)
 {
-    const struct driver_alarms_last *l = &a->last;
+    const struct sample *l = &a->last;
     if (a->every <= 1 || !a->have_last || a->since + 1 >= a->every)
         return 1;
     if (l->alarms || l->protection) /* raised: watched at every poll until it clears */
         return 1;
-    int32_t tmin, tmax;
+    int32_t tmin, tmax, was_min, was_max;
     temp_range(s, &tmin, &tmax);
+    temp_range(l, &was_min, &was_max);
     return analog_flags_differ(l, s) || s->ncells != l->ncells || s->ntemps != l->ntemps ||
            direction(s->current_ma) != direction(l->current_ma) ||
            moved(l->current_ma, s->current_ma, STEP_MA) ||
            moved(l->cell_min_mv, s->cell_min_mv, CELL_STEP_MV) ||
            moved(l->cell_max_mv, s->cell_max_mv, CELL_STEP_MV) ||
            moved(l->cell_diff_mv, s->cell_diff_mv, SPREAD_STEP_MV) ||
-           moved(l->temp_min_dc, tmin, TEMP_STEP_DC) || moved(l->temp_max_dc, tmax, TEMP_STEP_DC) ||
+           moved(was_min, tmin, TEMP_STEP_DC) || moved(was_max, tmax, TEMP_STEP_DC) ||
            moved(l->soc_cpct, s->soc_cpct, SOC_STEP_CPCT) ||
            moved(l->voltage_mv, s->voltage_mv, PACK_STEP_MV);
 }
@@ -185,23 +186,7 @@ int driver_alarms_due(const struct driver_alarms *a, const struct sample *s)
 /* A 0x44 answer merged into *s: kept as what later polls carry and measure against. */
 static void remember(struct driver_alarms *a, const struct sample *s)
 {
-    struct driver_alarms_last *l = &a->last;
-    l->has = s->has & (SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE);
-    l->alarms = s->alarms;
-    l->protection = s->protection;
-    l->state = s->state;
-    l->balancing = s->balancing;
-    memcpy(l->raw_status, s->raw_status, sizeof l->raw_status);
-    l->nraw_status = s->nraw_status;
-    l->ncells = s->ncells;
-    l->ntemps = s->ntemps;
-    l->voltage_mv = s->voltage_mv;
-    l->current_ma = s->current_ma;
-    l->soc_cpct = s->soc_cpct;
-    l->cell_min_mv = s->cell_min_mv;
-    l->cell_max_mv = s->cell_max_mv;
-    l->cell_diff_mv = s->cell_diff_mv;
-    temp_range(s, &l->temp_min_dc, &l->temp_max_dc);
+    a->last = *s;
     a->have_last = 1;
     a->since = a->stagger;
     a->stagger = 0;
@@ -210,11 +195,11 @@ static void remember(struct driver_alarms *a, const struct sample *s)
 /* A poll without 0x44: the last answer's flags, marked as carried and how old. */
 static void carry(struct driver_alarms *a, struct sample *s)
 {
-    const struct driver_alarms_last *l = &a->last;
+    const struct sample *l = &a->last;
+    const uint32_t flags = SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE;
     a->since++;
     a->carried++;
-    s->has = (s->has & ~(uint32_t)(SAMPLE_HAS_ALARMS | SAMPLE_HAS_BALANCE)) | l->has |
-             SAMPLE_ALARMS_CARRIED;
+    s->has = (s->has & ~flags) | (l->has & flags) | SAMPLE_ALARMS_CARRIED;
     s->alarms = l->alarms;
     s->protection = l->protection;
     s->state = l->state;
