@@ -452,11 +452,10 @@ static int fill_rx(struct serial_port *p, int64_t deadline_ns, int read_first)
     }
 }
 
-/* Sleeps through the wire time of the chars the frame in buf still lacks, as far as its header
- * announces them (with one char's time of slack), so that one read takes them all: without it
- * the reader wakes for every few bytes the adapter hands over (a pty or a USB chip: ~20 times
- * per answer). Bytes that come late are waited for as before; the deadline is kept. Returns 1
- * when it slept (the bytes should be there now), 0 when it did not, or -ECANCELED. */
+/* Sleeps through the wire time of `missing` chars (with one char's time of slack, at most
+ * SERIAL_PACE_MAX_CHARS), so that one read takes them all: without it the reader wakes for
+ * every few bytes the adapter hands over (a pty or a USB chip: ~20 times per answer). The
+ * deadline is kept. Returns 1 (the bytes should be there now) or -ECANCELED. */
 static int sleep_chars(struct serial_port *p, size_t missing, int64_t deadline_ns)
 {
     if (missing > SERIAL_PACE_MAX_CHARS)
@@ -466,6 +465,9 @@ static int sleep_chars(struct serial_port *p, size_t missing, int64_t deadline_n
     return r < 0 ? r : 1;
 }
 
+/* Sleeps through what the frame in buf still lacks as far as its first chars announce it
+ * (frame_chars: the header, then the length it gives). Bytes that come late are waited for as
+ * before. 1 when it slept, 0 when it did not, or -ECANCELED. */
 static int pace_frame(struct serial_port *p, const char *buf, size_t len, int64_t deadline_ns)
 {
     if (p->frame_chars == NULL || len == 0 || p->rx_full)

@@ -287,7 +287,7 @@ static void check_silent_server(struct poller *p, const struct driver_error *e, 
 /* The bus time a poll of pack i takes on average as planned: its 0x42 exchange and 1/every of
  * its 0x44 exchange, as measured (the first poll reads both, later ones mostly the 0x42 alone),
  * or the last poll's whole time where the exchanges are not timed apart (Modbus, all-packs). */
-int64_t poller_planned_poll_ms(const struct pack_state *ps)
+static int64_t planned_poll_ms(const struct pack_state *ps)
 {
     const struct driver_alarms *al = &ps->alarms;
     if (al->analog_ms <= 0)
@@ -305,7 +305,7 @@ static void check_round_time(struct poller *p)
     for (size_t i = 0; i < p->port->npacks; i++) {
         if (p->packs[i].st.polls == 0)
             return;
-        round += poller_planned_poll_ms(&p->packs[i]);
+        round += planned_poll_ms(&p->packs[i]);
     }
     if (round <= (int64_t)p->port->interval_s * 1000)
         return;

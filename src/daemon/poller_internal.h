@@ -26,9 +26,6 @@ struct pack_state {
     struct pack_stats st;
 };
 
-/* The average bus time of one poll of the pack with the 0x44 cadence (ports[].alarms_every). */
-int64_t poller_planned_poll_ms(const struct pack_state *ps);
-
 struct poller {
     const struct config *cfg;
     const struct config_port *port;
