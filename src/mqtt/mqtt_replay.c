@@ -128,6 +128,13 @@ static int send_history(void *u, int64_t id, const char *pack, const char *proto
  * when the window is full (an acknowledgement ends that wait, see mqtt_on_history_acked), 0
  * when the turn's budget ran out, 1 when paho's buffer was full (it empties by itself within a
  * millisecond or so), CURSOR_SAVE_MS without a history (the loop's own timers). */
+/* Caught up with the history: the next look in REPLAY_IDLE_MS, and the loop sleeps until then. */
+static void replay_idle(struct mqtt *m, int64_t now)
+{
+    m->replay_next_ms = now + REPLAY_IDLE_MS;
+    m->replay_wait_ms = REPLAY_IDLE_MS;
+}
+
 void mqtt_replay(struct mqtt *m)
 {
     m->replay_wait_ms = TICK_MS;
@@ -149,8 +156,7 @@ void mqtt_replay(struct mqtt *m)
         struct store_stats st;
         store_get_stats(m->writer, &st);
         if (st.last_sample_id > 0 && st.last_sample_id <= m->sent_upto) {
-            m->replay_next_ms = now + REPLAY_IDLE_MS;
-            m->replay_wait_ms = REPLAY_IDLE_MS;
+            replay_idle(m, now);
             return;
         }
     }
@@ -178,8 +184,7 @@ void mqtt_replay(struct mqtt *m)
             return;
         }
         if (got < want) {
-            m->replay_next_ms = now + REPLAY_IDLE_MS; /* caught up */
-            m->replay_wait_ms = REPLAY_IDLE_MS;
+            replay_idle(m, now);
             return;
         }
     }
