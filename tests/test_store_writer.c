@@ -411,6 +411,22 @@ static void test_events(void **state)
                      7);
 }
 
+/* The first n samples in id order as the MQTT replay reads them back (store_sample_from_row). */
+static void read_back(sqlite3 *db, struct sample *out, size_t n)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT " STORE_SAMPLE_COLUMNS " FROM samples"
+                                        " ORDER BY id",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(store_sample_from_row(st, 0, NULL, &out[i]), 0);
+    }
+    sqlite3_finalize(st);
+}
+
 /* A pack that did not answer the alarm command: its samples are stored with the flags unknown
  * (NULL in v_samples, no v_alarms row, read back without SAMPLE_HAS_ALARMS), and they raise or
  * clear nothing: an alarm active before and after such samples is raised once, never cleared. */
@@ -449,23 +465,15 @@ static void test_flags_unknown(void **state)
     check_events(db, "events", want, 2);
 
     /* read back (the MQTT replay's path): flags unknown, the analog values kept */
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT " STORE_SAMPLE_COLUMNS " FROM samples"
-                                        " ORDER BY id",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    struct sample back[4];
+    read_back(db, back, 4);
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        struct sample s;
-        assert_int_equal(store_sample_from_row(st, 0, NULL, &s), 0);
-        assert_int_equal(s.voltage_mv, r[i].s.voltage_mv);
+        assert_int_equal(back[i].voltage_mv, r[i].s.voltage_mv);
         int known = i == 0 || i == 3;
-        assert_int_equal((s.has & SAMPLE_HAS_ALARMS) != 0, known);
+        assert_int_equal((back[i].has & SAMPLE_HAS_ALARMS) != 0, known);
         if (known)
-            assert_int_equal(s.alarms, SAMPLE_ALARM_CELL_OV);
+            assert_int_equal(back[i].alarms, SAMPLE_ALARM_CELL_OV);
     }
-    sqlite3_finalize(st);
 
     /* a restart after an unknown last sample: the next known flags are raised again, since
      * nothing says what they were meanwhile */
@@ -513,20 +521,14 @@ static void test_flags_carried(void **state)
                            (unsigned)SAMPLE_ALARM_CELL_OV),
                      4);
     assert_int_equal(q_int(db, "SELECT count(*) FROM events WHERE kind = 'alarm_raised'"), 1);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT " STORE_SAMPLE_COLUMNS " FROM samples"
-                                            " ORDER BY id",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    struct sample back[4];
+    read_back(db, back, 4);
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        struct sample s;
-        assert_int_equal(store_sample_from_row(st, 0, NULL, &s), 0);
-        assert_true(s.has & SAMPLE_HAS_ALARMS);
-        assert_int_equal((s.has & SAMPLE_ALARMS_CARRIED) != 0, i > 0);
-        assert_int_equal(s.alarms_age, i);
-        assert_int_equal(s.alarms, SAMPLE_ALARM_CELL_OV);
+        assert_true(back[i].has & SAMPLE_HAS_ALARMS);
+        assert_int_equal((back[i].has & SAMPLE_ALARMS_CARRIED) != 0, i > 0);
+        assert_int_equal(back[i].alarms_age, i);
+        assert_int_equal(back[i].alarms, SAMPLE_ALARM_CELL_OV);
     }
-    sqlite3_finalize(st);
 }
 
 /* ======================= 4. the writer thread ======================= */
